@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"envoy-lifecycle/envoyfake"
+)
+
+// drainEnv is a graceful-termination setup with short, test-sized settings.
+func drainEnv(e *envoyfake.Envoy, extra ...string) []string {
+	return append([]string{
+		"ENVOY_ADMIN_API=" + e.AdminURL(),
+		"ENVOY_LIFECYCLE_DRAIN_DELAY=50ms",
+		"ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE=false",
+		"ENVOY_LIFECYCLE_DRAIN_PERIOD=20ms",
+		"ENVOY_LIFECYCLE_DRAIN_DEADLINE=30s",
+	}, extra...)
+}
+
+// startProxiedEnvoy starts a fake Envoy whose listener proxies to an app
+// that holds every request until released, so a test can keep a request,
+// and its connection, in flight.
+func startProxiedEnvoy(t *testing.T, o envoyfake.Options) (*envoyfake.Envoy, *heldApp) {
+	t.Helper()
+	h := &heldApp{entered: make(chan struct{}, 16), release: make(chan struct{})}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.entered <- struct{}{}
+		<-h.release
+		io.WriteString(w, "done\n")
+	}))
+	t.Cleanup(func() { h.Release(); h.Close() })
+	o.Upstream = h.Listener.Addr().String()
+	return startEnvoy(t, o), h
+}
+
+type heldApp struct {
+	*httptest.Server
+	entered  chan struct{}
+	release  chan struct{}
+	released sync.Once
+}
+
+// Release lets every held request finish.
+func (h *heldApp) Release() { h.released.Do(func() { close(h.release) }) }
+
+// holdRequest sends a request through the fake's listener and returns once
+// the app holds it and the fake counts its connection. The returned channel
+// gets the request's outcome.
+func holdRequest(t *testing.T, e *envoyfake.Envoy, h *heldApp) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + e.ListenerAddr() + "/work")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		done <- err
+	}()
+	select {
+	case <-h.entered:
+	case err := <-done:
+		t.Fatalf("request ended before the app held it: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app never got the request")
+	}
+	waitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
+	return done
+}
+
+// touchListener opens and closes one connection, so the listener has
+// accepted a connection in its life.
+func touchListener(t *testing.T, e *envoyfake.Envoy) {
+	t.Helper()
+	c, err := net.Dial("tcp", e.ListenerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
+	c.Close()
+	waitFor(t, "the connection to close", func() bool { return e.ActiveConnections() == 0 })
+}
+
+// waitNth waits until the fake has seen n requests matching path.
+func waitNth(t *testing.T, e *envoyfake.Envoy, path string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	seen := 0
+	if _, err := e.WaitRequest(ctx, func(r envoyfake.Request) bool {
+		if r.Path == path {
+			seen++
+		}
+		return seen >= n
+	}); err != nil {
+		t.Fatalf("envoy fake saw fewer than %d %s: %v", n, path, err)
+	}
+}
+
+// order returns the admin paths (with query for drain_listeners) the fake
+// saw, polls and duplicates of consecutive entries folded.
+func order(reqs []envoyfake.Request) []string {
+	var out []string
+	for _, r := range reqs {
+		p := r.Method + " " + r.Path
+		if r.Path == "/drain_listeners" {
+			p += "?" + r.RawQuery
+		}
+		if r.Path == "/server_info" {
+			continue
+		}
+		if len(out) > 0 && out[len(out)-1] == p {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func TestTermDrainsEnvoyBeforeTheApp(t *testing.T) {
+	t.Parallel()
+	e, h := startProxiedEnvoy(t, envoyfake.Options{})
+	inflight := holdRequest(t, e, h)
+	p := start(t, drainEnv(e), app("echo-signals")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+
+	// Two polls after the drain started: a period has passed with the
+	// connection open, and the app must not have its SIGTERM yet.
+	waitNth(t, e, "/stats", 2)
+	select {
+	case l := <-p.lines:
+		t.Fatalf("app got %q while a connection was still open", l)
+	default:
+	}
+	h.Release()
+	if err := <-inflight; err != nil {
+		t.Errorf("the in-flight request failed: %v", err)
+	}
+	p.expectLine("TERM")
+	p.stdin.Close()
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	waitQuit(t, e.Quit(), "envoy")
+	want := []string{"POST /healthcheck/fail", "POST /drain_listeners?graceful&inboundonly", "GET /stats", "POST /quitquitquit"}
+	if got := order(e.Requests()); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("admin calls got %q, want %q", got, want)
+	}
+	if !strings.Contains(p.stderr.String(), "open connections: count=1") {
+		t.Errorf("the drain did not log the connections left at each poll:\n%s", p.stderr.String())
+	}
+}
+
+func TestSecondSignalSkipsTheDrain(t *testing.T) {
+	t.Parallel()
+	for _, second := range []string{"TERM", "INT"} {
+		t.Run(second, func(t *testing.T) {
+			t.Parallel()
+			e, h := startProxiedEnvoy(t, envoyfake.Options{})
+			holdRequest(t, e, h)
+			p := start(t, drainEnv(e), app("echo-signals")...)
+			p.expectLine("ready")
+			p.signal(syscall.SIGTERM)
+			waitNth(t, e, "/stats", 1)
+			p.signal(signalByName[second])
+			// Both are forwarded back to back. The kernel delivers pending
+			// signals lowest number first and merges two pending TERMs, so
+			// only the set of names is certain.
+			want := map[string]bool{"TERM": true, second: true}
+			for len(want) > 0 {
+				l, ok := p.line(10 * time.Second)
+				if !ok || !want[l] {
+					t.Fatalf("stdout line got %q (ok=%v), want one of %v", l, ok, want)
+				}
+				delete(want, l)
+			}
+			p.stdin.Close()
+			if got := p.exitCode(); got != 0 {
+				t.Errorf("exit code got %d, want 0", got)
+			}
+			if !strings.Contains(p.stderr.String(), "reason=cancelled") {
+				t.Errorf("drain did not end as cancelled:\n%s", p.stderr.String())
+			}
+		})
+	}
+}
+
+func TestDrainDeadlineWithConnectionsOpen(t *testing.T) {
+	t.Parallel()
+	e, h := startProxiedEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DEADLINE=300ms"), app("echo-signals")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+	p.expectLine("TERM")
+	p.stdin.Close()
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	if !strings.Contains(p.stderr.String(), "reason=deadline connections=1") {
+		t.Errorf("drain did not end at the deadline with the connection counted:\n%s", p.stderr.String())
+	}
+}
+
+func TestHealthcheckFailErrorDoesNotStopTheDrain(t *testing.T) {
+	t.Parallel()
+	e := startEnvoy(t, envoyfake.Options{FailHealthcheckStatus: http.StatusInternalServerError})
+	p := start(t, drainEnv(e), app("echo-signals")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+	p.expectLine("TERM")
+	p.stdin.Close()
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	if n := len(posts(e.Requests(), "/healthcheck/fail")); n != 3 {
+		t.Errorf("healthcheck/fail attempts got %d, want 3", n)
+	}
+	if len(posts(e.Requests(), "/drain_listeners")) != 1 {
+		t.Error("listeners were not drained after the health-check failure")
+	}
+}
+
+func TestAdminGoneDuringTheDrain(t *testing.T) {
+	t.Parallel()
+	e, h := startProxiedEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	p := start(t, drainEnv(e), app("echo-signals")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+	waitNth(t, e, "/stats", 1)
+	e.Kill()
+	p.expectLine("TERM")
+	p.stdin.Close()
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	if !strings.Contains(p.stderr.String(), `reason="admin unreachable"`) {
+		t.Errorf("drain did not end on the unreachable admin:\n%s", p.stderr.String())
+	}
+}
+
+func TestOldEnvoyWithoutDrainListeners(t *testing.T) {
+	t.Parallel()
+	e := startEnvoy(t, envoyfake.Options{NoDrainListeners: true})
+	p := start(t, drainEnv(e), app("echo-signals")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+	p.expectLine("TERM")
+	p.stdin.Close()
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	if !strings.Contains(p.stderr.String(), "before 1.12") {
+		t.Errorf("the 404 was not logged:\n%s", p.stderr.String())
+	}
+}
+
+func TestStopTimeoutKillsAnAppIgnoringTerm(t *testing.T) {
+	t.Parallel()
+	e := startEnvoy(t, envoyfake.Options{})
+	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_STOP_TIMEOUT=200ms"), app("ignore-term")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+	if got := p.exitCode(); got != 128+int(syscall.SIGKILL) {
+		t.Errorf("exit code got %d, want %d", got, 128+int(syscall.SIGKILL))
+	}
+	waitQuit(t, e.Quit(), "envoy")
+}
+
+func TestDrainOffForwardsAtOnce(t *testing.T) {
+	t.Parallel()
+	e, h := startProxiedEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN=false"), app("echo-signals")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+	p.expectLine("TERM")
+	p.stdin.Close()
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	waitQuit(t, e.Quit(), "envoy")
+	if got := order(e.Requests()); len(got) != 1 || got[0] != "POST /quitquitquit" {
+		t.Errorf("admin calls got %q, want only the quit", got)
+	}
+}
+
+// TestFinishedJobDrainsWithoutDelay: the app exits by itself, so the drain
+// runs without its (here absurd) delay and the proxy is stopped.
+func TestFinishedJobDrainsWithoutDelay(t *testing.T) {
+	t.Parallel()
+	e := startEnvoy(t, envoyfake.Options{})
+	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DELAY=1h"), app("exit", "0")...)
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	want := []string{"POST /healthcheck/fail", "POST /drain_listeners?graceful&inboundonly", "GET /stats", "POST /quitquitquit"}
+	if got := order(e.Requests()); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("admin calls got %q, want %q", got, want)
+	}
+}
+
+// TestIdlePodSkipsTheDelay: a pod whose listeners never accepted a
+// connection (a cancelled Job) needs no endpoint delay; one that did waits.
+func TestIdlePodSkipsTheDelay(t *testing.T) {
+	t.Parallel()
+	for _, used := range []bool{false, true} {
+		name := "idle"
+		if used {
+			name = "used"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := startEnvoy(t, envoyfake.Options{})
+			if used {
+				touchListener(t, e)
+			}
+			p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE=true", "ENVOY_LIFECYCLE_DRAIN_DELAY=300ms"), app("echo-signals")...)
+			p.expectLine("ready")
+			p.signal(syscall.SIGTERM)
+			p.expectLine("TERM")
+			p.stdin.Close()
+			p.exitCode()
+			skipped := strings.Contains(p.stderr.String(), "skipping the endpoint delay")
+			waited := strings.Contains(p.stderr.String(), "waiting for endpoints to be deprogrammed")
+			if skipped == used || waited != used {
+				t.Errorf("delay skipped=%v waited=%v for a %s pod:\n%s", skipped, waited, name, p.stderr.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,195 @@
+package envoyfake
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mustStartAgent(tb testing.TB, e *Envoy) *PilotAgent {
+	tb.Helper()
+	p, err := StartPilotAgent(e, AgentOptions{Logf: tb.Logf})
+	if err != nil {
+		tb.Fatalf("StartPilotAgent: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			tb.Errorf("agent Close: %v", err)
+		}
+	})
+	return p
+}
+
+// TestAgentGate drives the handler with fake remote addresses, since a
+// non-loopback caller cannot be produced from a loopback-only test.
+func TestAgentGate(t *testing.T) {
+	t.Parallel()
+	e := mustStart(t, Options{})
+	p := mustStartAgent(t, e)
+	cases := []struct {
+		name, method, path, remote string
+		status                     int
+		body                       string
+	}{
+		{"quit from pod IP", "POST", "/quitquitquit", "10.1.2.3:4567", 403, "Only requests from localhost are allowed\n"},
+		{"drain from IPv6", "POST", "/drain", "[2001:db8::1]:80", 403, "Only requests from localhost are allowed\n"},
+		{"quit non-loopback GET is 403 first", "GET", "/quitquitquit", "192.0.2.1:1", 403, "Only requests from localhost are allowed\n"},
+		{"unparsable remote", "POST", "/quitquitquit", "garbage", 403, "Only requests from localhost are allowed\n"},
+		{"quit GET", "GET", "/quitquitquit", "127.0.0.1:5555", 405, "Method Not Allowed\n"},
+		{"drain PUT from ::1", "PUT", "/drain", "[::1]:5555", 405, "Method Not Allowed\n"},
+		{"unknown", "GET", "/nope", "127.0.0.1:5555", 404, "404 page not found\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.path, nil)
+			req.RemoteAddr = tc.remote
+			rec := httptest.NewRecorder()
+			p.ServeHTTP(rec, req)
+			if rec.Code != tc.status || rec.Body.String() != tc.body {
+				t.Errorf("got %d %q, want %d %q", rec.Code, rec.Body.String(), tc.status, tc.body)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+				t.Errorf("content-type got %q", ct)
+			}
+			if rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+				t.Error("nosniff missing")
+			}
+		})
+	}
+	// None of them reached Envoy or stopped anything.
+	if n := len(e.Requests()); n != 0 {
+		t.Errorf("Envoy saw %d requests, want 0", n)
+	}
+	if isClosed(e.Quit()) || isClosed(p.Quit()) {
+		t.Error("a refused call stopped something")
+	}
+}
+
+func TestAgentDrain(t *testing.T) {
+	t.Parallel()
+	e := mustStart(t, Options{})
+	p := mustStartAgent(t, e)
+	a := call(t, "POST", p.URL()+"/drain")
+	if a.status != 200 || a.body != "OK" || a.resp.ContentLength != 2 {
+		t.Fatalf("got %d %q len=%d, want 200 OK (no newline)", a.status, a.body, a.resp.ContentLength)
+	}
+	reqs := e.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("Envoy saw %v, want one drain", reqs)
+	}
+	if r := reqs[0]; r.Method != "POST" || r.Path != "/drain_listeners" || r.RawQuery != "inboundonly&graceful&skip_exit" || r.Status != 200 {
+		t.Errorf("Envoy saw %+v", r)
+	}
+	expectEOF(t, dial(t, e.ListenerAddr())) // gracefully draining: new connections closed
+	if st := e.State(); st != StateLive {
+		t.Errorf("State got %s, want LIVE", st)
+	}
+}
+
+func TestAgentDrainAnswersOKWhenEnvoyIsGone(t *testing.T) {
+	t.Parallel()
+	e := mustStart(t, Options{})
+	p := mustStartAgent(t, e)
+	e.Kill()
+	if a := call(t, "POST", p.URL()+"/drain"); a.status != 200 || a.body != "OK" {
+		t.Errorf("got %d %q, want 200 OK", a.status, a.body)
+	}
+}
+
+func TestAgentQuit(t *testing.T) {
+	t.Parallel()
+	e := mustStart(t, Options{})
+	p := mustStartAgent(t, e)
+	if a := call(t, "GET", p.URL()+"/quitquitquit"); a.status != 405 || a.body != "Method Not Allowed\n" {
+		t.Fatalf("GET got %d %q", a.status, a.body)
+	}
+	if isClosed(p.Quit()) || isClosed(e.Quit()) {
+		t.Fatal("GET stopped something")
+	}
+	a := call(t, "POST", p.URL()+"/quitquitquit")
+	if a.status != 200 || a.body != "OK" || a.header.Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("POST got %d %q %v", a.status, a.body, a.header)
+	}
+	waitClosed(t, "agent Quit", p.Quit())
+	waitClosed(t, "envoy Quit", e.Quit())
+	for _, r := range e.Requests() {
+		if r.Path == "/quitquitquit" {
+			t.Error("pilot-agent called Envoy's /quitquitquit; it kills Envoy instead")
+		}
+	}
+	if !refused(strings.TrimPrefix(p.URL(), "http://")) {
+		t.Error("status port still accepts")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if r, err := p.WaitRequest(ctx, func(r Request) bool { return r.Method == "POST" && r.Path == "/quitquitquit" }); err != nil || r.Status != 200 {
+		t.Errorf("WaitRequest got %+v %v", r, err)
+	}
+}
+
+func TestAgentReadiness(t *testing.T) {
+	t.Parallel()
+	t.Run("never live", func(t *testing.T) {
+		t.Parallel()
+		e := mustStart(t, Options{NeverLive: true})
+		p := mustStartAgent(t, e)
+		a := call(t, "GET", p.URL()+"/healthz/ready")
+		if a.status != 503 || a.body != "" || a.header.Get("Content-Type") != "" || a.header.Get("X-Content-Type-Options") != "" {
+			t.Errorf("got %d %q %v, want a bare 503", a.status, a.body, a.header)
+		}
+	})
+	t.Run("live then cached", func(t *testing.T) {
+		t.Parallel()
+		e := mustStart(t, Options{PreInitializing: 1})
+		p := mustStartAgent(t, e)
+		if a := call(t, "GET", p.URL()+"/healthz/ready"); a.status != 503 {
+			t.Errorf("pre-init got %d, want 503", a.status)
+		}
+		// The first /server_info is the scripted PRE_INITIALIZING answer, the second LIVE.
+		for range 2 {
+			call(t, "GET", e.AdminURL()+"/server_info")
+		}
+		if a := call(t, "GET", p.URL()+"/healthz/ready"); a.status != 200 || a.body != "" {
+			t.Errorf("live got %d %q, want 200 empty", a.status, a.body)
+		}
+		call(t, "POST", e.AdminURL()+"/healthcheck/fail")
+		if a := call(t, "GET", p.URL()+"/healthz/ready"); a.status != 200 {
+			t.Errorf("after healthcheck/fail got %d, want cached 200", a.status)
+		}
+		// pilot-agent's own stats queries, unencoded.
+		found := false
+		for _, r := range e.Requests() {
+			if r.Path == "/stats" && r.RawQuery == `usedonly&filter=^(server\.state|listener_manager\.workers_started)` && r.Status == 200 {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("Envoy never saw pilot-agent's server stats query: %+v", e.Requests())
+		}
+	})
+}
+
+func TestAgentWithUnixSocketEnvoy(t *testing.T) {
+	t.Parallel()
+	e := mustStart(t, Options{AdminSocket: filepath.Join(t.TempDir(), "a.sock")})
+	p := mustStartAgent(t, e)
+	if a := call(t, "GET", p.URL()+"/healthz/ready"); a.status != 200 {
+		t.Errorf("ready got %d", a.status)
+	}
+	call(t, "POST", p.URL()+"/drain")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if _, err := e.WaitRequest(ctx, func(r Request) bool { return r.Path == "/drain_listeners" && r.Status == http.StatusOK }); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestStartPilotAgentNeedsEnvoy(t *testing.T) {
+	t.Parallel()
+	if _, err := StartPilotAgent(nil, AgentOptions{}); err != ErrNoEnvoy {
+		t.Errorf("got %v, want ErrNoEnvoy", err)
+	}
+}

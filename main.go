@@ -1,0 +1,83 @@
+// Command envoy-lifecycle starts and stops an app and its Envoy sidecar in the
+// right order. See README.md.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit codes of the wrapper's own failures. The app's codes pass through
+// unchanged (0-255); 126 and 127 mean the command is not executable or not
+// found, and 128+n that the app (or the wrapper, while waiting) died of or
+// got signal n. Ours follow sysexits.h so they stay clear of the shell's.
+const (
+	exitUsage       = 64 // bad command line or configuration (EX_USAGE)
+	exitUnavailable = 69 // Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT (EX_UNAVAILABLE)
+	exitSoftware    = 70 // internal error (EX_SOFTWARE)
+)
+
+// version and commit are stamped at build time with -ldflags -X.
+var (
+	version = "dev"
+	commit  = "none"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// subcommands maps each mode to its entry point. A first argument that is not
+// one of them is a command to wrap, as with envoy-preflight.
+var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"help":    func(_ []string, stdout, _ io.Writer) int { usage(stdout); return 0 },
+	"version": func(_ []string, stdout, _ io.Writer) int { printVersion(stdout); return 0 },
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "envoy-lifecycle: missing command (usage: envoy-lifecycle [--] CMD ARGS..., or envoy-lifecycle help)")
+		return exitUsage
+	}
+	switch a := args[0]; {
+	case a == "--":
+		if len(args) == 1 {
+			fmt.Fprintln(stderr, "envoy-lifecycle: missing command after -- (usage: envoy-lifecycle [--] CMD ARGS...)")
+			return exitUsage
+		}
+		return wrap(args[1:], stderr)
+	case a == "-h" || a == "--help":
+		usage(stdout)
+		return 0
+	case a == "--version":
+		printVersion(stdout)
+		return 0
+	case strings.HasPrefix(a, "-"):
+		fmt.Fprintf(stderr, "envoy-lifecycle: unknown option %q (valid: --help, --version; put -- before a command that starts with -)\n", a)
+		return exitUsage
+	case subcommands[a] != nil:
+		return subcommands[a](args[1:], stdout, stderr)
+	}
+	return wrap(args, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `envoy-lifecycle starts and stops an app and its Envoy sidecar in the right order.
+
+Usage:
+  envoy-lifecycle [--] CMD ARGS...   wrap CMD: wait for Envoy, run CMD, stop the proxy
+  envoy-lifecycle help               this text
+  envoy-lifecycle version            version, commit and Go version
+
+Wrap mode is configured by the environment:
+
+`)
+	printEnvUsage(w, &Config{})
+	fmt.Fprintf(w, `
+Exit codes: the app's own code; 126 not executable; 127 not found; 128+n app died
+of signal n (or signal n arrived while waiting for Envoy); %d bad usage or
+configuration; %d Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT; %d internal error.
+`, exitUsage, exitUnavailable, exitSoftware)
+}

@@ -1,0 +1,239 @@
+package quit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/envoy"
+)
+
+// Drain is the drain engine shared by the wrap mode and the shutdown
+// manager: optionally wait, fail Envoy's health checks, wait for endpoints to
+// be deprogrammed, drain listeners, then poll open connections until they
+// reach a minimum or the deadline passes.
+type Drain struct {
+	Admin *envoy.Client
+	// StartDelay is waited before anything else (marin3r's
+	// --start-drain-delay). Zero skips it.
+	StartDelay time.Duration
+	// SkipHealthcheckFail leaves Envoy's health checks alone.
+	SkipHealthcheckFail bool
+	// Delay is waited after failing health checks, so load balancers stop
+	// sending new requests before listeners drain. Zero skips it.
+	Delay time.Duration
+	// SkipIdleDelay drops Delay when the counted listeners never accepted a
+	// connection: nothing routes to this pod (a Job), so there is nothing for
+	// load balancers to deprogram.
+	SkipIdleDelay bool
+	// SkipDrainListeners leaves the listeners alone (marin3r never calls
+	// /drain_listeners); connections are still polled.
+	SkipDrainListeners bool
+	// InboundOnly drains only inbound listeners, so the app can still call
+	// its dependencies while it finishes.
+	InboundOnly bool
+	// Period is the interval between connection polls; zero means 1s.
+	Period time.Duration
+	// Deadline bounds the whole drain, delays included, from the moment Run
+	// is called. Zero means no deadline other than ctx.
+	Deadline time.Duration
+	// MinConnections ends the wait once the count is at or below it.
+	MinConnections uint64
+	// Selector chooses the stats that are summed; the zero value means
+	// envoy.DefaultConnSelector.
+	Selector envoy.Selector
+	// Retries is the number of /healthcheck/fail attempts; zero means 3.
+	Retries int
+	Logger  hclog.Logger
+}
+
+// Result says how a drain ended.
+type Result struct {
+	Took time.Duration
+	// Remaining is the last connection count seen (0 if never read).
+	Remaining uint64
+	// Reason is one of "drained", "deadline", "stat missing", "admin
+	// unreachable", "cancelled".
+	Reason string
+}
+
+// Run drains. skipDelay drops Delay (the app already exited: nothing is left
+// to protect from new requests). Cancelling ctx ends the drain at once, with
+// reason "cancelled" (a second termination signal does that).
+func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
+	start := time.Now()
+	log := d.logger()
+	if d.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Deadline)
+		defer cancel()
+	}
+	res := func(reason string, remaining uint64) Result {
+		r := Result{Took: time.Since(start), Remaining: remaining, Reason: reason}
+		log.Info("drain finished", "reason", reason, "connections", remaining, "took", r.Took)
+		return r
+	}
+	if d.StartDelay > 0 {
+		log.Info("waiting before drain", "delay", d.StartDelay)
+		if !sleep(ctx, d.StartDelay) {
+			return res(endReason(ctx), 0)
+		}
+	}
+
+	if !d.SkipHealthcheckFail {
+		t := time.Now()
+		err := d.failHealthchecks(ctx)
+		switch {
+		case err == nil:
+			log.Info("health checks failed", "took", time.Since(t))
+		case ctx.Err() != nil:
+			return res(endReason(ctx), 0)
+		default:
+			// Draining is still worth doing without the health-check signal.
+			log.Error("cannot fail health checks", "error", err, "took", time.Since(t))
+		}
+	}
+
+	if d.Delay > 0 && !skipDelay && d.SkipIdleDelay && d.idle(ctx) {
+		log.Info("no connection ever accepted; skipping the endpoint delay", "delay", d.Delay)
+		skipDelay = true
+	}
+	if d.Delay > 0 && !skipDelay {
+		log.Info("waiting for endpoints to be deprogrammed", "delay", d.Delay)
+		if !sleep(ctx, d.Delay) {
+			return res(endReason(ctx), 0)
+		}
+	}
+
+	if !d.SkipDrainListeners {
+		t := time.Now()
+		err := d.Admin.DrainListeners(ctx, envoy.DrainOptions{Graceful: true, InboundOnly: d.InboundOnly})
+		var se *envoy.StatusError
+		switch {
+		case err == nil:
+			log.Info("listeners draining", "inbound_only", d.InboundOnly, "took", time.Since(t))
+		case errors.As(err, &se) && se.Code == http.StatusNotFound:
+			log.Warn("envoy has no /drain_listeners (before 1.12); connections are still polled")
+		case ctx.Err() != nil:
+			return res(endReason(ctx), 0)
+		default:
+			log.Error("cannot drain listeners", "error", err)
+		}
+	}
+	return d.poll(ctx, res)
+}
+
+// poll reads the connection count at once, then every Period.
+func (d *Drain) poll(ctx context.Context, res func(string, uint64) Result) Result {
+	log := d.logger()
+	period := d.Period
+	if period <= 0 {
+		period = time.Second
+	}
+	sel := d.selector()
+	var last uint64
+	failures := 0
+	for {
+		n, matched, err := d.Admin.ActiveConnections(ctx, sel)
+		switch {
+		case ctx.Err() != nil:
+			return res(endReason(ctx), last)
+		case err != nil:
+			failures++
+			log.Warn("cannot read connections", "error", err, "failures", failures)
+			// An admin that stopped answering is an Envoy that went away:
+			// nothing is left to drain, so do not wait out the deadline.
+			if errors.Is(err, envoy.ErrUnreachable) || failures >= 3 {
+				return res("admin unreachable", last)
+			}
+		case matched == 0:
+			log.Warn("no connection stat matched; not waiting for connections", "include", sel.Include.String())
+			return res("stat missing", 0)
+		default:
+			failures = 0
+			last = n
+			log.Info("open connections", "count", n, "min", d.MinConnections)
+			if n <= d.MinConnections {
+				return res("drained", n)
+			}
+		}
+		if !sleep(ctx, period) {
+			return res(endReason(ctx), last)
+		}
+	}
+}
+
+// idle reports whether every counted listener has a zero total of accepted
+// connections (or requests). Any doubt, such as no matching stat, is "not idle".
+func (d *Drain) idle(ctx context.Context) bool {
+	stats, err := d.Admin.Stats(ctx, envoy.StatsQuery{Filter: `downstream_(cx|rq)_total$`})
+	if err != nil {
+		d.logger().Debug("cannot read connection totals", "error", err)
+		return false
+	}
+	// The totals are matched by the name of their _active gauge, so the
+	// same selector decides which listeners count.
+	var active []envoy.Stat
+	for _, s := range stats {
+		if name, ok := strings.CutSuffix(s.Name, "_total"); ok {
+			active = append(active, envoy.Stat{Name: name + "_active", Value: s.Value})
+		}
+	}
+	sum, matched := envoy.CountConnections(active, d.selector())
+	return matched > 0 && sum == 0
+}
+
+func (d *Drain) selector() envoy.Selector {
+	if d.Selector.Include == nil {
+		return envoy.DefaultConnSelector()
+	}
+	return d.Selector
+}
+
+func (d *Drain) failHealthchecks(ctx context.Context) error {
+	attempts := d.Retries
+	if attempts <= 0 {
+		attempts = 3
+	}
+	var err error
+	for i := 0; i < attempts; i++ {
+		if i > 0 && !sleep(ctx, time.Duration(100*i)*time.Millisecond) {
+			return errors.Join(err, ctx.Err())
+		}
+		if err = d.Admin.FailHealthchecks(ctx); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (d *Drain) logger() hclog.Logger {
+	if d.Logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return d.Logger
+}
+
+// endReason names why ctx ended: its deadline, or a cancel.
+func endReason(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "deadline"
+	}
+	return "cancelled"
+}
+
+// sleep waits d or until ctx ends, and reports whether it waited the full d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

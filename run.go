@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/envoy"
+	"envoy-lifecycle/quit"
+	"envoy-lifecycle/wrapper"
+)
+
+// forwarded are the signals relayed to the app. SIGCHLD (the reaper's) and
+// SIGURG (the Go runtime's preemption signal) are never on it: forwarding
+// SIGURG has killed Python apps under other wrappers.
+var forwarded = []os.Signal{
+	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH,
+}
+
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "envoy-lifecycle %s (commit %s, %s)\n", version, commit, runtime.Version())
+}
+
+// wrap is the wrap mode: wait for Envoy, run the app, stop the proxy.
+func wrap(argv []string, stderr io.Writer) int {
+	// Installed before anything that can take time, and kept for the life of
+	// the process: Go's default for TERM, INT and HUP is to exit, which is how
+	// other wrappers die during the readiness wait without stopping Envoy.
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, forwarded...)
+
+	cfg, err := LoadConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "envoy-lifecycle: %v\n", err)
+		return exitUsage
+	}
+	log := cfg.NewLogger(stderr)
+	l, err := newLifecycle(cfg, log, sigs)
+	if err != nil {
+		fmt.Fprintf(stderr, "envoy-lifecycle: %v\n", err)
+		return exitUsage
+	}
+	if cfg.Subreaper {
+		if err := wrapper.SetSubreaper(); err != nil {
+			log.Warn("cannot become a child subreaper", "error", err)
+		}
+	}
+	return l.run(argv)
+}
+
+// lifecycle is one run of the wrap mode.
+type lifecycle struct {
+	cfg   *Config
+	log   hclog.Logger
+	sigs  <-chan os.Signal
+	admin *envoy.Client // nil: local development, no Envoy
+	stop  *quit.Policy
+	drain *quit.Drain // nil: forward termination signals at once
+}
+
+func newLifecycle(cfg *Config, log hclog.Logger, sigs <-chan os.Signal) (*lifecycle, error) {
+	l := &lifecycle{cfg: cfg, log: log, sigs: sigs}
+	elog := log.Named("envoy")
+	l.stop = &quit.Policy{
+		Generic:        cfg.GenericQuitEndpoints,
+		GenericOnly:    cfg.GenericQuitOnly,
+		Pkill:          cfg.IstioFallbackPkill,
+		KillURL:        cfg.KillAPI,
+		Never:          cfg.NeverKillEnvoy || cfg.NeverKillIstio,
+		NeverOnFailure: cfg.NeverKillIstioOnFailure,
+		Timeout:        cfg.QuitRequestTimeout,
+		Retries:        cfg.QuitRetries,
+		Verify:         cfg.QuitVerify,
+		Logger:         log.Named("quit"),
+	}
+	var err error
+	if cfg.AdminAPI != "" {
+		if l.admin, err = envoy.New(cfg.AdminAPI, envoy.Options{Timeout: cfg.RequestTimeout, Logger: elog}); err != nil {
+			return nil, fmt.Errorf("ENVOY_ADMIN_API: %w", err)
+		}
+		// Quit requests get their own, longer timeout.
+		if l.stop.Envoy, err = envoy.New(cfg.AdminAPI, envoy.Options{Timeout: cfg.QuitRequestTimeout, Logger: elog}); err != nil {
+			return nil, fmt.Errorf("ENVOY_ADMIN_API: %w", err)
+		}
+	}
+	if l.admin != nil && cfg.Drain {
+		l.drain = &quit.Drain{
+			Admin:          l.admin,
+			Delay:          cfg.DrainDelay,
+			SkipIdleDelay:  cfg.DrainSkipIdle,
+			InboundOnly:    true,
+			Period:         cfg.DrainPeriod,
+			Deadline:       cfg.DrainDeadline,
+			MinConnections: cfg.DrainMinConnections,
+			Selector:       cfg.selector,
+			Logger:         log.Named("drain"),
+		}
+	}
+	if cfg.IstioQuitAPI != "" {
+		if l.stop.Istio, err = envoy.New(cfg.IstioQuitAPI, envoy.Options{Timeout: cfg.QuitRequestTimeout, Logger: log.Named("istio")}); err != nil {
+			return nil, fmt.Errorf("ISTIO_QUIT_API: %w", err)
+		}
+	}
+	return l, nil
+}
+
+func (l *lifecycle) run(argv []string) int {
+	if l.admin == nil {
+		l.log.Debug("ENVOY_ADMIN_API not set; running the app without envoy")
+	} else if l.cfg.StartWithoutEnvoy {
+		l.log.Info("not waiting for envoy", "reason", "START_WITHOUT_ENVOY")
+	} else if code, ok := l.waitLive(); !ok {
+		return code
+	}
+
+	child, err := wrapper.New(wrapper.Options{
+		Command: argv[0],
+		Args:    argv[1:],
+		Setpgid: l.cfg.ProcessGroup,
+		Logger:  l.log.Named("wrapper"),
+	})
+	if err == nil {
+		err = child.Start()
+	}
+	if err != nil {
+		code := exitSoftware
+		var es interface{ ExitStatus() int }
+		if errors.As(err, &es) {
+			code = es.ExitStatus()
+		}
+		l.log.Error("cannot start app", "command", argv[0], "error", err, "code", code)
+		l.stopProxy(code)
+		return code
+	}
+	l.log.Info("app started", "pid", child.Pid(), "command", argv[0])
+
+	st, drained := l.supervise(child)
+	code := st.Code()
+	l.log.Info("app exited", "code", code, "status", st.String())
+	// A Job that finished: drain without the endpoint delay, then stop. Not
+	// when the proxy is kept (NEVER_KILL_*), since the app may be retried.
+	if l.drain != nil && !drained && l.stop.WillStop(code) {
+		ctx, cancel := context.WithCancel(context.Background())
+		l.drain.Run(ctx, true)
+		cancel()
+	}
+	l.stopProxy(code)
+	return code
+}
+
+// waitLive blocks until Envoy is LIVE. ok is false when the app must not be
+// started; code is then the exit code.
+func (l *lifecycle) waitLive() (code int, ok bool) {
+	limit, giveUp := l.cfg.QuitWithoutEnvoyTimeout, true
+	if limit == 0 {
+		limit, giveUp = l.cfg.WaitForEnvoyTimeout, false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if limit > 0 {
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
+	}
+	// MaxElapsedTime 0: the deadline is ctx's, chosen above, never the
+	// library's silent 15 minute default.
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     l.cfg.PollInitial,
+		RandomizationFactor: 0,
+		Multiplier:          1.5,
+		MaxInterval:         l.cfg.PollMax,
+		MaxElapsedTime:      0,
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
+	}
+	b.Reset()
+
+	start := time.Now()
+	l.log.Info("waiting for envoy", "admin", l.admin.Base().String(), "limit", limitString(limit))
+	var lastLog time.Time
+	notify := func(err error, next time.Duration) {
+		// Sparingly: a line every 5s, the rest at debug.
+		if time.Since(lastLog) >= 5*time.Second {
+			lastLog = time.Now()
+			if time.Since(start) > time.Second {
+				l.log.Info("envoy not live yet", "waited", time.Since(start).Round(time.Millisecond), "reason", err)
+			}
+		}
+		l.log.Trace("envoy not live yet", "reason", err, "retry_in", next)
+	}
+	lastLog = start
+
+	done := make(chan error, 1)
+	go func() { done <- l.admin.WaitLive(ctx, b, notify) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			l.log.Info("envoy live", "waited", time.Since(start).Round(time.Microsecond))
+			return 0, true
+		}
+		if !giveUp && errors.Is(err, context.DeadlineExceeded) {
+			l.log.Warn("envoy not live; starting the app anyway", "reason", "WAIT_FOR_ENVOY_TIMEOUT", "waited", limit)
+			return 0, true
+		}
+		l.log.Error("envoy not live; giving up", "reason", "QUIT_WITHOUT_ENVOY_TIMEOUT", "waited", limit, "error", err)
+		l.stopProxy(exitUnavailable)
+		return exitUnavailable, false
+	case sig := <-l.sigs:
+		cancel()
+		<-done
+		code := 128 + int(sig.(syscall.Signal))
+		l.log.Info("signal while waiting for envoy; app not started", "signal", sig.String())
+		l.stopProxy(code)
+		return code, false
+	}
+}
+
+func limitString(d time.Duration) string {
+	if d == 0 {
+		return "forever"
+	}
+	return d.String()
+}
+
+// supervise forwards signals to the app until it exits. A termination signal
+// first drains Envoy, when configured, and reaches the app after; a second
+// one (or SIGINT) skips the rest of the drain. drained reports whether a
+// drain ran.
+func (l *lifecycle) supervise(child *wrapper.Child) (st wrapper.Status, drained bool) {
+	var (
+		drainDone   chan quit.Result // non-nil while draining
+		cancelDrain context.CancelFunc
+		held        []os.Signal // signals held back until the drain ends
+		killTimer   <-chan time.Time
+	)
+	armKill := func() {
+		if l.cfg.StopTimeout > 0 && killTimer == nil {
+			killTimer = time.After(l.cfg.StopTimeout)
+		}
+	}
+	for {
+		select {
+		case st := <-child.ExitCh():
+			if drainDone != nil {
+				cancelDrain()
+				<-drainDone
+			}
+			return st, drained
+		case sig := <-l.sigs:
+			switch {
+			case drainDone != nil && (l.cfg.termSignals[sig] || sig == syscall.SIGINT):
+				l.log.Info("second signal; skipping the rest of the drain", "signal", sig.String())
+				held = append(held, sig)
+				cancelDrain()
+			case drainDone == nil && !drained && l.drain != nil && l.cfg.termSignals[sig]:
+				l.log.Info("termination signal; draining envoy before the app", "signal", sig.String())
+				held = append(held, sig)
+				drainDone, cancelDrain = l.startDrain()
+			default:
+				l.forward(child, sig)
+				if l.cfg.termSignals[sig] {
+					armKill()
+				}
+			}
+		case <-drainDone:
+			drainDone, drained = nil, true
+			cancelDrain()
+			for _, s := range held {
+				l.forward(child, s)
+			}
+			held = nil
+			armKill()
+		case <-killTimer:
+			l.log.Warn("app did not exit in time; killing it", "stop_timeout", l.cfg.StopTimeout)
+			if err := child.Kill(); err != nil {
+				l.log.Warn("cannot kill app", "error", err)
+			}
+		}
+	}
+}
+
+// startDrain runs the drain in the background under a fresh context: the
+// signal that started it must not cancel it, only a second one.
+func (l *lifecycle) startDrain() (chan quit.Result, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan quit.Result, 1)
+	go func() { done <- l.drain.Run(ctx, false) }()
+	return done, cancel
+}
+
+func (l *lifecycle) forward(child *wrapper.Child, sig os.Signal) {
+	err := child.Signal(sig)
+	switch {
+	case err == nil:
+		l.log.Debug("signal forwarded", "signal", sig.String(), "pid", child.Pid())
+	case errors.Is(err, os.ErrProcessDone):
+		l.log.Warn("app was dead when forwarding signal", "signal", sig.String())
+	default:
+		l.log.Error("cannot forward signal", "signal", sig.String(), "error", err)
+	}
+}
+
+// stopProxy runs the quit policy under its own deadline: the signal that led
+// here must not cancel it.
+func (l *lifecycle) stopProxy(code int) {
+	budget := time.Duration(l.cfg.QuitRetries)*(l.cfg.QuitRequestTimeout+time.Second) + l.cfg.QuitVerify
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	l.stop.Stop(ctx, code)
+}

@@ -4,8 +4,8 @@
 //	go run ./demo
 //
 // It builds envoy-lifecycle, starts a fake Envoy that turns LIVE after one
-// second, and wraps a small app that serves one request through the fake's
-// listener and exits. Watch stderr for the wrapper's lifecycle lines.
+// second, and wraps a small app that prints two lines and exits 0, as a Job
+// would. Watch stderr for the wrapper's lifecycle lines.
 package main
 
 import (

@@ -1,0 +1,239 @@
+package quit
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"envoy-lifecycle/envoy"
+	"envoy-lifecycle/envoyfake"
+)
+
+func TestMain(m *testing.M) {
+	// Run as "pilot-agent" by TestPkillFallback: block until SIGINT.
+	if os.Getenv("QUIT_TEST_AGENT") == "1" {
+		ch := make(chan os.Signal, 1)
+		signalNotify(ch)
+		os.Stdout.WriteString("ready\n")
+		<-ch
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func signalNotify(ch chan os.Signal) { signal.Notify(ch, syscall.SIGINT) }
+
+func mustClient(t *testing.T, base string) *envoy.Client {
+	t.Helper()
+	c, err := envoy.New(base, envoy.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func startFake(t *testing.T) *envoyfake.Envoy {
+	t.Helper()
+	e, err := envoyfake.Start(envoyfake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func quitCalls(reqs []envoyfake.Request) int {
+	n := 0
+	for _, r := range reqs {
+		if r.Method == http.MethodPost && r.Path == "/quitquitquit" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestStopPolicy(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		policy     func(e *envoyfake.Envoy, a *envoyfake.PilotAgent) Policy
+		code       int
+		wantMethod string
+		envoyQuits int
+		agentQuits int
+		wantErr    bool
+	}{
+		{"envoy only", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
+			return Policy{Envoy: mustClient(t, e.AdminURL())}
+		}, 0, "envoy", 1, 0, false},
+		{"istio wins over envoy", func(e *envoyfake.Envoy, a *envoyfake.PilotAgent) Policy {
+			return Policy{Envoy: mustClient(t, e.AdminURL()), Istio: mustClient(t, a.URL())}
+		}, 1, "istio", 0, 1, false},
+		{"never", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
+			return Policy{Envoy: mustClient(t, e.AdminURL()), Never: true}
+		}, 0, "", 0, 0, false},
+		{"never on failure, failed", func(e *envoyfake.Envoy, a *envoyfake.PilotAgent) Policy {
+			return Policy{Istio: mustClient(t, a.URL()), NeverOnFailure: true}
+		}, 2, "", 0, 0, false},
+		{"never on failure, succeeded", func(e *envoyfake.Envoy, a *envoyfake.PilotAgent) Policy {
+			return Policy{Istio: mustClient(t, a.URL()), NeverOnFailure: true}
+		}, 0, "istio", 0, 1, false},
+		{"kill url replaces the admin quit", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
+			return Policy{Envoy: mustClient(t, e.AdminURL()), KillURL: e.AdminURL() + "/quitquitquit"}
+		}, 0, "envoy", 1, 0, false},
+		{"istio unreachable falls back to envoy", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
+			return Policy{Envoy: mustClient(t, e.AdminURL()), Istio: mustClient(t, "http://127.0.0.1:1"), Retries: 2}
+		}, 0, "envoy", 1, 0, false},
+		{"non-local envoy is not told", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
+			return Policy{Envoy: mustClient(t, "http://192.0.2.1:15000")}
+		}, 0, "", 0, 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := startFake(t)
+			a, err := envoyfake.StartPilotAgent(e, envoyfake.AgentOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close() })
+			p := c.policy(e, a)
+			rep := p.Stop(context.Background(), c.code)
+			if rep.Method != c.wantMethod {
+				t.Errorf("method got %q, want %q", rep.Method, c.wantMethod)
+			}
+			if (rep.Err != nil) != c.wantErr {
+				t.Errorf("error got %v, want error %v", rep.Err, c.wantErr)
+			}
+			if got := quitCalls(e.Requests()); got != c.envoyQuits {
+				t.Errorf("envoy quits got %d, want %d", got, c.envoyQuits)
+			}
+			if got := quitCalls(a.Requests()); got != c.agentQuits {
+				t.Errorf("istio quits got %d, want %d", got, c.agentQuits)
+			}
+		})
+	}
+}
+
+func TestGenericEndpointsFirstAndStatusIgnored(t *testing.T) {
+	t.Parallel()
+	e := startFake(t)
+	var posts, others atomic.Int32
+	gen := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		} else {
+			others.Add(1)
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer gen.Close()
+	p := Policy{Generic: []string{gen.URL}, Envoy: mustClient(t, e.AdminURL()), Retries: 3}
+	rep := p.Stop(context.Background(), 0)
+	// A 500 from a generic endpoint is logged, not retried and not an error.
+	if posts.Load() != 1 || others.Load() != 0 {
+		t.Errorf("generic calls got %d POST and %d other, want one POST", posts.Load(), others.Load())
+	}
+	if rep.Method != "envoy" || rep.Err != nil {
+		t.Errorf("report got %+v, want envoy and no error", rep)
+	}
+}
+
+func TestGenericOnlySkipsTheProxy(t *testing.T) {
+	t.Parallel()
+	e := startFake(t)
+	var calls atomic.Int32
+	gen := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer gen.Close()
+	p := Policy{Generic: []string{gen.URL}, GenericOnly: true, Envoy: mustClient(t, e.AdminURL())}
+	if p.WillStop(0) {
+		t.Error("WillStop got true with GenericOnly")
+	}
+	p.Stop(context.Background(), 0)
+	if calls.Load() != 1 || quitCalls(e.Requests()) != 0 {
+		t.Errorf("generic calls %d, envoy quits %d; want 1 and 0", calls.Load(), quitCalls(e.Requests()))
+	}
+}
+
+func TestRetryOn5xxThenGiveUp(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	p := Policy{Envoy: mustClient(t, srv.URL), Retries: 3}
+	rep := p.Stop(context.Background(), 0)
+	if calls.Load() != 3 || rep.Err == nil {
+		t.Errorf("calls got %d, err %v; want 3 attempts and an error", calls.Load(), rep.Err)
+	}
+}
+
+func TestVerifySeesTheProxyGo(t *testing.T) {
+	t.Parallel()
+	e := startFake(t)
+	p := Policy{Envoy: mustClient(t, e.AdminURL()), Verify: 5 * time.Second}
+	if rep := p.Stop(context.Background(), 0); !rep.Gone {
+		t.Errorf("report got %+v, want the proxy seen gone", rep)
+	}
+}
+
+// TestPkillFallback signals a real process named pilot-agent, found under
+// /proc, with SIGINT.
+func TestPkillFallback(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	agent := filepath.Join(dir, "pilot-agent")
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(agent, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(agent)
+	cmd.Env = append(os.Environ(), "QUIT_TEST_AGENT=1")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if l, _ := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
+		t.Fatalf("fake pilot-agent did not start: %q", l)
+	}
+	go io.Copy(io.Discard, out)
+	p := Policy{Pkill: true}
+	rep := p.Stop(context.Background(), 0)
+	if rep.Method != "pkill" {
+		t.Fatalf("method got %q, want pkill", rep.Method)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("pilot-agent exit got %v, want 0 after SIGINT", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pilot-agent did not exit after the pkill fallback")
+	}
+}
+
+func TestSignalByNameIgnoresOthers(t *testing.T) {
+	t.Parallel()
+	n, err := signalByName("/proc", "no-such-process-el", syscall.SIGINT)
+	if err != nil || n != 0 {
+		t.Errorf("got %d, %v; want 0, nil", n, err)
+	}
+}

@@ -64,9 +64,13 @@ type Config struct {
 	StopTimeout         time.Duration `envconfig:"ENVOY_LIFECYCLE_STOP_TIMEOUT" default:"10s" desc:"After forwarding a termination signal, SIGKILL the app if it has not exited within this. 0: wait for it."`
 	TermSignals         []string      `envconfig:"ENVOY_LIFECYCLE_TERM_SIGNALS" default:"TERM" desc:"Signals that start the graceful termination, comma-separated (TERM, INT, HUP, QUIT, USR1, USR2). Others are forwarded at once."`
 
+	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" desc:"The pod's terminationGracePeriodSeconds (30 or 30s), for doctor to check the drain budget against. Unset: Kubernetes' default, 30s."`
+	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" default:"/dev/termination-log" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
+
 	ProcessGroup bool `envconfig:"ENVOY_LIFECYCLE_PROCESS_GROUP" default:"false" desc:"Run the app in its own process group and signal the whole group."`
 	Subreaper    bool `envconfig:"ENVOY_LIFECYCLE_SUBREAPER" default:"false" desc:"Become a child subreaper, so orphans are reaped even when not PID 1."`
 
+	grace       time.Duration      // from GRACE_PERIOD; 30s when unset
 	selector    envoy.Selector     // from DRAIN_COUNT, DRAIN_INCLUDE, DRAIN_EXCLUDE
 	termSignals map[os.Signal]bool // from TERM_SIGNALS
 }
@@ -220,6 +224,11 @@ func (c *Config) resolve() error {
 	if err := c.resolveDrain(); err != nil {
 		return err
 	}
+	grace, err := parseGrace(c.GracePeriod)
+	if err != nil {
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_GRACE_PERIOD", Value: c.GracePeriod, Valid: "whole seconds such as 30, or a duration such as 45s", Err: err}
+	}
+	c.grace = grace
 
 	c.LogLevel = strings.ToLower(strings.TrimSpace(c.LogLevel))
 	if _, set := os.LookupEnv("ENVOY_LIFECYCLE_LOG_LEVEL"); !set {
@@ -237,6 +246,23 @@ func (c *Config) resolve() error {
 		return &ConfigError{Name: "ENVOY_LIFECYCLE_LOG_FORMAT", Value: c.LogFormat, Valid: "text or json", Err: errors.New("unknown format")}
 	}
 	return nil
+}
+
+// parseGrace reads a grace period given as whole seconds, as in the pod spec,
+// or as a duration.
+func parseGrace(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 30 * time.Second, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errors.New("cannot parse")
+	}
+	return d, nil
 }
 
 // terminationSignals are the signals TERM_SIGNALS may name.

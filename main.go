@@ -34,6 +34,7 @@ func main() {
 var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"help":    func(_ []string, stdout, _ io.Writer) int { usage(stdout); return 0 },
 	"version": func(_ []string, stdout, _ io.Writer) int { printVersion(stdout); return 0 },
+	"doctor":  runDoctor,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -70,6 +71,7 @@ Usage:
   envoy-lifecycle [--] CMD ARGS...   wrap CMD: wait for Envoy, run CMD, stop the proxy
   envoy-lifecycle help               this text
   envoy-lifecycle version            version, commit and Go version
+  envoy-lifecycle doctor             check the configuration and the proxy, print a report
 
 Wrap mode is configured by the environment:
 

@@ -27,6 +27,10 @@ var forwarded = []os.Signal{
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH,
 }
 
+// defaultTerminationLog is where Kubernetes reads a container's termination
+// message.
+const defaultTerminationLog = "/dev/termination-log"
+
 func printVersion(w io.Writer) {
 	fmt.Fprintf(w, "envoy-lifecycle %s (commit %s, %s)\n", version, commit, runtime.Version())
 }
@@ -66,6 +70,10 @@ type lifecycle struct {
 	admin *envoy.Client // nil: local development, no Envoy
 	stop  *quit.Policy
 	drain *quit.Drain // nil: forward termination signals at once
+
+	// What happened, for the termination message.
+	drained *quit.Result
+	stopped *quit.Report
 }
 
 func newLifecycle(cfg *Config, log hclog.Logger, sigs <-chan os.Signal) (*lifecycle, error) {
@@ -140,6 +148,7 @@ func (l *lifecycle) run(argv []string) int {
 		}
 		l.log.Error("cannot start app", "command", argv[0], "error", err, "code", code)
 		l.stopProxy(code)
+		l.terminationMessage(code, fmt.Sprintf("cannot start app: %v", err))
 		return code
 	}
 	l.log.Info("app started", "pid", child.Pid(), "command", argv[0])
@@ -151,10 +160,12 @@ func (l *lifecycle) run(argv []string) int {
 	// when the proxy is kept (NEVER_KILL_*), since the app may be retried.
 	if l.drain != nil && !drained && l.stop.WillStop(code) {
 		ctx, cancel := context.WithCancel(context.Background())
-		l.drain.Run(ctx, true)
+		r := l.drain.Run(ctx, true)
+		l.drained = &r
 		cancel()
 	}
 	l.stopProxy(code)
+	l.terminationMessage(code, "app exited ("+st.String()+")")
 	return code
 }
 
@@ -213,6 +224,7 @@ func (l *lifecycle) waitLive() (code int, ok bool) {
 		}
 		l.log.Error("envoy not live; giving up", "reason", "QUIT_WITHOUT_ENVOY_TIMEOUT", "waited", limit, "error", err)
 		l.stopProxy(exitUnavailable)
+		l.terminationMessage(exitUnavailable, fmt.Sprintf("envoy not LIVE within %v (QUIT_WITHOUT_ENVOY_TIMEOUT); app not started", limit))
 		return exitUnavailable, false
 	case sig := <-l.sigs:
 		cancel()
@@ -220,6 +232,7 @@ func (l *lifecycle) waitLive() (code int, ok bool) {
 		code := 128 + int(sig.(syscall.Signal))
 		l.log.Info("signal while waiting for envoy; app not started", "signal", sig.String())
 		l.stopProxy(code)
+		l.terminationMessage(code, fmt.Sprintf("signal %s while waiting for envoy; app not started", sig))
 		return code, false
 	}
 }
@@ -271,7 +284,8 @@ func (l *lifecycle) supervise(child *wrapper.Child) (st wrapper.Status, drained 
 					armKill()
 				}
 			}
-		case <-drainDone:
+		case r := <-drainDone:
+			l.drained = &r
 			drainDone, drained = nil, true
 			cancelDrain()
 			for _, s := range held {
@@ -315,5 +329,53 @@ func (l *lifecycle) stopProxy(code int) {
 	budget := time.Duration(l.cfg.QuitRetries)*(l.cfg.QuitRequestTimeout+time.Second) + l.cfg.QuitVerify
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
-	l.stop.Stop(ctx, code)
+	rep := l.stop.Stop(ctx, code)
+	l.stopped = &rep
+}
+
+// terminationMessage writes one line saying why the wrapper exits and what it
+// did, where Kubernetes shows it in kubectl describe pod. It is best effort:
+// a read-only or missing file is logged at debug and ignored.
+func (l *lifecycle) terminationMessage(code int, why string) {
+	path := l.cfg.TerminationLog
+	if path == "" {
+		return
+	}
+	flags := os.O_WRONLY | os.O_TRUNC
+	// The default path exists only in a Kubernetes container: never create
+	// it on a developer's machine. A path the user chose is created.
+	if path != defaultTerminationLog {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		l.log.Debug("no termination log written", "path", path, "error", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintln(f, terminationLine(code, why, l.drained, l.stopped))
+}
+
+// terminationLine is the termination message: exit code and cause, the
+// drain and the quit.
+func terminationLine(code int, why string, d *quit.Result, s *quit.Report) string {
+	msg := fmt.Sprintf("envoy-lifecycle exit %d: %s", code, why)
+	if d != nil {
+		msg += fmt.Sprintf("; drain %v (%s, %d connections left)", d.Took.Round(time.Millisecond), d.Reason, d.Remaining)
+	}
+	switch {
+	case s == nil:
+	case s.Skipped != "":
+		msg += "; proxy left running: " + s.Skipped
+	case s.Method == "" && s.Err == nil:
+		// Nothing to stop: local development.
+	case s.Err != nil && s.Method == "":
+		msg += fmt.Sprintf("; proxy NOT stopped: %v", s.Err)
+	default:
+		msg += "; proxy stopped via " + s.Method
+		if s.Gone {
+			msg += " (gone)"
+		}
+	}
+	return msg
 }

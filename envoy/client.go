@@ -297,6 +297,17 @@ func (c *Client) Post(ctx context.Context, path string) error {
 	return nil
 }
 
+// Get sends a GET to path and returns the status; any status but 200 is a
+// *StatusError. doctor uses it to probe endpoints without side effects.
+func (c *Client) Get(ctx context.Context, path string) (int, error) {
+	resp, err := c.send(ctx, c.hc, http.MethodGet, path, false)
+	if err != nil {
+		return 0, err
+	}
+	drainClose(resp.Body)
+	return resp.StatusCode, nil
+}
+
 // FailHealthchecks makes Envoy fail its health checks (POST
 // /healthcheck/fail): /ready and server_info turn DRAINING and listeners
 // with the default drain type start closing connections. Idempotent.

@@ -36,6 +36,11 @@ type Drain struct {
 	// InboundOnly drains only inbound listeners, so the app can still call
 	// its dependencies while it finishes.
 	InboundOnly bool
+	// SkipExit adds skip_exit to /drain_listeners (Envoy 1.28+): after its
+	// drain period Envoy keeps the listeners, its readiness listener
+	// included, instead of stopping them (projectcontour/contour#4852).
+	// False leaves the flag out, as before.
+	SkipExit bool
 	// Period is the interval between connection polls; zero means 1s.
 	Period time.Duration
 	// Deadline bounds the whole drain, delays included, from the moment Run
@@ -111,11 +116,11 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 
 	if !d.SkipDrainListeners {
 		t := time.Now()
-		err := d.Admin.DrainListeners(ctx, envoy.DrainOptions{Graceful: true, InboundOnly: d.InboundOnly})
+		err := d.Admin.DrainListeners(ctx, envoy.DrainOptions{Graceful: true, InboundOnly: d.InboundOnly, SkipExit: d.SkipExit})
 		var se *envoy.StatusError
 		switch {
 		case err == nil:
-			log.Info("listeners draining", "inbound_only", d.InboundOnly, "took", time.Since(t))
+			log.Info("listeners draining", "inbound_only", d.InboundOnly, "skip_exit", d.SkipExit, "took", time.Since(t))
 		case errors.As(err, &se) && se.Code == http.StatusNotFound:
 			log.Warn("envoy has no /drain_listeners (before 1.12); connections are still polled")
 		case ctx.Err() != nil:

@@ -65,6 +65,8 @@ type Report struct {
 	// Gone reports whether the proxy was seen to go away (false when not
 	// checked).
 	Gone bool
+	// Skipped says why the proxy was deliberately left running, if it was.
+	Skipped string
 }
 
 // WillStop reports whether Stop would try to stop the proxy itself (not just
@@ -83,10 +85,10 @@ func (p *Policy) Stop(ctx context.Context, code int) Report {
 	switch {
 	case p.Never:
 		log.Info("not stopping the proxy", "reason", "never kill is set")
-		return Report{}
+		return Report{Skipped: "never kill is set"}
 	case p.NeverOnFailure && code != 0:
 		log.Info("not stopping the proxy", "reason", "NEVER_KILL_ISTIO_ON_FAILURE and app failed", "code", code)
-		return Report{}
+		return Report{Skipped: "NEVER_KILL_ISTIO_ON_FAILURE"}
 	}
 	start := time.Now()
 	var rep Report

@@ -63,6 +63,11 @@ var appCommands = map[string]func(args []string) int{
 		time.Sleep(time.Hour)
 		return 1
 	},
+	// stamp FILE: write the wall-clock start time (unix ns) to FILE, exit 0.
+	"stamp": func(args []string) int {
+		os.WriteFile(args[0], []byte(strconv.FormatInt(time.Now().UnixNano(), 10)), 0o644)
+		return 0
+	},
 	// touch FILE then exit 0: proves the app was started.
 	"touch": func(args []string) int { os.WriteFile(args[0], nil, 0o644); return 0 },
 	// spawn-orphan: start a child that exits at once, print its pid, and

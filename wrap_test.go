@@ -452,3 +452,59 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestNotLiveAnswersMeanNotYet: garbage from the admin API is "not yet",
+// never a crash or a start.
+func TestNotLiveAnswersMeanNotYet(t *testing.T) {
+	t.Parallel()
+	for _, g := range []string{envoyfake.GarbageHTML, envoyfake.GarbageTruncated, envoyfake.Garbage503, envoyfake.GarbageNonJSON} {
+		t.Run(g, func(t *testing.T) {
+			t.Parallel()
+			e := startEnvoy(t, envoyfake.Options{Garbage: g, LiveAfter: 150 * time.Millisecond})
+			marker := filepath.Join(t.TempDir(), "started")
+			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("stamp", marker)...)
+			if got := p.exitCode(); got != 0 {
+				t.Errorf("exit code got %d, want 0", got)
+			}
+			data, err := os.ReadFile(marker)
+			if err != nil {
+				t.Fatal("app was not started")
+			}
+			ns, _ := strconv.ParseInt(string(data), 10, 64)
+			if started := time.Unix(0, ns); started.Before(e.LiveAt()) {
+				t.Errorf("app started at %v, before envoy was LIVE at %v", started, e.LiveAt())
+			}
+		})
+	}
+}
+
+// TestManyRunsKeepTheirExitCode: a wrapper that loses the race between a
+// signal and its child's start gives the wrong code (envoy-preflight: 10 in
+// 300). Every run here must be right.
+func TestManyRunsKeepTheirExitCode(t *testing.T) {
+	t.Parallel()
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("skipped: no true(1)")
+	}
+	falsePath, _ := exec.LookPath("false")
+	runs := 300
+	if testing.Short() {
+		runs = 50
+	}
+	wrong := 0
+	for i := 0; i < runs; i++ {
+		for argv, want := range map[string]int{truePath: 0, falsePath: 1} {
+			cmd := exec.Command(binPath, argv)
+			cmd.Env = baseEnv()
+			err := cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != want {
+				wrong++
+				t.Logf("run %d of %s: exit %d, want %d (%v)", i, argv, code, want, err)
+			}
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d of %d runs exited with the wrong code", wrong, 2*runs)
+	}
+}

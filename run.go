@@ -74,6 +74,9 @@ type lifecycle struct {
 	// What happened, for the termination message.
 	drained *quit.Result
 	stopped *quit.Report
+	// termSent is when a termination signal reached the app, to log how
+	// long it took to stop.
+	termSent time.Time
 }
 
 func newLifecycle(cfg *Config, log hclog.Logger, sigs <-chan os.Signal) (*lifecycle, error) {
@@ -155,7 +158,11 @@ func (l *lifecycle) run(argv []string) int {
 
 	st, drained := l.supervise(child)
 	code := st.Code()
-	l.log.Info("app exited", "code", code, "status", st.String())
+	if l.termSent.IsZero() {
+		l.log.Info("app exited", "code", code, "status", st.String())
+	} else {
+		l.log.Info("app exited", "code", code, "status", st.String(), "after_signal", time.Since(l.termSent))
+	}
 	// A Job that finished: drain without the endpoint delay, then stop. Not
 	// when the proxy is kept (NEVER_KILL_*), since the app may be retried.
 	if l.drain != nil && !drained && l.stop.WillStop(code) {
@@ -256,6 +263,9 @@ func (l *lifecycle) supervise(child *wrapper.Child) (st wrapper.Status, drained 
 		killTimer   <-chan time.Time
 	)
 	armKill := func() {
+		if l.termSent.IsZero() {
+			l.termSent = time.Now()
+		}
 		if l.cfg.StopTimeout > 0 && killTimer == nil {
 			killTimer = time.After(l.cfg.StopTimeout)
 		}

@@ -127,7 +127,7 @@ func newLifecycle(cfg *Config, log hclog.Logger, sigs <-chan os.Signal) (*lifecy
 
 func (l *lifecycle) run(argv []string) int {
 	if l.admin == nil {
-		l.log.Debug("ENVOY_ADMIN_API not set; running the app without envoy")
+		l.log.Debug("no admin address; running the app without envoy", "reason", "ENVOY_ADMIN_API not set")
 	} else if l.cfg.StartWithoutEnvoy {
 		l.log.Info("not waiting for envoy", "reason", "START_WITHOUT_ENVOY")
 	} else if code, ok := l.waitLive(); !ok {

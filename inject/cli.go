@@ -1,0 +1,361 @@
+package inject
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+const usageText = `Usage: envoy-lifecycle inject (-c CONFIG | --preset NAME) [flags] MANIFEST
+
+Adds lifecycle hooks to the Kubernetes manifest MANIFEST (- for stdin) and
+overwrites it, or writes to -o. Multi-document YAML, kind: List and JSON.
+
+  -c, --config FILE       injector-script config: kind -> name -> container -> preStop command
+  --preset NAME           envoy, istio or shutdown-manager, instead of a config
+  -o, --output FILE       write here (- for stdout) instead of overwriting MANIFEST
+  --dry-run               print a unified diff on stdout and change nothing
+  --no-istio-stub         never add an istio-proxy container for Istio to merge
+
+Preset flags:
+  --image IMAGE           envoy-lifecycle image of the added containers (default ` + DefaultImage + `)
+  --entrypoint CMD        command to wrap when an app container has no command
+                          ("/app serve", or a JSON list '["/app", "serve"]')
+  --app-container NAME    wrap only this container (repeatable; default: every non-proxy container)
+  --proxy-container NAME  the proxy container (default: named envoy or istio-proxy,
+                          or an image containing envoy or proxyv2)
+  --admin-port PORT       Envoy admin port (default 9901; istio 15000)
+  --drain-deadline D      ENVOY_LIFECYCLE_DRAIN_DEADLINE for the app (envoy, istio),
+                          or the hooks' ?deadline= (shutdown-manager; default 15s)
+  --stop-timeout D        ENVOY_LIFECYCLE_STOP_TIMEOUT for the app (envoy, istio)
+  --no-fix-grace          fail instead of raising a terminationGracePeriodSeconds
+                          shorter than the drain budget + 2s
+
+Exit codes: 0 done; 64 bad command line or config; 65 manifest not YAML or a
+field of the wrong shape; 66 cannot read an input; 73 cannot write the output;
+78 the manifest does not fit (a config entry not found, an app without a
+command, grace period too short with --no-fix-grace); 70 internal error.
+`
+
+// stringList is a repeatable flag; commas separate values too.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*s = append(*s, p)
+		}
+	}
+	return nil
+}
+
+// cliFlags are Main's flags.
+type cliFlags struct {
+	config, output, preset, entrypoint, image, proxy string
+	apps                                             stringList
+	adminPort                                        int
+	deadline, stop                                   time.Duration
+	dryRun, noFixGrace, noIstioStub                  bool
+}
+
+// Main is the inject subcommand: it parses args, reads the manifest (from
+// stdin for "-"), and writes the result over it, to -o, or as a diff with
+// --dry-run. Notes and errors go to stderr. It returns the exit code (the
+// Exit* constants) and never leaves the output half-written.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var f cliFlags
+	fs := flag.NewFlagSet("envoy-lifecycle inject", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for _, n := range []string{"c", "config"} {
+		fs.StringVar(&f.config, n, "", "")
+	}
+	for _, n := range []string{"o", "output"} {
+		fs.StringVar(&f.output, n, "", "")
+	}
+	fs.StringVar(&f.preset, "preset", "", "")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "")
+	fs.StringVar(&f.image, "image", "", "")
+	fs.StringVar(&f.proxy, "proxy-container", "", "")
+	fs.Var(&f.apps, "app-container", "")
+	fs.IntVar(&f.adminPort, "admin-port", 0, "")
+	fs.DurationVar(&f.deadline, "drain-deadline", 0, "")
+	fs.DurationVar(&f.stop, "stop-timeout", 0, "")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "")
+	fs.BoolVar(&f.noFixGrace, "no-fix-grace", false, "")
+	fs.BoolVar(&f.noIstioStub, "no-istio-stub", false, "")
+
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "envoy-lifecycle inject: "+format+" (see envoy-lifecycle inject --help)\n", a...)
+		return ExitUsage
+	}
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usageText)
+		return ExitOK
+	}
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	o, code := f.options(set, usageErr)
+	if code != ExitOK {
+		return code
+	}
+	if len(pos) != 1 {
+		return usageErr("want one manifest file (- for stdin), got %d", len(pos))
+	}
+	manifest := pos[0]
+	if f.config == "-" && manifest == "-" {
+		return usageErr("the config and the manifest cannot both come from stdin")
+	}
+	if f.config != "" {
+		src, name, err := readInput(f.config, stdin)
+		if err != nil {
+			fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
+			return ExitNoInput
+		}
+		if o.Config, err = ParseConfig(name, src); err != nil {
+			writeErr(stderr, err)
+			return ExitCode(err)
+		}
+	}
+	src, name, err := readInput(manifest, stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
+		return ExitNoInput
+	}
+	out, notes, err := Inject(name, src, o)
+	for _, n := range notes {
+		fmt.Fprintln(stderr, "envoy-lifecycle inject: note: "+n)
+	}
+	if err != nil {
+		writeErr(stderr, err)
+		return ExitCode(err)
+	}
+
+	dest := f.output
+	if dest == "" {
+		dest = manifest
+	}
+	if f.dryRun {
+		to := dest
+		if to == "-" {
+			to = "<stdout>"
+		}
+		if bytes.Equal(src, out) {
+			fmt.Fprintln(stderr, "envoy-lifecycle inject: "+name+": no changes")
+			return ExitOK
+		}
+		if err := unifiedDiff(stdout, name, to, src, out, 3); err != nil {
+			fmt.Fprintln(stderr, "envoy-lifecycle inject: cannot write the diff: "+err.Error())
+			return ExitCantCreate
+		}
+		return ExitOK
+	}
+	if dest == "-" {
+		if _, err := stdout.Write(out); err != nil {
+			fmt.Fprintln(stderr, "envoy-lifecycle inject: cannot write to stdout: "+err.Error())
+			return ExitCantCreate
+		}
+		return ExitOK
+	}
+	if err := writeFile(dest, out); err != nil {
+		fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
+		return ExitCantCreate
+	}
+	return ExitOK
+}
+
+// options checks the flags against each other and builds Options.
+func (f *cliFlags) options(set map[string]bool, usageErr func(string, ...any) int) (Options, int) {
+	o := Options{
+		Preset: f.preset, IstioStub: !f.noIstioStub, FixGrace: !f.noFixGrace,
+		Image: f.image, AppContainers: f.apps, ProxyContainer: f.proxy,
+		AdminPort: f.adminPort, DrainDeadline: f.deadline, StopTimeout: f.stop,
+	}
+	switch {
+	case f.config == "" && f.preset == "":
+		return o, usageErr("give a config (-c FILE) or a preset (--preset %s)", strings.Join(Presets, "|"))
+	case f.config != "" && f.preset != "":
+		return o, usageErr("give a config (-c) or a preset (--preset), not both")
+	case f.preset != "" && !slices.Contains(Presets, f.preset):
+		return o, usageErr("--preset %q: unknown preset (valid: %s)", f.preset, strings.Join(Presets, ", "))
+	}
+	presetOnly := []string{"image", "entrypoint", "app-container", "proxy-container", "admin-port", "drain-deadline", "stop-timeout", "no-fix-grace"}
+	for _, n := range presetOnly {
+		if set[n] && f.preset == "" {
+			return o, usageErr("--%s needs --preset", n)
+		}
+	}
+	if f.preset == "shutdown-manager" {
+		for _, n := range []string{"entrypoint", "app-container", "stop-timeout"} {
+			if set[n] {
+				return o, usageErr("--%s does not apply to --preset shutdown-manager", n)
+			}
+		}
+	}
+	if set["no-istio-stub"] && f.preset != "" && f.preset != "istio" {
+		return o, usageErr("--no-istio-stub applies to -c and --preset istio only")
+	}
+	switch {
+	case set["admin-port"] && (f.adminPort < 1 || f.adminPort > 65535):
+		return o, usageErr("--admin-port %d: not a port (valid: 1 to 65535)", f.adminPort)
+	case set["drain-deadline"] && f.deadline <= 0:
+		return o, usageErr("--drain-deadline %s: must be more than 0", f.deadline)
+	case set["stop-timeout"] && f.stop <= 0:
+		return o, usageErr("--stop-timeout %s: must be more than 0", f.stop)
+	case set["image"] && strings.TrimSpace(f.image) == "":
+		return o, usageErr("--image: empty")
+	case set["proxy-container"] && f.proxy == "":
+		return o, usageErr("--proxy-container: empty")
+	case set["proxy-container"] && slices.Contains(f.apps, f.proxy):
+		return o, usageErr("--proxy-container %q is also an --app-container", f.proxy)
+	}
+	if set["entrypoint"] {
+		ep, err := parseEntrypoint(f.entrypoint)
+		if err != nil {
+			return o, usageErr("--entrypoint %q: %v", f.entrypoint, err)
+		}
+		o.Entrypoint = ep
+	}
+	return o, ExitOK
+}
+
+// parseEntrypoint reads --entrypoint: a JSON list of strings, or words
+// separated by spaces.
+func parseEntrypoint(s string) ([]string, error) {
+	var out []string
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "[") {
+		if err := json.Unmarshal([]byte(t), &out); err != nil {
+			return nil, errors.New("not a JSON list of strings")
+		}
+	} else {
+		out = strings.Fields(s)
+	}
+	if len(out) == 0 || out[0] == "" {
+		return nil, errors.New("empty")
+	}
+	return out, nil
+}
+
+// parseInterleaved parses flags that may come after the positional
+// arguments, as in "inject manifest.yaml -c config.yaml"; "-" is a
+// positional argument (stdin or stdout), and after "--" every argument is.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// readInput reads a file, or stdin for "-", and returns the name to use in
+// messages.
+func readInput(path string, stdin io.Reader) ([]byte, string, error) {
+	if path == "-" {
+		if stdin == nil {
+			return nil, "<stdin>", errors.New("<stdin>: no standard input")
+		}
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, "<stdin>", fmt.Errorf("cannot read <stdin>: %w", err)
+		}
+		return b, "<stdin>", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, path, fmt.Errorf("cannot read %w", err)
+	}
+	return b, path, nil
+}
+
+// writeFile replaces path with data through a temporary file in the same
+// directory and a rename. It keeps the file's mode, writes through a
+// symlink to its target, and leaves a file that already holds data alone.
+func writeFile(path string, data []byte) error {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	perm := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("cannot write %s: not a regular file", path)
+		}
+		perm = fi.Mode().Perm()
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+			return nil
+		}
+	}
+	return writeAtomic(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeError is a failure to write the output.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// writeAtomic writes path through a temporary file in its directory, which
+// it syncs, chmods to perm and renames over path. On failure the temporary
+// file is removed and path is untouched.
+func writeAtomic(path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return &writeError{fmt.Errorf("cannot write %s: %w", path, err)}
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			err = &writeError{fmt.Errorf("cannot write %s: %w", path, err)}
+		}
+	}()
+	if err := fill(tmp); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// isWriteErr reports an error of writeAtomic.
+func isWriteErr(err error) bool {
+	var we *writeError
+	return errors.As(err, &we)
+}

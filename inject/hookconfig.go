@@ -1,0 +1,167 @@
+package inject
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// kinds maps the config's lowercase kinds to the manifest's, with the path
+// from the object to its pod spec.
+var kinds = map[string]struct {
+	kind string
+	path []string
+}{
+	"pod":                   {"Pod", []string{"spec"}},
+	"deployment":            {"Deployment", []string{"spec", "template", "spec"}},
+	"statefulset":           {"StatefulSet", []string{"spec", "template", "spec"}},
+	"daemonset":             {"DaemonSet", []string{"spec", "template", "spec"}},
+	"replicaset":            {"ReplicaSet", []string{"spec", "template", "spec"}},
+	"replicationcontroller": {"ReplicationController", []string{"spec", "template", "spec"}},
+	"job":                   {"Job", []string{"spec", "template", "spec"}},
+	"cronjob":               {"CronJob", []string{"spec", "jobTemplate", "spec", "template", "spec"}},
+}
+
+// validKinds lists the config's kinds for error messages.
+func validKinds() string {
+	var ks []string
+	for k := range kinds {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
+
+// Config is a config file of the injector script's format: kind
+// (lowercase) → resource name → container name → preStop exec command.
+// ParseConfig reads it.
+type Config struct {
+	file    string
+	entries []*hookEntry // in file order
+}
+
+// hookEntry is one resource of the config.
+type hookEntry struct {
+	kind  string // as in the manifest: "Deployment"
+	name  string
+	line  int
+	hooks []*containerHook // in file order
+}
+
+// containerHook is one container of a resource and its preStop command.
+type containerHook struct {
+	container string
+	command   []string
+	style     *yaml.Node // the config's list, whose style the hook copies
+	line      int
+}
+
+// ParseConfig reads the config format of the injector script, as is:
+//
+//	deployment:
+//	  http-svc:
+//	    http-svc: ["/bin/sh", "-c", "/bin/graceful_termination.sh"]
+//
+// Every error names the file and the line, and has code ExitUsage.
+func ParseConfig(file string, src []byte) (cfg *Config, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, err = nil, &Error{Code: ExitUsage, File: file, Msg: fmt.Sprintf("cannot parse YAML: %v", r)}
+		}
+	}()
+	fail := func(n *yaml.Node, format string, args ...any) error {
+		return &Error{Code: ExitUsage, File: file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		return nil, &Error{Code: ExitUsage, File: file, Msg: "the config is empty (want: kind → resource name → container → preStop command)"}
+	case err != nil:
+		e := (&document{line: 1}).yamlError(file, err)
+		e.Code = ExitUsage
+		return nil, e
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fail(&extra, "the config has a second document; put every kind in one")
+	} else if !errors.Is(err, io.EOF) {
+		e := (&document{line: 1}).yamlError(file, err)
+		e.Code = ExitUsage
+		return nil, e
+	}
+	if e := checkKeys(file, 1, &doc); e != nil {
+		e.Code = ExitUsage
+		return nil, e
+	}
+	if len(doc.Content) != 1 {
+		return nil, &Error{Code: ExitUsage, File: file, Msg: "the config is empty"}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fail(root, "the config must map kinds to resources (deployment: {NAME: {CONTAINER: [COMMAND...]}}), got %s", describe(root))
+	}
+	cfg = &Config{file: file}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return nil, fail(k, "a kind must be a plain name, got %s", describe(k))
+		}
+		kind, ok := kinds[strings.ToLower(k.Value)]
+		if !ok {
+			return nil, fail(k, "unknown kind %q (valid: %s)", k.Value, validKinds())
+		}
+		if v.Kind != yaml.MappingNode {
+			return nil, fail(v, "%s: want resource names, each mapping containers to a preStop command, got %s", k.Value, describe(v))
+		}
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			rk, rv := v.Content[j], v.Content[j+1]
+			if rk.Kind != yaml.ScalarNode || isNull(rk) {
+				return nil, fail(rk, "%s: a resource name must be a string, got %s", k.Value, describe(rk))
+			}
+			if rv.Kind != yaml.MappingNode || len(rv.Content) == 0 {
+				return nil, fail(rv, "%s %q: want containers, each with a preStop command, got %s", k.Value, rk.Value, describe(rv))
+			}
+			e := &hookEntry{kind: kind.kind, name: rk.Value, line: rk.Line}
+			for c := 0; c+1 < len(rv.Content); c += 2 {
+				ck, cv := rv.Content[c], rv.Content[c+1]
+				if ck.Kind != yaml.ScalarNode || isNull(ck) {
+					return nil, fail(ck, "%s %q: a container name must be a string, got %s", k.Value, rk.Value, describe(ck))
+				}
+				cmd, err := commandList(cv)
+				if err != nil {
+					return nil, fail(cv, "%s %q container %q: %v", k.Value, rk.Value, ck.Value, err)
+				}
+				e.hooks = append(e.hooks, &containerHook{container: ck.Value, command: cmd, style: cv, line: ck.Line})
+			}
+			cfg.entries = append(cfg.entries, e)
+		}
+	}
+	if len(cfg.entries) == 0 {
+		return nil, fail(root, "the config names no resource")
+	}
+	return cfg, nil
+}
+
+// commandList reads a preStop command: a non-empty list of scalars.
+func commandList(n *yaml.Node) ([]string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("the preStop command must be a list such as [\"/bin/sh\", \"-c\", \"...\"], got %s", describe(n))
+	}
+	if len(n.Content) == 0 {
+		return nil, errors.New("the preStop command is empty")
+	}
+	var out []string
+	for _, it := range n.Content {
+		if it.Kind != yaml.ScalarNode || isNull(it) {
+			return nil, fmt.Errorf("each word of the preStop command must be a string, got %s", describe(it))
+		}
+		out = append(out, it.Value)
+	}
+	return out, nil
+}

@@ -1,0 +1,203 @@
+// Package inject adds lifecycle hooks to Kubernetes manifests: the preStop
+// commands of an injector-script config file, or one of three presets that
+// wire envoy-lifecycle into a pod. It edits the YAML node tree in place, so
+// documents and fields it does not touch come out unchanged. See README.md.
+package inject
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Exit codes of Main. They follow sysexits.h, like the rest of the binary.
+const (
+	// ExitOK: done, also when there was nothing to change.
+	ExitOK = 0
+	// ExitUsage: a bad command line, or a config file that is not YAML or
+	// not of the injector script's shape (EX_USAGE).
+	ExitUsage = 64
+	// ExitManifest: the manifest is not YAML, or a field inject must read
+	// or edit has the wrong shape (EX_DATAERR).
+	ExitManifest = 65
+	// ExitNoInput: the manifest or the config cannot be read (EX_NOINPUT).
+	ExitNoInput = 66
+	// ExitSoftware: an internal error (EX_SOFTWARE).
+	ExitSoftware = 70
+	// ExitCantCreate: the output cannot be written (EX_CANTCREAT).
+	ExitCantCreate = 73
+	// ExitMismatch: the manifest does not fit the request: a config entry's
+	// resource or container is not in it, a preset cannot tell the app's
+	// command, or the grace period is too short with --no-fix-grace
+	// (EX_CONFIG).
+	ExitMismatch = 78
+)
+
+// Error is a failure with the exit code it gives and, when it is about a
+// file, the file and line.
+type Error struct {
+	Code int    // one of the Exit* codes
+	File string // "" when not about a file
+	Line int    // 0 when unknown
+	Msg  string
+}
+
+var _ interface{ ExitStatus() int } = (*Error)(nil)
+
+// Error implements error: "file:line: message".
+func (e *Error) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return e.File + ": " + e.Msg
+	}
+	return e.Msg
+}
+
+// ExitStatus returns the exit code.
+func (e *Error) ExitStatus() int { return e.Code }
+
+// Options say what to inject. The zero value injects nothing: set Config
+// or Preset.
+type Options struct {
+	// Config is the injector script's config (kind → name → container →
+	// preStop command), already parsed by ParseConfig. Nil with a Preset.
+	Config *Config
+	// Preset is "envoy", "istio" or "shutdown-manager"; "" with a Config.
+	Preset string
+
+	// IstioStub adds a container named istio-proxy carrying only the hook
+	// when the config or the istio preset needs one and the pod has none.
+	IstioStub bool
+	// FixGrace raises a terminationGracePeriodSeconds shorter than a
+	// preset's drain budget plus GraceMargin; false makes it an error.
+	FixGrace bool
+
+	// Image is the envoy-lifecycle image of the containers a preset adds.
+	// Empty means DefaultImage.
+	Image string
+	// Entrypoint is the command a preset wraps when an app container has
+	// no command. Empty means such a container is an error.
+	Entrypoint []string
+	// AppContainers names the containers a preset wraps. Empty means every
+	// container that is not the proxy.
+	AppContainers []string
+	// ProxyContainer names the proxy container. Empty means the rule in
+	// README.md (names envoy and istio-proxy, images with envoy or proxyv2).
+	ProxyContainer string
+	// AdminPort is Envoy's admin port. Zero means 9901 (envoy,
+	// shutdown-manager) or 15000 (istio).
+	AdminPort int
+	// DrainDeadline and StopTimeout, when not zero, are written to the app
+	// container as ENVOY_LIFECYCLE_DRAIN_DEADLINE and _STOP_TIMEOUT (envoy,
+	// istio); DrainDeadline is the hooks' ?deadline= (shutdown-manager).
+	DrainDeadline, StopTimeout time.Duration
+}
+
+// DefaultImage is the envoy-lifecycle image of the containers a preset
+// adds when Options.Image is empty. Pin a version with --image.
+const DefaultImage = "ghcr.io/envoy-lifecycle/envoy-lifecycle:latest"
+
+// Presets lists the valid presets.
+var Presets = []string{"envoy", "istio", "shutdown-manager"}
+
+// Inject returns the manifest src (named file in messages) with the hooks
+// of o added, and the notes worth telling the user (one line each: a raised
+// grace period, an added istio-proxy stub, a replaced hook, a skipped
+// workload). On error out is nil, notes holds what was noted until then,
+// and the error is an *Error or several joined with errors.Join.
+func Inject(file string, src []byte, o Options) (out []byte, notes []string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, notes, err = nil, nil, &Error{Code: ExitSoftware, File: file, Msg: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
+	if (o.Config == nil) == (o.Preset == "") {
+		return nil, nil, &Error{Code: ExitUsage, Msg: "give either a config or a preset"}
+	}
+	bom := []byte("\ufeff")
+	hasBOM := bytes.HasPrefix(src, bom)
+	docs := split(bytes.TrimPrefix(src, bom))
+	for _, d := range docs {
+		if err := d.parse(file); err != nil {
+			return nil, nil, err
+		}
+	}
+	ws := collect(file, docs)
+	// Remember how each document that may change encodes, to tell later
+	// whether it did. Other documents are always written as they came.
+	for _, w := range ws {
+		if d := w.doc; d.before == nil {
+			if d.before, err = encodeYAMLRaw(d.root); err != nil {
+				return nil, nil, &Error{Code: ExitManifest, File: file, Line: d.line, Msg: "cannot handle this document: " + err.Error()}
+			}
+		}
+	}
+	r := &run{file: file, o: o}
+	if o.Config != nil {
+		err = r.applyConfig(ws)
+	} else {
+		err = r.applyPreset(ws)
+	}
+	if err != nil {
+		return nil, r.notes, err
+	}
+	if hasBOM {
+		out = append(out, bom...)
+	}
+	for _, d := range docs {
+		b, err := d.render(file)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, b...)
+	}
+	return out, r.notes, nil
+}
+
+// run is one Inject call's state.
+type run struct {
+	file  string
+	o     Options
+	notes []string
+}
+
+func (r *run) notef(format string, args ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+// ExitCode returns the exit code of an error from Inject or ParseConfig:
+// the code of the first *Error in it, or ExitSoftware.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var e interface{ ExitStatus() int }
+	if errors.As(err, &e) {
+		return e.ExitStatus()
+	}
+	return ExitSoftware
+}
+
+// errorLines splits joined errors into one message each.
+func errorLines(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, errorLines(e)...)
+		}
+		return out
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+// writeErr prints err to w, one "envoy-lifecycle inject: " line per error.
+func writeErr(w io.Writer, err error) {
+	for _, l := range errorLines(err) {
+		fmt.Fprintln(w, "envoy-lifecycle inject: "+l)
+	}
+}

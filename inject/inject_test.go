@@ -1,0 +1,487 @@
+package inject
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const webDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: web:1
+      - name: envoy
+        image: envoyproxy/envoy:v1.31.2
+`
+
+// files writes manifest.yaml (and config.yaml when config is not empty)
+// into a new directory and returns their paths.
+func files(t *testing.T, manifest, config string) (dir, mpath, cpath string) {
+	t.Helper()
+	dir = t.TempDir()
+	mpath = filepath.Join(dir, "manifest.yaml")
+	if err := os.WriteFile(mpath, []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if config != "" {
+		cpath = filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(cpath, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, mpath, cpath
+}
+
+// dirState lists a directory's files and contents.
+func dirState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		manifest string
+		config   string
+		args     []string // CONFIG and MANIFEST stand for the files
+		code     int
+		want     []string // each must be in stderr
+	}{
+		{
+			name: "unknown kind in config", manifest: webDeployment,
+			config: "deployment:\n  web:\n    web: [a]\ndeploymnet:\n  web:\n    web: [a]\n",
+			args:   []string{"-c", "CONFIG", "MANIFEST"}, code: ExitUsage,
+			want: []string{`config.yaml:4: unknown kind "deploymnet" (valid: cronjob, daemonset, deployment, job, pod, replicaset, replicationcontroller, statefulset)`},
+		},
+		{
+			name: "config command not a list", manifest: webDeployment,
+			config: "deployment:\n  web:\n    web: /bin/graceful.sh\n",
+			args:   []string{"-c", "CONFIG", "MANIFEST"}, code: ExitUsage,
+			want: []string{`config.yaml:3: deployment "web" container "web": the preStop command must be a list such as ["/bin/sh", "-c", "..."], got the string "/bin/graceful.sh"`},
+		},
+		{
+			name: "config resource not a mapping", manifest: webDeployment,
+			config: "deployment:\n  - web\n",
+			args:   []string{"-c", "CONFIG", "MANIFEST"}, code: ExitUsage,
+			want: []string{`config.yaml:2: deployment: want resource names, each mapping containers to a preStop command, got a list`},
+		},
+		{
+			name: "config is a list", manifest: webDeployment,
+			config: "- deployment\n",
+			args:   []string{"-c", "CONFIG", "MANIFEST"}, code: ExitUsage,
+			want: []string{`config.yaml:1: the config must map kinds to resources`},
+		},
+		{
+			name: "config not YAML", manifest: webDeployment,
+			config: "deployment:\n  web:\n    web: [\"/bin/sh\", \"-c\"\n    envoy: [x]\n",
+			args:   []string{"-c", "CONFIG", "MANIFEST"}, code: ExitUsage,
+			want: []string{`config.yaml:3: not valid YAML: did not find expected ',' or ']'`},
+		},
+		{
+			name: "config empty", manifest: webDeployment, config: "# nothing\n",
+			args: []string{"-c", "CONFIG", "MANIFEST"}, code: ExitUsage,
+			want: []string{`config.yaml: the config is empty`},
+		},
+		{
+			name: "manifest not YAML", manifest: webDeployment + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n   bad: indent\n",
+			config: "deployment:\n  web:\n    web: [a]\n",
+			args:   []string{"-c", "CONFIG", "MANIFEST"}, code: ExitManifest,
+			want: []string{`manifest.yaml:24: not valid YAML: mapping values are not allowed in this context`},
+		},
+		{
+			name:     "manifest duplicate key",
+			manifest: strings.Replace(webDeployment, "  selector:", "  replicas: 1\n  replicas: 2\n  selector:", 1),
+			config:   "deployment:\n  web:\n    web: [a]\n",
+			args:     []string{"-c", "CONFIG", "MANIFEST"}, code: ExitManifest,
+			want: []string{`manifest.yaml:7: not valid YAML: mapping key "replicas" already defined at line 6`},
+		},
+		{
+			name: "missing resource", manifest: webDeployment,
+			config: "deployment:\n  web:\n    web: [a]\n  api:\n    api: [b]\nstatefulset:\n  web:\n    web: [c]\n",
+			args:   []string{"-c", "CONFIG", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`config.yaml:4: deployment "api" is not in `, `config.yaml:7: statefulset "web" is not in `},
+		},
+		{
+			name: "missing container", manifest: webDeployment,
+			config: "deployment:\n  web:\n    web: [a]\n    app: [b]\n",
+			args:   []string{"-c", "CONFIG", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`config.yaml:4: deployment "web" (`, `manifest.yaml:1) has no container "app" (containers: web, envoy)`},
+		},
+		{
+			name: "missing istio-proxy with --no-istio-stub", manifest: webDeployment,
+			config: "deployment:\n  web:\n    istio-proxy: [a]\n",
+			args:   []string{"--no-istio-stub", "-c", "CONFIG", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`config.yaml:3: deployment "web" (`, `has no container "istio-proxy" (containers: web, envoy); without --no-istio-stub inject adds an istio-proxy container`},
+		},
+		{
+			name:     "istio-proxy stub with injection off",
+			manifest: strings.Replace(webDeployment, "        app: web\n    spec:", "        app: web\n        sidecar.istio.io/inject: \"false\"\n    spec:", 1),
+			config:   "deployment:\n  web:\n    istio-proxy: [a]\n",
+			args:     []string{"-c", "CONFIG", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`Istio injection is off for this pod`},
+		},
+		{
+			name: "preset without command", manifest: webDeployment,
+			args: []string{"--preset", "envoy", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`manifest.yaml:15: deployment/web: container "web" has no command, so inject cannot tell what its image runs: write the image's ENTRYPOINT (and CMD) as command, or pass --entrypoint`},
+		},
+		{
+			name:     "grace too short with --no-fix-grace",
+			manifest: strings.Replace(webDeployment, "    spec:\n", "    spec:\n      terminationGracePeriodSeconds: 10\n", 1),
+			args:     []string{"--preset", "envoy", "--entrypoint", "/web", "--no-fix-grace", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`manifest.yaml:14: deployment/web: terminationGracePeriodSeconds is 10, shorter than the drain budget, 28s (drain deadline 15s + stop timeout 10s + 3s to stop the proxy), plus a 2s margin: set it to 30 or more, or drop --no-fix-grace`},
+		},
+		{
+			name:     "grace unset and too short with --no-fix-grace",
+			manifest: webDeployment,
+			args:     []string{"--preset", "shutdown-manager", "--drain-deadline", "40s", "--no-fix-grace", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`deployment/web: terminationGracePeriodSeconds is unset (30), shorter than the drain budget, 43s`},
+		},
+		{
+			name:     "containers not a list",
+			manifest: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    web:\n      image: web\n",
+			args:     []string{"--preset", "istio", "MANIFEST"}, code: ExitManifest,
+			want: []string{`manifest.yaml:7: pod/p: containers: want a list, got a mapping`},
+		},
+		{
+			name:     "bad drain deadline in env",
+			manifest: strings.Replace(webDeployment, "        image: web:1\n", "        image: web:1\n        command: [/web]\n        env:\n        - name: ENVOY_LIFECYCLE_DRAIN_DEADLINE\n          value: \"15\"\n", 1),
+			args:     []string{"--preset", "envoy", "MANIFEST"}, code: ExitManifest,
+			want: []string{`deployment/web: container "web": env ENVOY_LIFECYCLE_DRAIN_DEADLINE="15": not a duration`},
+		},
+		{
+			name:     "no workload fits the preset",
+			manifest: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: web\n    image: web\n",
+			args:     []string{"--preset", "envoy", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`note: pod/p: skipped: no Envoy container`, `manifest.yaml: no workload fits --preset envoy`},
+		},
+		{
+			name: "unknown --app-container", manifest: webDeployment,
+			args: []string{"--preset", "envoy", "--app-container", "api", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`--app-container "api": no workload has such a container`},
+		},
+		{
+			name:     "volume name taken",
+			manifest: strings.Replace(webDeployment, "        image: envoyproxy/envoy:v1.31.2\n", "        image: envoyproxy/envoy:v1.31.2\n      volumes:\n      - name: envoy-lifecycle\n        configMap:\n          name: x\n", 1),
+			args:     []string{"--preset", "envoy", "--entrypoint", "/web", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`deployment/web: volume "envoy-lifecycle" is already there and is not an emptyDir`},
+		},
+		{
+			name:     "alias in an edited field",
+			manifest: "kind: List\nitems:\n- kind: Pod\n  metadata: {name: a}\n  spec: &spec\n    containers: [{name: web, command: [/web]}, {name: envoy}]\n- kind: Pod\n  metadata: {name: b}\n  spec: *spec\n",
+			args:     []string{"--preset", "envoy", "MANIFEST"}, code: ExitManifest,
+			want: []string{`manifest.yaml:9: pod/b: spec: aliases (*spec) are not supported here`},
+		},
+		{
+			name:     "not YAML in a later document",
+			manifest: webDeployment + "---\nkind: Pod\nspec: {containers: [}\n",
+			args:     []string{"--preset", "envoy", "MANIFEST"}, code: ExitManifest,
+			want: []string{`manifest.yaml:21: not valid YAML: did not find expected node content`},
+		},
+		// The command line.
+		{name: "no arguments", code: ExitUsage, want: []string{"give a config (-c FILE) or a preset (--preset envoy|istio|shutdown-manager)"}},
+		{name: "no manifest", args: []string{"--preset", "envoy"}, code: ExitUsage, want: []string{"want one manifest file (- for stdin), got 0"}},
+		{name: "two manifests", manifest: webDeployment, args: []string{"--preset", "envoy", "MANIFEST", "MANIFEST"}, code: ExitUsage, want: []string{"got 2"}},
+		{name: "config and preset", manifest: webDeployment, config: "pod: {}\n", args: []string{"-c", "CONFIG", "--preset", "envoy", "MANIFEST"}, code: ExitUsage, want: []string{"not both"}},
+		{name: "unknown preset", manifest: webDeployment, args: []string{"--preset", "linkerd", "MANIFEST"}, code: ExitUsage, want: []string{`--preset "linkerd": unknown preset (valid: envoy, istio, shutdown-manager)`}},
+		{name: "unknown flag", manifest: webDeployment, args: []string{"--preset", "envoy", "--fix", "MANIFEST"}, code: ExitUsage, want: []string{"flag provided but not defined: -fix"}},
+		{name: "preset flag without preset", manifest: webDeployment, config: "pod: {}\n", args: []string{"-c", "CONFIG", "--entrypoint", "/x", "MANIFEST"}, code: ExitUsage, want: []string{"--entrypoint needs --preset"}},
+		{name: "bad admin port", manifest: webDeployment, args: []string{"--preset", "envoy", "--admin-port", "70000", "MANIFEST"}, code: ExitUsage, want: []string{"--admin-port 70000: not a port"}},
+		{name: "bad entrypoint", manifest: webDeployment, args: []string{"--preset", "envoy", "--entrypoint", "[1]", "MANIFEST"}, code: ExitUsage, want: []string{`--entrypoint "[1]": not a JSON list of strings`}},
+		{name: "stop timeout for shutdown-manager", manifest: webDeployment, args: []string{"--preset", "shutdown-manager", "--stop-timeout", "5s", "MANIFEST"}, code: ExitUsage, want: []string{"--stop-timeout does not apply to --preset shutdown-manager"}},
+		{name: "missing manifest", args: []string{"--preset", "envoy", "/nonexistent/manifest.yaml"}, code: ExitNoInput, want: []string{"cannot read open /nonexistent/manifest.yaml: no such file or directory"}},
+		{name: "missing config", manifest: webDeployment, args: []string{"-c", "/nonexistent/config.yaml", "MANIFEST"}, code: ExitNoInput, want: []string{"/nonexistent/config.yaml"}},
+		{name: "output not writable", manifest: webDeployment, args: []string{"--preset", "envoy", "--entrypoint", "/web", "-o", "/nonexistent/out.yaml", "MANIFEST"}, code: ExitCantCreate, want: []string{"cannot write /nonexistent/out.yaml"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir, mpath, cpath := files(t, tc.manifest, tc.config)
+			before := dirState(t, dir)
+			var args []string
+			for _, a := range tc.args {
+				switch a {
+				case "MANIFEST":
+					a = mpath
+				case "CONFIG":
+					a = cpath
+				}
+				args = append(args, a)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main(args, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.code {
+				t.Errorf("exit code got %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr got:\n%s\nwant it to contain:\n%s", stderr.String(), w)
+				}
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout got %q, want nothing", stdout.String())
+			}
+			if after := dirState(t, dir); !equalState(before, after) {
+				t.Errorf("the directory changed on error: before %v, after %v", keys(before), keys(after))
+			}
+		})
+	}
+}
+
+func equalState(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestOverwriteInPlace(t *testing.T) {
+	t.Parallel()
+	dir, mpath, _ := files(t, webDeployment, "")
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"--preset", "envoy", "--entrypoint", "/web", mpath}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code got %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	got, err := os.ReadFile(mpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(got, []byte("- /envoy-lifecycle/envoy-lifecycle\n")) {
+		t.Errorf("the manifest was not injected in place:\n%s", got)
+	}
+	if fi, err := os.Stat(mpath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode got %v (%v), want 0600 kept", fi.Mode(), err)
+	}
+	if st := dirState(t, dir); len(st) != 1 {
+		t.Errorf("files left in the directory: %v, want only manifest.yaml", keys(st))
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout got %q, want nothing", stdout.String())
+	}
+}
+
+func TestOutputFile(t *testing.T) {
+	t.Parallel()
+	dir, mpath, _ := files(t, webDeployment, "")
+	out := filepath.Join(dir, "out.yaml")
+	var stderr bytes.Buffer
+	// Flags after the manifest, as the injector script's users type them.
+	if code := Main([]string{mpath, "--preset", "istio", "--entrypoint", "/web", "-o", out}, nil, &bytes.Buffer{}, &stderr); code != 0 {
+		t.Fatalf("exit code got %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	if b, _ := os.ReadFile(mpath); string(b) != webDeployment {
+		t.Errorf("the input changed with -o")
+	}
+	if b, err := os.ReadFile(out); err != nil || !bytes.Contains(b, []byte("ISTIO_QUIT_API")) {
+		t.Errorf("the output got %q (%v), want the injected manifest", b, err)
+	}
+}
+
+func TestSymlinkTarget(t *testing.T) {
+	t.Parallel()
+	dir, mpath, _ := files(t, webDeployment, "")
+	link := filepath.Join(dir, "link.yaml")
+	if err := os.Symlink(mpath, link); err != nil {
+		t.Skip(err)
+	}
+	if code := Main([]string{"--preset", "envoy", "--entrypoint", "/web", link}, nil, &bytes.Buffer{}, &bytes.Buffer{}); code != 0 {
+		t.Fatalf("exit code got %d, want 0", code)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced by a file")
+	}
+	if b, _ := os.ReadFile(mpath); !bytes.Contains(b, []byte("envoy-lifecycle-install")) {
+		t.Errorf("the symlink's target was not injected")
+	}
+}
+
+func TestStdinStdout(t *testing.T) {
+	t.Parallel()
+	want, _ := runInject(t, "testdata/seed.input.yaml", "-c", "testdata/seed.config.yaml")
+	src, err := os.ReadFile("testdata/seed.input.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-c", "testdata/seed.config.yaml", "-"},             // no -o: stdin goes to stdout
+		{"-c", "testdata/seed.config.yaml", "-o", "-", "-"},  // explicit
+		{"--config", "testdata/seed.config.yaml", "--", "-"}, // after --
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Main(args, bytes.NewReader(src), &stdout, &stderr); code != 0 {
+			t.Fatalf("Main(%q) exit code got %d, want 0; stderr:\n%s", args, code, stderr.String())
+		}
+		if !bytes.Equal(stdout.Bytes(), want) {
+			t.Errorf("Main(%q) stdout differs from the file run:\n%s", args, stdout.String())
+		}
+		if !strings.Contains(stderr.String(), "<stdin>") && strings.Contains(stderr.String(), "error") {
+			t.Errorf("stderr got %q", stderr.String())
+		}
+	}
+	// Config from stdin, manifest from a file.
+	cfg, _ := os.ReadFile("testdata/seed.config.yaml")
+	var stdout bytes.Buffer
+	if code := Main([]string{"-c", "-", "-o", "-", "testdata/seed.input.yaml"}, bytes.NewReader(cfg), &stdout, &bytes.Buffer{}); code != 0 || !bytes.Equal(stdout.Bytes(), want) {
+		t.Errorf("config on stdin: exit code %d, output equal %v", code, bytes.Equal(stdout.Bytes(), want))
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	dir, mpath, _ := files(t, webDeployment, "")
+	before := dirState(t, dir)
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"--dry-run", "--preset", "envoy", "--entrypoint", "/web", mpath}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code got %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	if !equalState(before, dirState(t, dir)) {
+		t.Errorf("--dry-run changed the directory")
+	}
+	diff := stdout.String()
+	for _, want := range []string{
+		"--- " + mpath + "\n+++ " + mpath + "\n@@ -11,8 +11,44 @@\n",
+		"+      initContainers:\n+      - name: envoy-lifecycle-install\n",
+		"+        command:\n+        - /envoy-lifecycle/envoy-lifecycle\n+        - --\n+        - /web\n",
+		"       - name: envoy\n         image: envoyproxy/envoy:v1.31.2\n+        lifecycle:\n",
+	} {
+		if !strings.Contains(diff, want) {
+			t.Errorf("diff got:\n%s\nwant it to contain:\n%s", diff, want)
+		}
+	}
+	// The diff applies to the input and gives the output.
+	out, _, err := Inject("m", []byte(webDeployment), Options{Preset: "envoy", Entrypoint: []string{"/web"}, FixGrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := applyUnified(t, []byte(webDeployment), stdout.Bytes()); !bytes.Equal(got, out) {
+		t.Errorf("the diff applied gives:\n%s\nwant:\n%s", got, out)
+	}
+
+	// Nothing to change: no diff.
+	stdout.Reset()
+	stderr.Reset()
+	if code := Main([]string{"--dry-run", "-c", "testdata/seed.config.yaml", "testdata/seed.golden.yaml"}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code got %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	if stdout.Len() != 0 || !strings.Contains(stderr.String(), "no changes") {
+		t.Errorf("dry run of an injected file: stdout %q, stderr %q; want no diff and \"no changes\"", stdout.String(), stderr.String())
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	var stdout bytes.Buffer
+	if code := Main([]string{"--help"}, nil, &stdout, &bytes.Buffer{}); code != 0 || !strings.Contains(stdout.String(), "--preset NAME") {
+		t.Errorf("--help: exit code %d, stdout %q", code, stdout.String())
+	}
+}
+
+// TestUntouched checks that documents inject does not change come out
+// byte for byte, oddities included: CRLF lines, a BOM, "..." markers,
+// a "--- |" document, blank lines, other kinds and a custom resource named
+// Deployment.
+func TestUntouched(t *testing.T) {
+	t.Parallel()
+	src := "\ufeff%YAML 1.2\n---\n# odd\r\nkind:   ConfigMap   # spaced\r\n\r\ndata: {a: \"1\"}\r\n...\n--- |\n  literal text\n---\napiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {template: {spec: {containers: [{name: web}]}}}\n---\n" + webDeployment
+	out, _, err := Inject("m", []byte(src), Options{Preset: "envoy", Entrypoint: []string{"/web"}, FixGrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := strings.TrimSuffix(src, webDeployment)
+	if !strings.HasPrefix(string(out), head) {
+		t.Errorf("untouched documents changed:\n%q\nwant prefix:\n%q", out, head)
+	}
+	if !strings.Contains(string(out), "envoy-lifecycle-install") {
+		t.Errorf("the Deployment was not injected")
+	}
+	// CRLF documents that change keep CRLF.
+	crlf := strings.ReplaceAll(webDeployment, "\n", "\r\n")
+	out, _, err = Inject("m", []byte(crlf), Options{Preset: "envoy", Entrypoint: []string{"/web"}, FixGrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(out), "\n") != strings.Count(string(out), "\r\n") {
+		t.Errorf("a changed CRLF document got LF lines:\n%q", out)
+	}
+}
+
+func TestInstallMain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var stderr bytes.Buffer
+	if code := InstallMain([]string{dir}, nil, &stderr); code != 0 {
+		t.Fatalf("exit code got %d, want 0; stderr %q", code, stderr.String())
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(exe)
+	got, err := os.ReadFile(filepath.Join(dir, "envoy-lifecycle"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("the copy differs from the running executable (%v)", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "envoy-lifecycle")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("mode got %v (%v), want 0755", fi.Mode(), err)
+	}
+	if st := dirState(t, dir); len(st) != 1 {
+		t.Errorf("files in the directory: %v, want only envoy-lifecycle", keys(st))
+	}
+	// Again: replaced, still one file.
+	if code := InstallMain([]string{dir}, nil, &stderr); code != 0 {
+		t.Errorf("second install: exit code got %d, want 0", code)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{nil, ExitUsage},
+		{[]string{dir, dir}, ExitUsage},
+		{[]string{"--help"}, ExitUsage},
+		{[]string{filepath.Join(dir, "missing")}, ExitCantCreate},
+		{[]string{filepath.Join(dir, "envoy-lifecycle")}, ExitCantCreate}, // a file, not a directory
+	} {
+		if code := InstallMain(tc.args, nil, &bytes.Buffer{}); code != tc.code {
+			t.Errorf("InstallMain(%q) exit code got %d, want %d", tc.args, code, tc.code)
+		}
+	}
+}

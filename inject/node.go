@@ -1,0 +1,298 @@
+package inject
+
+import (
+	"fmt"
+	"strconv"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Helpers over the yaml.v3 node tree. Edits are made in place and only when
+// the value differs, so untouched keys keep their comments, order and style.
+
+// shapeError is a field inject must read or edit that has the wrong shape.
+// It becomes an *Error with the file name and ExitManifest.
+type shapeError struct {
+	line int
+	msg  string
+}
+
+func (e *shapeError) Error() string { return e.msg }
+
+func shapeErrorf(n *yaml.Node, format string, args ...any) error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	return &shapeError{line: line, msg: fmt.Sprintf(format, args...)}
+}
+
+func str(v string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
+}
+
+func integer(v int) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v)}
+}
+
+func mapping(kv ...*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: kv}
+}
+
+func sequence(items ...*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: items}
+}
+
+func strings2seq(vs []string) *yaml.Node {
+	s := sequence()
+	for _, v := range vs {
+		s.Content = append(s.Content, str(v))
+	}
+	return s
+}
+
+// field is one key and value of a mapping built by obj.
+type field struct {
+	key   string
+	value *yaml.Node
+}
+
+// obj builds a mapping from fields, in order.
+func obj(fields ...field) *yaml.Node {
+	m := mapping()
+	for _, f := range fields {
+		m.Content = append(m.Content, str(f.key), f.value)
+	}
+	return m
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
+}
+
+// isMergeKey reports a "<<" merge key, which inject does not follow.
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.ShortTag() == "!!merge")
+}
+
+// lookup returns the value of key in mapping m, or nil. A value that is an
+// alias, and a mapping with a merge key, are refused: editing through them
+// would change other parts of the document.
+func lookup(m *yaml.Node, key string) (*yaml.Node, error) {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	var found *yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if isMergeKey(k) {
+			return nil, shapeErrorf(k, "merge keys (<<) are not supported here")
+		}
+		if k.Kind == yaml.ScalarNode && k.Value == key && found == nil {
+			if v.Kind == yaml.AliasNode {
+				return nil, shapeErrorf(v, "%s: aliases (*%s) are not supported here", key, v.Value)
+			}
+			found = v
+		}
+	}
+	return found, nil
+}
+
+// scalarAt returns the string value of key in m, or "" when absent or not a
+// scalar.
+func scalarAt(m *yaml.Node, key string) string {
+	v, err := lookup(m, key)
+	if err != nil || v == nil || v.Kind != yaml.ScalarNode || isNull(v) {
+		return ""
+	}
+	return v.Value
+}
+
+// mapAt returns the mapping under key. With create, a missing or null value
+// becomes an empty mapping appended to m. Anything else is a shape error.
+func mapAt(m *yaml.Node, key, what string, create bool) (*yaml.Node, error) {
+	v, err := lookup(m, key)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case v != nil && v.Kind == yaml.MappingNode:
+		return v, nil
+	case v != nil && !isNull(v):
+		return nil, shapeErrorf(v, "%s: want a mapping, got %s", what, describe(v))
+	case !create:
+		return nil, nil
+	}
+	n := mapping()
+	set(m, key, n)
+	return n, nil
+}
+
+// seqAt is mapAt for sequences.
+func seqAt(m *yaml.Node, key, what string, create bool) (*yaml.Node, error) {
+	v, err := lookup(m, key)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case v != nil && v.Kind == yaml.SequenceNode:
+		return v, nil
+	case v != nil && !isNull(v):
+		return nil, shapeErrorf(v, "%s: want a list, got %s", what, describe(v))
+	case !create:
+		return nil, nil
+	}
+	n := sequence()
+	set(m, key, n)
+	return n, nil
+}
+
+// set makes key's value in m equal to v. An equal value is left alone (with
+// its style and comments); a different one is replaced, keeping the key and
+// its comments; a missing key is appended.
+func set(m *yaml.Node, key string, v *yaml.Node) {
+	setBefore(m, key, v, "")
+}
+
+// setBefore is set, but a missing key is inserted before the key named
+// before when there is one.
+func setBefore(m *yaml.Node, key string, v *yaml.Node, before string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			if old := m.Content[i+1]; !equal(old, v) {
+				adoptStyle(old, v)
+				v.LineComment = old.LineComment
+				m.Content[i+1] = v
+			}
+			return
+		}
+	}
+	at := len(m.Content)
+	if before != "" {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if k := m.Content[i]; k.Kind == yaml.ScalarNode && k.Value == before {
+				at = i
+				break
+			}
+		}
+	}
+	m.Content = append(m.Content[:at], append([]*yaml.Node{str(key), v}, m.Content[at:]...)...)
+}
+
+// setAfter is set, but a missing key is inserted right after the key named
+// after when there is one.
+func setAfter(m *yaml.Node, key string, v *yaml.Node, after string) {
+	next := ""
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; k.Kind == yaml.ScalarNode && k.Value == after && i+2 < len(m.Content) {
+			next = m.Content[i+2].Value
+			break
+		}
+	}
+	if next == "" || next == key {
+		set(m, key, v)
+		return
+	}
+	setBefore(m, key, v, next)
+}
+
+// remove deletes key from m.
+func remove(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
+}
+
+// named returns the item of seq whose name is name, or nil. Items must be
+// mappings.
+func named(seq *yaml.Node, name, what string) (*yaml.Node, error) {
+	if seq == nil {
+		return nil, nil
+	}
+	for _, it := range seq.Content {
+		if it.Kind != yaml.MappingNode {
+			return nil, shapeErrorf(it, "%s: want a mapping per item, got %s", what, describe(it))
+		}
+		if scalarAt(it, "name") == name {
+			return it, nil
+		}
+	}
+	return nil, nil
+}
+
+// describe names a node's kind for error messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.DocumentNode:
+		return "a document"
+	}
+	switch n.ShortTag() {
+	case "!!null":
+		return "nothing"
+	case "!!str":
+		return fmt.Sprintf("the string %q", n.Value)
+	}
+	return fmt.Sprintf("%s %s", n.ShortTag(), n.Value)
+}
+
+// equal compares two trees by meaning: kind, resolved tag, value and
+// content. Styles, comments, anchors and positions are ignored.
+func equal(a, b *yaml.Node) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Kind != b.Kind || len(a.Content) != len(b.Content) {
+		return false
+	}
+	switch a.Kind {
+	case yaml.ScalarNode:
+		return a.ShortTag() == b.ShortTag() && a.Value == b.Value
+	case yaml.AliasNode:
+		return a.Value == b.Value
+	}
+	for i := range a.Content {
+		if !equal(a.Content[i], b.Content[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// adoptStyle gives the new tree nw the flow style and quoting of the tree
+// old it replaces, where their shapes match: a hook written as
+// ["/bin/sh", "-c", "..."] stays on one line.
+func adoptStyle(old, nw *yaml.Node) {
+	if old == nil || nw == nil || old.Kind != nw.Kind {
+		return
+	}
+	const quoted = yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle
+	switch nw.Kind {
+	case yaml.ScalarNode:
+		if nw.Style == 0 && nw.ShortTag() == "!!str" {
+			nw.Style = old.Style & quoted
+		}
+	case yaml.SequenceNode:
+		nw.Style |= old.Style & yaml.FlowStyle
+		for i, c := range nw.Content {
+			if len(old.Content) > 0 {
+				adoptStyle(old.Content[min(i, len(old.Content)-1)], c)
+			}
+		}
+	case yaml.MappingNode:
+		nw.Style |= old.Style & yaml.FlowStyle
+		for i := 0; i+1 < len(nw.Content); i += 2 {
+			if v, err := lookup(old, nw.Content[i].Value); err == nil {
+				adoptStyle(v, nw.Content[i+1])
+			}
+		}
+	}
+}

@@ -1,0 +1,562 @@
+package inject
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// What the presets write. README.md shows each.
+const (
+	volumeName  = "envoy-lifecycle"              // the emptyDir holding the binary
+	mountPath   = "/envoy-lifecycle"             // where the app container mounts it
+	wrapperPath = mountPath + "/envoy-lifecycle" // the app's new command[0]
+	installName = "envoy-lifecycle-install"      // the init container that copies the binary
+	// installPath is where the init container mounts the volume. Not
+	// mountPath: the image holds its binary at /envoy-lifecycle.
+	installPath = "/mnt/envoy-lifecycle"
+
+	managerName     = "shutdown-manager"
+	managerPort     = 8090
+	managerPortName = "shutdown-mgr"
+
+	envoyAdminPort = 9901
+	istioAdminPort = 15000
+	istioAgentPort = 15020
+
+	// The wrap mode's defaults (README "Sizing terminationGracePeriodSeconds").
+	defaultDrainDeadline = 15 * time.Second
+	defaultStopTimeout   = 10 * time.Second
+	quitBudget           = 3 * time.Second
+
+	// GraceMargin is added to a preset's drain budget before comparing it
+	// with terminationGracePeriodSeconds.
+	GraceMargin = 2 * time.Second
+)
+
+// proxyRule says which containers count as the proxy, for messages.
+const proxyRule = "a container named envoy or istio-proxy, or whose image contains envoy or proxyv2"
+
+// applyPreset runs the preset on every workload. Workloads that don't fit
+// are skipped with a note; problems that need the user (an app without a
+// command, a grace period too short with --no-fix-grace) are all reported.
+func (r *run) applyPreset(ws []*workload) error {
+	seenApps := map[string]bool{}
+	done := 0
+	var errs []error
+	for _, w := range ws {
+		var ok bool
+		var err error
+		switch r.o.Preset {
+		case "envoy", "istio":
+			ok, err = r.wrap(w, seenApps)
+		case "shutdown-manager":
+			ok, err = r.manage(w)
+		default:
+			return &Error{Code: ExitUsage, Msg: fmt.Sprintf("unknown preset %q (valid: %s)", r.o.Preset, strings.Join(Presets, ", "))}
+		}
+		var e *Error
+		switch {
+		case err != nil && errors.As(err, &e) && e.Code == ExitMismatch:
+			errs = append(errs, err)
+		case err != nil:
+			return err
+		case ok:
+			done++
+		}
+	}
+	for _, name := range r.o.AppContainers {
+		if !seenApps[name] {
+			errs = append(errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--app-container %q: no workload has such a container", name)})
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	switch {
+	case len(ws) == 0:
+		r.notef("%s: no workload (%s) in the manifest: nothing to do", r.file, workloadKinds())
+	case done == 0:
+		return &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("no workload fits --preset %s (see the notes above)", r.o.Preset)}
+	}
+	return nil
+}
+
+func workloadKinds() string {
+	var ks []string
+	for _, k := range []string{"deployment", "statefulset", "daemonset", "replicaset", "job", "cronjob", "pod"} {
+		ks = append(ks, kinds[k].kind)
+	}
+	return strings.Join(ks, ", ")
+}
+
+// isProxy applies the proxy rule to a container.
+func isProxy(c container) bool {
+	if c.name == "envoy" || c.name == istioProxy {
+		return true
+	}
+	img := strings.ToLower(scalarAt(c.node, "image"))
+	if strings.Contains(img, "envoy-lifecycle") {
+		return false
+	}
+	return strings.Contains(img, "envoy") || strings.Contains(img, "proxyv2")
+}
+
+// proxy returns the pod's proxy container: --proxy-container, or the first
+// that fits the proxy rule and is not an --app-container.
+func (r *run) proxy(cs []container) (container, bool) {
+	if r.o.ProxyContainer != "" {
+		return find(cs, r.o.ProxyContainer)
+	}
+	for _, c := range cs {
+		if isProxy(c) && !r.isApp(c.name) {
+			return c, true
+		}
+	}
+	return container{}, false
+}
+
+func (r *run) isApp(name string) bool {
+	for _, a := range r.o.AppContainers {
+		if a == name {
+			return true
+		}
+	}
+	return false
+}
+
+// apps returns the containers to wrap: the --app-container ones, or every
+// container that is neither a proxy nor one inject added.
+func (r *run) apps(cs []container, proxy container, hasProxy bool, seen map[string]bool) []container {
+	var out []container
+	for _, c := range cs {
+		switch {
+		case c.sidecar || (hasProxy && c.node == proxy.node):
+		case len(r.o.AppContainers) > 0:
+			if r.isApp(c.name) {
+				seen[c.name] = true
+				out = append(out, c)
+			}
+		case !isProxy(c) && c.name != managerName:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// wrap runs the envoy or istio preset on one workload. It reports whether
+// the workload was injected (or already was), false when it was skipped.
+func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
+	istio := r.o.Preset == "istio"
+	spec, err := w.podSpec()
+	if err != nil {
+		return false, err
+	}
+	if istio && istioOff(w) {
+		r.notef("%s: skipped: Istio injection is off for this pod (sidecar.istio.io/inject: \"false\")", w)
+		return false, nil
+	}
+	cs, err := containers(spec)
+	if err != nil {
+		return false, w.fail(err)
+	}
+	proxy, hasProxy := r.proxy(cs)
+	apps := r.apps(cs, proxy, hasProxy, seenApps)
+	switch {
+	case !hasProxy && !istio:
+		r.notef("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+		return false, nil
+	case len(apps) == 0:
+		r.notef("%s: skipped: no app container besides the proxy (containers: %s; a pod with no app can use --preset shutdown-manager)", w, names(cs))
+		return false, nil
+	case len(apps) > 1:
+		r.notef("%s: wrapped %d containers (%s): each will drain and stop the proxy; pick the app with --app-container", w, len(apps), names(apps))
+	}
+
+	adminPort := r.o.AdminPort
+	if adminPort == 0 {
+		adminPort = envoyAdminPort
+		if istio {
+			adminPort = istioAdminPort
+		}
+	}
+	budget, bounded, why := 0, true, ""
+	copied := false
+	var errs []error
+	for _, app := range apps {
+		b, ok, reason, err := r.budget(w, app)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			bounded = false
+		} else if b > budget {
+			budget, why = b, reason
+		}
+		wrapped, err := r.wrapCommand(w, app)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		copied = copied || wrapped
+		if err := r.setWrapEnv(app, adminPort, istio); err != nil {
+			return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+		}
+		if wrapped {
+			if err := mountBinary(app.node); err != nil {
+				return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return false, errors.Join(errs...)
+	}
+	if copied {
+		if err := r.addInstall(w, spec); err != nil {
+			return false, err
+		}
+	}
+
+	sleep := budget
+	if bounded {
+		if _, err := r.checkGrace(w, spec, budget, why); err != nil {
+			return false, err
+		}
+	} else {
+		grace, _, err := gracePeriod(spec)
+		if err != nil {
+			return false, w.fail(err)
+		}
+		sleep = grace
+		r.notef("%s: terminationGracePeriodSeconds not checked: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0 (no limit); the proxy's preStop sleeps the whole grace period, %ds", w, grace)
+	}
+	hook := sleepHandler(sleep)
+	switch {
+	case hasProxy && proxy.sidecar:
+		r.notef("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook", w, proxy.name)
+	case hasProxy:
+		replaced, err := setPreStop(proxy.node, hook)
+		if err != nil {
+			return false, w.fail(fmt.Errorf("container %q: %w", proxy.name, err))
+		}
+		if replaced {
+			r.notef("%s: container %q: replaced its preStop hook", w, proxy.name)
+		}
+	case r.o.IstioStub:
+		if err := addContainer(spec, istioStub(hook)); err != nil {
+			return false, w.fail(err)
+		}
+		r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
+	default:
+		r.notef("%s: no %s container and --no-istio-stub: the proxy gets no preStop hook", w, istioProxy)
+	}
+	return true, nil
+}
+
+// budget returns how long the wrap mode of container c may take to
+// terminate, in whole seconds: drain deadline + stop timeout + 3s to stop
+// the proxy, from the flags, the container's environment or the defaults.
+// ok is false when a limit is 0 (none), so there is no bound.
+func (r *run) budget(w *workload, c container) (secs int, ok bool, why string, err error) {
+	deadline, err := r.durationEnv(w, c, "ENVOY_LIFECYCLE_DRAIN_DEADLINE", r.o.DrainDeadline, defaultDrainDeadline)
+	if err != nil {
+		return 0, false, "", err
+	}
+	stop, err := r.durationEnv(w, c, "ENVOY_LIFECYCLE_STOP_TIMEOUT", r.o.StopTimeout, defaultStopTimeout)
+	if err != nil {
+		return 0, false, "", err
+	}
+	drain := true
+	if v, set, _, err := env(c.node, "ENVOY_LIFECYCLE_DRAIN"); err != nil {
+		return 0, false, "", w.fail(err)
+	} else if set && v != "" {
+		if drain, err = strconv.ParseBool(v); err != nil {
+			return 0, false, "", w.fail(shapeErrorf(c.node, "container %q: env ENVOY_LIFECYCLE_DRAIN=%q: not a boolean (valid: true, false)", c.name, v))
+		}
+	}
+	if (drain && deadline == 0) || stop == 0 {
+		return 0, false, "", nil
+	}
+	secs = seconds(stop) + seconds(quitBudget)
+	why = fmt.Sprintf("stop timeout %s + %s to stop the proxy", stop, quitBudget)
+	if drain {
+		secs += seconds(deadline)
+		why = fmt.Sprintf("drain deadline %s + %s", deadline, why)
+	}
+	return secs, true, why, nil
+}
+
+// seconds rounds d up to whole seconds.
+func seconds(d time.Duration) int {
+	s := int(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
+}
+
+// durationEnv returns flag when set, else the container's literal value of
+// variable name, else def.
+func (r *run) durationEnv(w *workload, c container, name string, flag, def time.Duration) (time.Duration, error) {
+	if flag != 0 {
+		return flag, nil
+	}
+	v, set, indirect, err := env(c.node, name)
+	switch {
+	case err != nil:
+		return 0, w.fail(err)
+	case indirect:
+		r.notef("%s: container %q: %s comes from valueFrom, so the drain budget assumes its default, %s", w, c.name, name, def)
+		return def, nil
+	case !set || v == "":
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, w.fail(shapeErrorf(c.node, "container %q: env %s=%q: not a duration (valid: a duration such as 500ms, 30s or 2m)", c.name, name, v))
+	}
+	return d, nil
+}
+
+// wrapCommand prefixes the container's command with the wrapper. It
+// reports whether the container runs the copied binary (and so needs the
+// volume), false when it already runs an envoy-lifecycle of its own.
+func (r *run) wrapCommand(w *workload, c container) (bool, error) {
+	node, err := lookup(c.node, "command")
+	if err != nil {
+		return false, w.fail(err)
+	}
+	var cmd []string
+	if node != nil && !isNull(node) {
+		if node.Kind != yaml.SequenceNode {
+			return false, w.fail(shapeErrorf(node, "container %q: command: want a list, got %s", c.name, describe(node)))
+		}
+		for _, it := range node.Content {
+			if it.Kind != yaml.ScalarNode || isNull(it) {
+				return false, w.fail(shapeErrorf(it, "container %q: command: want strings, got %s", c.name, describe(it)))
+			}
+			cmd = append(cmd, it.Value)
+		}
+	}
+	switch {
+	case len(cmd) >= 2 && cmd[0] == wrapperPath && cmd[1] == "--":
+		return true, nil
+	case len(cmd) >= 1 && path.Base(cmd[0]) == "envoy-lifecycle":
+		r.notef("%s: container %q already runs %s: its command is left as it is", w, c.name, cmd[0])
+		return false, nil
+	case len(cmd) == 0 && len(r.o.Entrypoint) == 0:
+		return false, w.errorf(c.node, "container %q has no command, so inject cannot tell what its image runs: "+
+			"write the image's ENTRYPOINT (and CMD) as command, or pass --entrypoint", c.name)
+	case len(cmd) == 0:
+		setAfter(c.node, "command", strings2seq(append([]string{wrapperPath, "--"}, r.o.Entrypoint...)), "image")
+		return true, nil
+	}
+	pre := []*yaml.Node{str(wrapperPath), str("--")}
+	if len(node.Content) > 0 {
+		for _, p := range pre {
+			p.Style = node.Content[0].Style & (yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle)
+		}
+	}
+	node.Content = append(pre, node.Content...)
+	return true, nil
+}
+
+// setWrapEnv points the wrapper at the proxy. Variables already set are
+// kept; the drain settings given as flags are written over.
+func (r *run) setWrapEnv(c container, adminPort int, istio bool) error {
+	if err := setEnv(c.node, "ENVOY_ADMIN_API", fmt.Sprintf("http://127.0.0.1:%d", adminPort), true); err != nil {
+		return err
+	}
+	if istio {
+		if err := setEnv(c.node, "ISTIO_QUIT_API", fmt.Sprintf("http://127.0.0.1:%d", istioAgentPort), true); err != nil {
+			return err
+		}
+	}
+	if r.o.DrainDeadline != 0 {
+		if err := setEnv(c.node, "ENVOY_LIFECYCLE_DRAIN_DEADLINE", r.o.DrainDeadline.String(), false); err != nil {
+			return err
+		}
+	}
+	if r.o.StopTimeout != 0 {
+		if err := setEnv(c.node, "ENVOY_LIFECYCLE_STOP_TIMEOUT", r.o.StopTimeout.String(), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountBinary mounts the volume read-only in the app container.
+func mountBinary(c *yaml.Node) error {
+	mounts, err := seqAt(c, "volumeMounts", "volumeMounts", true)
+	if err != nil {
+		return err
+	}
+	for _, m := range mounts.Content {
+		if m.Kind == yaml.MappingNode && scalarAt(m, "name") == volumeName {
+			return nil
+		}
+	}
+	mounts.Content = append(mounts.Content, obj(
+		field{"name", str(volumeName)},
+		field{"mountPath", str(mountPath)},
+		field{"readOnly", boolean(true)},
+	))
+	return nil
+}
+
+func boolean(v bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v)}
+}
+
+// addInstall adds the emptyDir and the init container that copies the
+// binary into it. An existing volume or init container of that name is
+// kept as it is.
+func (r *run) addInstall(w *workload, spec *yaml.Node) error {
+	vols, err := seqAt(spec, "volumes", "volumes", true)
+	if err != nil {
+		return w.fail(err)
+	}
+	v, err := named(vols, volumeName, "volumes")
+	if err != nil {
+		return w.fail(err)
+	}
+	if v == nil {
+		vols.Content = append(vols.Content, obj(field{"name", str(volumeName)}, field{"emptyDir", mapping()}))
+	} else if ed, _ := lookup(v, "emptyDir"); ed == nil {
+		return w.errorf(v, "volume %q is already there and is not an emptyDir", volumeName)
+	}
+
+	inits, err := seqAt(spec, "initContainers", "initContainers", false)
+	if err != nil {
+		return w.fail(err)
+	}
+	if inits == nil {
+		inits = sequence()
+		setBefore(spec, "initContainers", inits, "containers")
+	}
+	if c, err := named(inits, installName, "initContainers"); err != nil {
+		return w.fail(err)
+	} else if c != nil {
+		return nil
+	}
+	inits.Content = append(inits.Content, obj(
+		field{"name", str(installName)},
+		field{"image", str(r.image())},
+		field{"args", strings2seq([]string{"install", installPath})},
+		field{"volumeMounts", sequence(obj(field{"name", str(volumeName)}, field{"mountPath", str(installPath)}))},
+		field{"securityContext", restricted(true)},
+	))
+	return nil
+}
+
+func (r *run) image() string {
+	if r.o.Image == "" {
+		return DefaultImage
+	}
+	return r.o.Image
+}
+
+// restricted is a container securityContext that passes the "restricted"
+// Pod Security Standard, for the containers inject adds.
+func restricted(readOnlyRoot bool) *yaml.Node {
+	sc := obj(
+		field{"allowPrivilegeEscalation", boolean(false)},
+		field{"capabilities", obj(field{"drop", strings2seq([]string{"ALL"})})},
+	)
+	if readOnlyRoot {
+		sc.Content = append(sc.Content, str("readOnlyRootFilesystem"), boolean(true))
+	}
+	sc.Content = append(sc.Content,
+		str("runAsNonRoot"), boolean(true),
+		str("seccompProfile"), obj(field{"type", str("RuntimeDefault")}))
+	return sc
+}
+
+// checkGrace compares the pod's terminationGracePeriodSeconds with budget
+// plus GraceMargin, and raises it (FixGrace) or fails.
+func (r *run) checkGrace(w *workload, spec *yaml.Node, budget int, why string) (int, error) {
+	grace, node, err := gracePeriod(spec)
+	if err != nil {
+		return 0, w.fail(err)
+	}
+	need := budget + seconds(GraceMargin)
+	if grace >= need {
+		return grace, nil
+	}
+	was := strconv.Itoa(grace)
+	if node == nil {
+		was = fmt.Sprintf("unset (%d)", defaultGrace)
+	}
+	if !r.o.FixGrace {
+		return 0, w.errorf(node, "terminationGracePeriodSeconds is %s, shorter than the drain budget, %ds (%s), plus a %s margin: set it to %d or more, or drop --no-fix-grace",
+			was, budget, why, GraceMargin, need)
+	}
+	set(spec, "terminationGracePeriodSeconds", integer(need))
+	r.notef("%s: terminationGracePeriodSeconds %s → %d: the drain budget is %ds (%s), plus a %s margin", w, was, need, budget, why, GraceMargin)
+	return need, nil
+}
+
+// manage runs the shutdown-manager preset on one workload.
+func (r *run) manage(w *workload) (bool, error) {
+	spec, err := w.podSpec()
+	if err != nil {
+		return false, err
+	}
+	cs, err := containers(spec)
+	if err != nil {
+		return false, w.fail(err)
+	}
+	proxy, ok := r.proxy(cs)
+	if !ok {
+		r.notef("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+		return false, nil
+	}
+	deadline := r.o.DrainDeadline
+	if deadline == 0 {
+		deadline = defaultDrainDeadline
+	}
+	// The hooks carry the deadline so that the budget checked here is the
+	// one the manager uses, whatever its own default.
+	secs := seconds(deadline)
+	budget := secs + seconds(quitBudget)
+	why := fmt.Sprintf("drain deadline %ds + %s for Envoy to exit", secs, quitBudget)
+	if _, err := r.checkGrace(w, spec, budget, why); err != nil {
+		return false, err
+	}
+	query := "?deadline=" + strconv.Itoa(secs)
+	wait := httpGetHandler("/waitforshutdown"+query, managerPort)
+	mgr, ok := find(cs, managerName)
+	if !ok {
+		args := []string{"shutdown-manager"}
+		if r.o.AdminPort != 0 && r.o.AdminPort != envoyAdminPort {
+			args = append(args, "--envoy-admin-port="+strconv.Itoa(r.o.AdminPort))
+		}
+		if err := addContainer(spec, obj(
+			field{"name", str(managerName)},
+			field{"image", str(r.image())},
+			field{"args", strings2seq(args)},
+			field{"ports", sequence(obj(field{"name", str(managerPortName)}, field{"containerPort", integer(managerPort)}))},
+			field{"securityContext", restricted(false)},
+			field{"lifecycle", obj(field{"preStop", wait})},
+		)); err != nil {
+			return false, w.fail(err)
+		}
+	} else if replaced, err := setPreStop(mgr.node, wait); err != nil {
+		return false, w.fail(fmt.Errorf("container %q: %w", managerName, err))
+	} else if replaced {
+		r.notef("%s: container %q: replaced its preStop hook", w, managerName)
+	}
+	replaced, err := setPreStop(proxy.node, httpGetHandler("/shutdown"+query, managerPort))
+	if err != nil {
+		return false, w.fail(fmt.Errorf("container %q: %w", proxy.name, err))
+	}
+	if replaced {
+		r.notef("%s: container %q: replaced its preStop hook", w, proxy.name)
+	}
+	return true, nil
+}

@@ -1,0 +1,152 @@
+package inject
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const twoApps = `apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+spec:
+  containers:
+  - name: web
+    image: web:1
+    command: [/web]
+  - name: logger
+    image: logger:1
+    command: [/logger]
+  - name: envoy
+    image: envoyproxy/envoy:v1.31.2
+`
+
+// TestPresetCases checks preset behaviour the golden files don't show:
+// each case gives the options, what the output must and must not contain,
+// and the notes.
+func TestPresetCases(t *testing.T) {
+	tests := []struct {
+		name     string
+		manifest string
+		o        Options
+		want     []string
+		not      []string
+		notes    []string
+	}{
+		{
+			name: "app-container picks one", manifest: twoApps,
+			o:    Options{Preset: "envoy", AppContainers: []string{"web"}},
+			want: []string{"command: [/envoy-lifecycle/envoy-lifecycle, --, /web]", "command: [/logger]"},
+		},
+		{
+			name: "every non-proxy container by default", manifest: twoApps,
+			o:     Options{Preset: "envoy"},
+			want:  []string{"command: [/envoy-lifecycle/envoy-lifecycle, --, /web]", "command: [/envoy-lifecycle/envoy-lifecycle, --, /logger]"},
+			notes: []string{"pod/p: wrapped 2 containers (web, logger): each will drain and stop the proxy; pick the app with --app-container"},
+		},
+		{
+			name: "proxy-container names the proxy", manifest: strings.Replace(twoApps, "envoyproxy/envoy:v1.31.2", "registry.example.com/edge:3", 1),
+			o:    Options{Preset: "envoy", ProxyContainer: "envoy", AppContainers: []string{"web"}},
+			want: []string{"    lifecycle:\n      preStop:\n        sleep:\n          seconds: 28\n"},
+		},
+		{
+			name:     "an app that runs its own envoy-lifecycle",
+			manifest: strings.Replace(twoApps, "command: [/web]", "command: [/usr/local/bin/envoy-lifecycle, /web]", 1),
+			o:        Options{Preset: "envoy", AppContainers: []string{"web"}},
+			want:     []string{"command: [/usr/local/bin/envoy-lifecycle, /web]", "ENVOY_ADMIN_API"},
+			not:      []string{"envoy-lifecycle-install", "emptyDir"},
+			notes:    []string{`pod/p: container "web" already runs /usr/local/bin/envoy-lifecycle: its command is left as it is`},
+		},
+		{
+			name:     "variables already set are kept",
+			manifest: strings.Replace(twoApps, "    command: [/web]\n", "    command: [/web]\n    env:\n    - name: ENVOY_ADMIN_API\n      value: unix:///sock/admin\n", 1),
+			o:        Options{Preset: "envoy", AppContainers: []string{"web"}},
+			want:     []string{"value: unix:///sock/admin"},
+			not:      []string{"127.0.0.1:9901"},
+		},
+		{
+			name:     "budget from valueFrom is the default",
+			manifest: strings.Replace(twoApps, "    command: [/web]\n", "    command: [/web]\n    env:\n    - name: ENVOY_LIFECYCLE_STOP_TIMEOUT\n      valueFrom: {configMapKeyRef: {name: c, key: k}}\n", 1),
+			o:        Options{Preset: "envoy", AppContainers: []string{"web"}},
+			want:     []string{"seconds: 28"},
+			notes:    []string{`pod/p: container "web": ENVOY_LIFECYCLE_STOP_TIMEOUT comes from valueFrom, so the drain budget assumes its default, 10s`},
+		},
+		{
+			name:     "no drain: the budget leaves the deadline out",
+			manifest: strings.Replace(twoApps, "    command: [/web]\n", "    command: [/web]\n    env:\n    - name: ENVOY_LIFECYCLE_DRAIN\n      value: \"false\"\n", 1),
+			o:        Options{Preset: "envoy", AppContainers: []string{"web"}},
+			want:     []string{"seconds: 13"},
+		},
+		{
+			name:     "no limit: no grace check, the proxy sleeps the grace period",
+			manifest: strings.Replace(twoApps, "    command: [/web]\n", "    command: [/web]\n    env:\n    - name: ENVOY_LIFECYCLE_DRAIN_DEADLINE\n      value: \"0\"\n", 1),
+			o:        Options{Preset: "envoy", AppContainers: []string{"web"}},
+			want:     []string{"seconds: 30"},
+			not:      []string{"terminationGracePeriodSeconds"},
+			notes:    []string{"pod/p: terminationGracePeriodSeconds not checked"},
+		},
+		{
+			name: "flags are written over the container's values", manifest: strings.Replace(twoApps, "    command: [/web]\n", "    command: [/web]\n    env:\n    - name: ENVOY_LIFECYCLE_STOP_TIMEOUT\n      value: 1m\n", 1),
+			o:     Options{Preset: "envoy", AppContainers: []string{"web"}, StopTimeout: 5 * time.Second, FixGrace: true},
+			want:  []string{"value: 5s", "seconds: 23"},
+			not:   []string{"value: 1m"},
+			notes: nil,
+		},
+		{
+			name: "istio without the stub", manifest: strings.Replace(twoApps, "  - name: envoy\n    image: envoyproxy/envoy:v1.31.2\n", "", 1),
+			o:     Options{Preset: "istio", AppContainers: []string{"web"}},
+			want:  []string{"ISTIO_QUIT_API", "http://127.0.0.1:15000"},
+			not:   []string{"istio-proxy", "sleep:"},
+			notes: []string{"pod/p: no istio-proxy container and --no-istio-stub: the proxy gets no preStop hook"},
+		},
+		{
+			name: "shutdown-manager with another admin port and deadline", manifest: twoApps,
+			o:    Options{Preset: "shutdown-manager", AdminPort: 19000, DrainDeadline: 90 * time.Second, FixGrace: true},
+			want: []string{"- --envoy-admin-port=19000", "path: /shutdown?deadline=90", "path: /waitforshutdown?deadline=90", "terminationGracePeriodSeconds: 95"},
+		},
+		{
+			name:     "minified JSON stays minified",
+			manifest: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"web","command":["/web"]},{"name":"envoy","image":"envoyproxy/envoy"}]}}`,
+			o:        Options{Preset: "envoy"},
+			want:     []string{`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"initContainers":[{"name":"envoy-lifecycle-install",`, `"command":["/envoy-lifecycle/envoy-lifecycle","--","/web"],"env":[{"name":"ENVOY_ADMIN_API","value":"http://127.0.0.1:9901"}]`},
+			not:      []string{"\n", ": "},
+		},
+		{
+			name: "no workload at all is fine", manifest: "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+			o:     Options{Preset: "istio"},
+			want:  []string{"kind: Service"},
+			notes: []string{"no workload (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod) in the manifest: nothing to do"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, notes, err := Inject("m.yaml", []byte(tc.manifest), tc.o)
+			if err != nil {
+				t.Fatalf("Inject: %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output got:\n%s\nwant it to contain %q", out, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(string(out), w) {
+					t.Errorf("output got:\n%s\nwant no %q", out, w)
+				}
+			}
+			all := strings.Join(notes, "\n")
+			for _, w := range tc.notes {
+				if !strings.Contains(all, w) {
+					t.Errorf("notes got:\n%s\nwant %q", all, w)
+				}
+			}
+			again, _, err := Inject("m.yaml", out, tc.o)
+			if err != nil || string(again) != string(out) {
+				t.Errorf("not idempotent (%v):\n%s", err, again)
+			}
+			checkOutput(t, tc.name, []byte(tc.manifest), out, true)
+		})
+	}
+}

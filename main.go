@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"envoy-lifecycle/inject"
 )
 
 // Exit codes of the wrapper's own failures. The app's codes pass through
@@ -32,9 +34,13 @@ func main() {
 // subcommands maps each mode to its entry point. A first argument that is not
 // one of them is a command to wrap, as with envoy-preflight.
 var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"help":    func(_ []string, stdout, _ io.Writer) int { usage(stdout); return 0 },
-	"version": func(_ []string, stdout, _ io.Writer) int { printVersion(stdout); return 0 },
-	"doctor":  runDoctor,
+	"help":             func(_ []string, stdout, _ io.Writer) int { usage(stdout); return 0 },
+	"version":          func(_ []string, stdout, _ io.Writer) int { printVersion(stdout); return 0 },
+	"shutdown-manager": runShutdownManager,
+	"drain":            runDrain,
+	"doctor":           runDoctor,
+	"inject":           func(args []string, stdout, stderr io.Writer) int { return inject.Main(args, os.Stdin, stdout, stderr) },
+	"install":          inject.InstallMain,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -69,9 +75,13 @@ func usage(w io.Writer) {
 
 Usage:
   envoy-lifecycle [--] CMD ARGS...   wrap CMD: wait for Envoy, run CMD, stop the proxy
+  envoy-lifecycle shutdown-manager   sidecar that drains Envoy from preStop hooks (--help: its flags)
+  envoy-lifecycle drain              drain Envoy once, as an exec preStop hook (--help: its flags)
   envoy-lifecycle help               this text
   envoy-lifecycle version            version, commit and Go version
   envoy-lifecycle doctor             check the configuration and the proxy, print a report
+  envoy-lifecycle inject ...         add lifecycle hooks to Kubernetes manifests (--help: its flags)
+  envoy-lifecycle install DIR        copy this binary to DIR/envoy-lifecycle (for an init container)
 
 Wrap mode is configured by the environment:
 

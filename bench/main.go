@@ -55,6 +55,7 @@ func main() {
 		{"reliability", b.reliability},
 		{"drain", b.drainTimings},
 		{"load", b.load},
+		{"shutdownmgr", b.shutdownMgr},
 	}
 	fmt.Printf("%-58s %-28s %s\n", "figure", "measured", "target")
 	for _, s := range sections {

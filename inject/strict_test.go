@@ -1,8 +1,8 @@
 package inject
 
 // The strict check decodes every output document into the k8s.io/api type
-// of its kind, refusing unknown and misplaced fields. It needs the k8s.io
-// modules, which only tests import: build with -tags k8sapi.
+// of its kind, refusing unknown and misplaced fields. The k8s.io modules
+// are test-only: nothing in the binary imports them.
 
 import (
 	"fmt"

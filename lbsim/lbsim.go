@@ -22,6 +22,10 @@ type LB struct {
 	Target string
 	// Path is requested by the workers; HealthPath by the health checker.
 	Path, HealthPath string
+	// HealthTarget is where the health checker sends HealthPath, host:port:
+	// a load balancer that health-checks another port of the pod (an AWS
+	// NLB checking a sidecar). Empty means Target.
+	HealthTarget string
 	// Workers is the number of concurrent clients; zero means 4.
 	Workers int
 	// HealthInterval is the health-check period; zero means 50ms.
@@ -71,6 +75,10 @@ func (lb *LB) Run(ctx context.Context, ok chan<- struct{}) Stats {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	healthTarget := lb.HealthTarget
+	if healthTarget == "" {
+		healthTarget = lb.Target
+	}
 	// Health checker: its own client, like a separate LB component.
 	go func() {
 		client := &http.Client{Timeout: timeout}
@@ -82,7 +90,7 @@ func (lb *LB) Run(ctx context.Context, ok chan<- struct{}) Stats {
 				return
 			case <-t.C:
 			}
-			if code, err := get(ctx, client, "http://"+lb.Target+lb.HealthPath); err == nil && code == http.StatusOK {
+			if code, err := get(ctx, client, "http://"+healthTarget+lb.HealthPath); err == nil && code == http.StatusOK {
 				continue
 			}
 			select {

@@ -1,0 +1,702 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/envoy"
+	"envoy-lifecycle/quit"
+	"envoy-lifecycle/shutdownmgr"
+)
+
+// Exit codes of the shutdown-manager and drain subcommands, beside main's
+// (64 bad settings, 69 Envoy admin unreachable, 70 internal error).
+const (
+	exitCannotListen  = 71 // the manager cannot listen on its address (EX_OSERR)
+	exitDrainDeadline = 75 // drain: connections still open at the deadline (EX_TEMPFAIL)
+)
+
+// pid1Stdout is where `drain` copies its logs when run as an exec hook, so
+// they show in `kubectl logs` (Envoy Gateway does the same).
+var pid1Stdout = "/proc/1/fd/1"
+
+// Which subcommands read a setting.
+type cmdMask uint8
+
+const (
+	forManager cmdMask = 1 << iota
+	forDrain
+	forBoth = forManager | forDrain
+)
+
+// mgrSetting is one setting of the shutdown-manager or drain subcommand:
+// flag names (the first is the primary one, the rest aliases), environment
+// variables, default, origin and meaning. The one table drives parsing,
+// --help and shutdownmgr/README.md.
+type mgrSetting struct {
+	flags  []string
+	env    []string
+	def    string
+	from   string
+	desc   string
+	valid  string
+	isBool bool
+	cmds   cmdMask
+	set    func(string) error
+}
+
+// mgrConfig is the parsed settings of shutdown-manager and drain.
+type mgrConfig struct {
+	port              int
+	address           string
+	admin             string
+	adminScheme       string
+	adminHost         string
+	adminPort         int
+	requestTimeout    time.Duration
+	startDelay        time.Duration
+	delay             time.Duration
+	period            time.Duration
+	deadline          time.Duration
+	minConns          uint64
+	drainListeners    bool
+	skipExit          bool
+	inboundOnly       bool
+	count             string
+	include           *regexp.Regexp
+	exclude           *regexp.Regexp
+	readyFile         string
+	readyFileOnly     bool
+	readyFileInterval time.Duration
+	stateFile         string
+	token             string
+	maxWaiters        int
+	interval          time.Duration
+	cooldown          time.Duration
+	waitzTimeout      time.Duration
+	shutdownTimeout   time.Duration
+	drainOnSignal     bool
+	logHits           bool
+	logLevel          string
+	logFormat         string
+	logToPID1         string
+
+	adminURL string         // resolved from admin or its parts
+	selector envoy.Selector // from count, include, exclude
+}
+
+// What ParseDuration and the others accept, for error messages.
+const (
+	validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m"
+	validBool     = "true or false (also yes/no, on/off, 1/0)"
+)
+
+func durationSetter(dst *time.Duration) func(string) error {
+	return func(s string) error {
+		d, err := shutdownmgr.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func boolSetter(dst *bool) func(string) error {
+	return func(s string) error {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "1", "t", "true", "yes", "y", "on":
+			*dst = true
+		case "0", "f", "false", "no", "n", "off":
+			*dst = false
+		default:
+			return errors.New("cannot parse")
+		}
+		return nil
+	}
+}
+
+func intSetter(dst *int, lo, hi int) func(string) error {
+	return func(s string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return errors.New("cannot parse")
+		}
+		if n < lo || n > hi {
+			return errors.New("out of range")
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func stringSetter(dst *string) func(string) error {
+	return func(s string) error { *dst = s; return nil }
+}
+
+func oneOf(dst *string, valid ...string) func(string) error {
+	return func(s string) error {
+		s = strings.ToLower(strings.TrimSpace(s))
+		for _, v := range valid {
+			if s == v {
+				*dst = s
+				return nil
+			}
+		}
+		return errors.New("unknown value")
+	}
+}
+
+// settings returns the table, bound to c's fields.
+func (c *mgrConfig) settings() []*mgrSetting {
+	return []*mgrSetting{
+		{flags: []string{"port", "serve-port"}, env: []string{"PORT"}, def: strconv.Itoa(shutdownmgr.DefaultPort), cmds: forManager,
+			from: "all three (9001, 8090, 8080); --serve-port: Contour", valid: "a port from 0 to 65535 (0: any free port)",
+			desc: "Port to listen on. 8090 as Contour and marin3r: 9001 is old Contour's Envoy admin port, 8080 often the app's.",
+			set:  intSetter(&c.port, 0, 65535)},
+		{flags: []string{"address"}, env: []string{"SHUTDOWN_MANAGER_ADDRESS"}, cmds: forManager, valid: "an IP address, localhost, or empty for all",
+			desc: "Address to bind. Empty: all interfaces, since kubelet's httpGet hooks and load balancers reach the pod IP. 127.0.0.1 when only exec hooks call it.",
+			set: func(s string) error {
+				s = strings.TrimSpace(s)
+				if s != "" && s != "localhost" {
+					if _, err := netip.ParseAddr(strings.Trim(s, "[]")); err != nil {
+						return errors.New("not an IP address")
+					}
+				}
+				c.address = strings.Trim(s, "[]")
+				return nil
+			}},
+		{flags: []string{"envoy-admin"}, env: []string{"ENVOY_ADMIN_API"}, cmds: forBoth, from: "wrap mode; Contour (unix socket)",
+			valid: "http://host:port, https://host:port or unix:///path.sock",
+			desc:  "Envoy admin address as a URL. Wins over the three parts below.",
+			set: func(s string) error {
+				s = strings.TrimSpace(s)
+				if strings.HasPrefix(s, "/") {
+					s = "unix://" + s // Contour passes the socket path
+				}
+				if _, err := envoy.ParseAdminURL(s); err != nil {
+					return errors.New(addressReason(s, err))
+				}
+				c.admin = s
+				return nil
+			}},
+		{flags: []string{"envoy-admin-scheme"}, env: []string{"SHUTDOWN_MANAGER_ENVOY_ADMIN_SCHEME"}, def: "http", cmds: forBoth, from: "shutdown handler",
+			valid: "http or https", desc: "Envoy admin scheme.", set: oneOf(&c.adminScheme, "http", "https")},
+		{flags: []string{"envoy-admin-host"}, env: []string{"SHUTDOWN_MANAGER_ENVOY_ADMIN_HOST"}, def: "localhost", cmds: forBoth, from: "shutdown handler",
+			valid: "a host name or IP address", desc: "Envoy admin host.",
+			set: func(s string) error {
+				s = strings.Trim(strings.TrimSpace(s), "[]")
+				if s == "" || strings.ContainsAny(s, "/?#@ ") {
+					return errors.New("not a host")
+				}
+				c.adminHost = s
+				return nil
+			}},
+		{flags: []string{"envoy-admin-port"}, env: []string{"SHUTDOWN_MANAGER_ENVOY_ADMIN_PORT"}, def: "9901", cmds: forBoth, from: "shutdown handler",
+			valid: "a port from 1 to 65535", desc: "Envoy admin port.", set: intSetter(&c.adminPort, 1, 65535)},
+		{flags: []string{"request-timeout"}, env: []string{"SHUTDOWN_MANAGER_REQUEST_TIMEOUT"}, def: "1s", cmds: forBoth,
+			valid: "a duration greater than 0 (" + validDuration + ")", desc: "Timeout of each Envoy admin request.",
+			set: positive(durationSetter(&c.requestTimeout), &c.requestTimeout)},
+		{flags: []string{"start-drain-delay", "drain-delay"}, env: []string{"SHUTDOWN_MANAGER_START_DRAIN_DELAY"}, def: "0s", cmds: forBoth,
+			from: "marin3r; --drain-delay: Contour", valid: validDuration,
+			desc: "Wait before failing Envoy's health checks, at the very start of the drain.", set: durationSetter(&c.startDelay)},
+		{flags: []string{"delay", "check-drain-delay", "check-delay", "initial-delay-seconds"}, env: []string{"SHUTDOWN_MANAGER_DELAY"}, def: "5s", cmds: forBoth,
+			from: "shutdown handler (?delay=, 0); marin3r --check-drain-delay (15s); Contour --check-delay", valid: validDuration,
+			desc: "Wait after failing health checks, before draining listeners and counting connections, so load balancers stop sending new requests. ?delay= overrides it.",
+			set:  durationSetter(&c.delay)},
+		{flags: []string{"period", "check-drain-interval", "check-interval", "check-period-seconds"}, env: []string{"SHUTDOWN_MANAGER_PERIOD"}, def: "1s", cmds: forBoth,
+			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration greater than 0 (" + validDuration + ")",
+			desc: "Interval between connection polls; /shutdown returns within one period of the count reaching the minimum. ?period= overrides it.",
+			set:  positive(durationSetter(&c.period), &c.period)},
+		{flags: []string{"deadline", "check-deadline-seconds"}, env: []string{"SHUTDOWN_MANAGER_DEADLINE"}, def: "300s", cmds: forBoth,
+			from: "shutdown handler (?deadline=)", valid: validDuration + "; 0: none",
+			desc: "Longest drain, delays included, and longest wait of /shutdown, /waitforshutdown and the ready-file waits (408 past it). ?deadline= overrides it.",
+			set:  durationSetter(&c.deadline)},
+		{flags: []string{"min-open-connections"}, env: []string{"SHUTDOWN_MANAGER_MIN_OPEN_CONNECTIONS"}, def: "0", cmds: forBoth,
+			from: "marin3r, Contour", valid: "a whole number of 0 or more",
+			desc: "The drain ends once open connections are at or below this.",
+			set: func(s string) error {
+				n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+				if err != nil {
+					return errors.New("cannot parse")
+				}
+				c.minConns = n
+				return nil
+			}},
+		{flags: []string{"drain-listeners"}, env: []string{"SHUTDOWN_MANAGER_DRAIN_LISTENERS"}, def: "true", isBool: true, cmds: forBoth,
+			from: "shutdown handler (true); marin3r and Contour never drain (false)", valid: validBool,
+			desc: "POST /drain_listeners?graceful after the delay. false only fails health checks and counts.", set: boolSetter(&c.drainListeners)},
+		{flags: []string{"skip-exit"}, env: []string{"SHUTDOWN_MANAGER_SKIP_EXIT"}, def: "false", isBool: true, cmds: forBoth,
+			from: "Istio, Envoy Gateway", valid: validBool,
+			desc: "Add skip_exit to /drain_listeners (Envoy 1.28+): listeners, the readiness one included, stay up after the drain time.", set: boolSetter(&c.skipExit)},
+		{flags: []string{"inbound-only"}, env: []string{"SHUTDOWN_MANAGER_INBOUND_ONLY"}, def: "false", isBool: true, cmds: forBoth,
+			valid: validBool, desc: "Drain only listeners with traffic_direction INBOUND (most ingress listeners have none set).", set: boolSetter(&c.inboundOnly)},
+		{flags: []string{"count"}, env: []string{"SHUTDOWN_MANAGER_COUNT"}, def: "connections", cmds: forBoth, valid: "connections or requests",
+			desc: "What is counted: connections (listener.*.downstream_cx_active, TCP and HTTP) or requests (http.*.downstream_rq_active).",
+			set:  oneOf(&c.count, "connections", "requests")},
+		{flags: []string{"include"}, env: []string{"SHUTDOWN_MANAGER_INCLUDE"}, cmds: forBoth, valid: "a Go (RE2) regular expression",
+			desc: "Regexp of the stat names to sum, replacing the default of --count.", set: regexpSetter(&c.include)},
+		{flags: []string{"exclude"}, env: []string{"SHUTDOWN_MANAGER_EXCLUDE"}, cmds: forBoth, valid: "a Go (RE2) regular expression",
+			desc: "Regexp of the stat names to leave out, replacing the default (admin, per-worker, internal and Istio listeners).", set: regexpSetter(&c.exclude)},
+		{flags: []string{"ready-file"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE"}, def: "/tmp/shutdown-ok", cmds: forBoth,
+			from: "marin3r (/tmp/shutdown-ok), Contour (/admin/ok)", valid: "a file path, or empty for none",
+			desc: "Written when a drain finishes (unless cancelled); removed when the manager or a drain starts. Share it through an emptyDir.",
+			set:  stringSetter(&c.readyFile)},
+		{flags: []string{"ready-file-only"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_ONLY"}, def: "false", isBool: true, cmds: forManager,
+			from: "Contour, marin3r (their /shutdown)", valid: validBool,
+			desc: "/shutdown and /waitforshutdown wait for the ready file instead of draining: the drain runs as `envoy-lifecycle drain` elsewhere.",
+			set:  boolSetter(&c.readyFileOnly)},
+		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: "1s", cmds: forManager,
+			from: "marin3r, Contour (1s)", valid: "a duration greater than 0 (" + validDuration + ")",
+			desc: "How often a missing ready file is checked for.", set: positive(durationSetter(&c.readyFileInterval), &c.readyFileInterval)},
+		{flags: []string{"state-file"}, env: []string{"SHUTDOWN_MANAGER_STATE_FILE"}, def: "/tmp/envoy-lifecycle-shutdown.state", cmds: forBoth,
+			from: "contour#4851", valid: "a file path, or empty for none",
+			desc: "Records that a drain failed Envoy's health checks; a manager that starts and finds it POSTs /healthcheck/ok. Put it on an emptyDir so it outlives a restart.",
+			set:  stringSetter(&c.stateFile)},
+		{flags: []string{"token"}, env: []string{"SHUTDOWN_MANAGER_TOKEN"}, cmds: forManager, valid: "printable characters without spaces",
+			desc: "Shared token required in the " + shutdownmgr.TokenHeader + " header of /shutdown, /drain, /waitforshutdown, /shutdown/ready and /waitz (401 missing, 403 wrong).",
+			set: func(s string) error {
+				for _, r := range s {
+					if r <= ' ' || r == 0x7f {
+						return errors.New("contains a space or control character")
+					}
+				}
+				c.token = s
+				return nil
+			}},
+		{flags: []string{"max-waiters"}, env: []string{"SHUTDOWN_MANAGER_MAX_WAITERS"}, def: strconv.Itoa(shutdownmgr.DefaultMaxWaiters), cmds: forManager,
+			valid: "a whole number from 1 to 100000", desc: "Most requests waiting at once; past it they get 503.", set: intSetter(&c.maxWaiters, 1, 100000)},
+		{flags: []string{"interval"}, env: []string{"INTERVAL"}, def: "10s", cmds: forManager, from: "k8s-prestop-sidecar", valid: validDuration,
+			desc: "Quiet window: /waitz (and the exit after SIGTERM) wait until no load-balancer hit was seen for this long. Not the poll interval (--period).",
+			set:  durationSetter(&c.interval)},
+		{flags: []string{"cooldown"}, env: []string{"COOLDOWN"}, def: "10s", cmds: forManager, from: "k8s-prestop-sidecar", valid: validDuration,
+			desc: "Waited after the quiet window before /waitz returns.", set: durationSetter(&c.cooldown)},
+		{flags: []string{"log"}, env: []string{"LOG"}, def: "false", isBool: true, cmds: forManager, from: "k8s-prestop-sidecar", valid: validBool,
+			desc: "Log every load-balancer hit at info (LOG=yes). Not the log level.", set: boolSetter(&c.logHits)},
+		{flags: []string{"waitz-timeout"}, env: []string{"SHUTDOWN_MANAGER_WAITZ_TIMEOUT"}, def: "10m", cmds: forManager, valid: validDuration + "; 0: none",
+			desc: "Longest /waitz waits for the hits to stop (408 past it).", set: durationSetter(&c.waitzTimeout)},
+		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: "5s", cmds: forManager,
+			valid: "a duration greater than 0 (" + validDuration + ")", desc: "On exit, longest wait for answers in flight to finish.",
+			set: positive(durationSetter(&c.shutdownTimeout), &c.shutdownTimeout)},
+		{flags: []string{"drain-on-signal"}, env: []string{"SHUTDOWN_MANAGER_DRAIN_ON_SIGNAL"}, def: "false", isBool: true, cmds: forManager, valid: validBool,
+			desc: "SIGTERM/SIGINT to the manager also start the drain. Not restart-safe: Kubernetes also stops a container it restarts alone.",
+			set:  boolSetter(&c.drainOnSignal)},
+		{flags: []string{"log-to-pid1"}, env: []string{"SHUTDOWN_MANAGER_LOG_TO_PID1"}, def: "auto", cmds: forDrain, from: "Envoy Gateway", valid: "auto, true or false",
+			desc: "Also write the logs to " + pid1Stdout + " so an exec hook's lines show in kubectl logs. auto: when not PID 1 and writable. Never fatal.",
+			set:  oneOf(&c.logToPID1, "auto", "true", "false")},
+		{flags: []string{"log-level"}, env: []string{"ENVOY_LIFECYCLE_LOG_LEVEL"}, def: "info", cmds: forBoth, valid: "trace, debug, info, warn, error or off",
+			desc: "Log level.",
+			set: func(s string) error {
+				s = strings.ToLower(strings.TrimSpace(s))
+				if s != "off" && hclog.LevelFromString(s) == hclog.NoLevel {
+					return errors.New("unknown level")
+				}
+				c.logLevel = s
+				return nil
+			}},
+		{flags: []string{"log-format"}, env: []string{"ENVOY_LIFECYCLE_LOG_FORMAT"}, def: "json", cmds: forBoth, from: "marin3r (JSON)", valid: "json or text",
+			desc: "Log format; logs go to stderr.", set: oneOf(&c.logFormat, "json", "text")},
+	}
+}
+
+// positive wraps a duration setter: zero is refused too.
+func positive(set func(string) error, dst *time.Duration) func(string) error {
+	return func(s string) error {
+		if err := set(s); err != nil {
+			return err
+		}
+		if *dst == 0 {
+			return errors.New("must be greater than 0")
+		}
+		return nil
+	}
+}
+
+func regexpSetter(dst **regexp.Regexp) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			*dst = nil
+			return nil
+		}
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return errors.New("cannot compile")
+		}
+		*dst = re
+		return nil
+	}
+}
+
+// settingFlag adapts a setting to flag.Value; a bad value is kept in *bad so
+// the caller can print our one-line message instead of the flag package's.
+type settingFlag struct {
+	s    *mgrSetting
+	name string
+	bad  **ConfigError
+}
+
+func (f settingFlag) String() string { return "" }
+
+func (f settingFlag) IsBoolFlag() bool { return f.s.isBool }
+
+func (f settingFlag) Set(v string) error {
+	if err := f.s.set(v); err != nil {
+		ce := &ConfigError{Name: "--" + f.name, Value: v, Valid: f.s.valid, Err: err}
+		*f.bad = ce
+		return ce
+	}
+	return nil
+}
+
+// parseMgrConfig reads defaults, then the environment, then flags (which
+// win), then checks the settings against each other. help is true when
+// --help was asked for.
+func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err error) {
+	c = &mgrConfig{}
+	table := c.settings()
+	for _, s := range table {
+		if s.cmds&cmd == 0 {
+			continue
+		}
+		if err := s.set(s.def); err != nil && s.def != "" {
+			return nil, false, fmt.Errorf("internal error: default of --%s: %w", s.flags[0], err)
+		}
+		for _, name := range s.env {
+			v, ok := os.LookupEnv(name)
+			if !ok || v == "" {
+				continue
+			}
+			if err := s.set(v); err != nil {
+				return nil, false, &ConfigError{Name: name, Value: v, Valid: s.valid, Err: err}
+			}
+			break
+		}
+	}
+	fs := flag.NewFlagSet("envoy-lifecycle", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var bad *ConfigError
+	for _, s := range table {
+		if s.cmds&cmd == 0 {
+			continue
+		}
+		for _, name := range s.flags {
+			fs.Var(settingFlag{s: s, name: name, bad: &bad}, name, s.desc)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return nil, true, nil
+		case bad != nil:
+			return nil, false, bad
+		}
+		return nil, false, fmt.Errorf("%v (valid: the flags listed by --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, false, fmt.Errorf("unexpected argument %q (valid: flags only; see --help)", fs.Arg(0))
+	}
+	return c, false, c.resolve()
+}
+
+// resolve checks the settings against each other and derives the rest.
+func (c *mgrConfig) resolve() error {
+	c.adminURL = c.admin
+	if c.adminURL == "" {
+		c.adminURL = c.adminScheme + "://" + net.JoinHostPort(c.adminHost, strconv.Itoa(c.adminPort))
+		if _, err := envoy.ParseAdminURL(c.adminURL); err != nil {
+			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(addressReason(c.adminURL, err))}
+		}
+	}
+	if need := c.startDelay + c.delay + c.period; c.deadline > 0 && c.deadline < need {
+		return &ConfigError{Name: "--deadline", Value: c.deadline.String(),
+			Valid: fmt.Sprintf("0, or at least start-drain-delay+delay+period (%s)", need), Err: errors.New("too short")}
+	}
+	switch c.count {
+	case "requests":
+		c.selector = envoy.DefaultRequestSelector()
+	default:
+		c.selector = envoy.DefaultConnSelector()
+	}
+	if c.include != nil {
+		// The default's server-side filter would hide what a custom
+		// include selects; the include itself then filters.
+		c.selector.Include, c.selector.Filter = c.include, ""
+	}
+	if c.exclude != nil {
+		c.selector.Exclude = c.exclude
+	}
+	if c.readyFileOnly && c.readyFile == "" {
+		return &ConfigError{Name: "--ready-file", Value: "", Valid: "a file path when --ready-file-only is set", Err: errors.New("missing")}
+	}
+	return nil
+}
+
+// newLogger builds the root logger: JSON by default, with a logger name, as
+// marin3r's users expect.
+func (c *mgrConfig) newLogger(w io.Writer) hclog.Logger {
+	level := hclog.LevelFromString(c.logLevel)
+	if c.logLevel == "off" {
+		level = hclog.Off
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "envoy-lifecycle",
+		Level:      level,
+		Output:     w,
+		JSONFormat: c.logFormat == "json",
+		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
+	})
+}
+
+// drain is the drain engine these settings describe.
+func (c *mgrConfig) drain(admin *envoy.Client, log hclog.Logger) quit.Drain {
+	return quit.Drain{
+		Admin:              admin,
+		StartDelay:         c.startDelay,
+		Delay:              c.delay,
+		SkipDrainListeners: !c.drainListeners,
+		SkipExit:           c.skipExit,
+		InboundOnly:        c.inboundOnly,
+		Period:             c.period,
+		Deadline:           c.deadline,
+		MinConnections:     c.minConns,
+		Selector:           c.selector,
+		Logger:             log.Named("drain").With("context", "drain"),
+	}
+}
+
+// parseOrExit parses the settings of one subcommand. ok false means the
+// subcommand is over with code (help printed, or a bad setting reported in
+// one line).
+func parseOrExit(name string, cmd cmdMask, args []string, stdout, stderr io.Writer) (c *mgrConfig, code int, ok bool) {
+	c, help, err := parseMgrConfig(cmd, args)
+	switch {
+	case help:
+		printMgrUsage(stdout, name, cmd)
+		return nil, 0, false
+	case err != nil:
+		fmt.Fprintf(stderr, "envoy-lifecycle %s: %v\n", name, err)
+		return nil, exitUsage, false
+	}
+	return c, 0, true
+}
+
+// runShutdownManager is `envoy-lifecycle shutdown-manager`: serve until
+// SIGTERM or SIGINT, then fail readiness, wait until nothing is left to do
+// (a running drain, load-balancer hits), finish answers in flight and exit 0.
+// A second signal skips the waiting.
+func runShutdownManager(args []string, stdout, stderr io.Writer) int {
+	// First, so a signal during start-up can't kill the manager the
+	// default way.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	cfg, code, ok := parseOrExit("shutdown-manager", forManager, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	root := cfg.newLogger(stderr)
+	log := root.Named("shutdown-manager")
+	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
+	if err != nil {
+		fmt.Fprintf(stderr, "envoy-lifecycle shutdown-manager: %v\n", err)
+		return exitUsage
+	}
+	srv := &shutdownmgr.Server{
+		Addr:              net.JoinHostPort(cfg.address, strconv.Itoa(cfg.port)),
+		Drain:             cfg.drain(admin, log),
+		ReadyFile:         cfg.readyFile,
+		ReadyFileOnly:     cfg.readyFileOnly,
+		ReadyFileInterval: cfg.readyFileInterval,
+		StateFile:         cfg.stateFile,
+		Token:             cfg.token,
+		MaxWaiters:        cfg.maxWaiters,
+		Interval:          cfg.interval,
+		Cooldown:          cfg.cooldown,
+		WaitzTimeout:      cfg.waitzTimeout,
+		LogHits:           cfg.logHits,
+		DrainOnTerminate:  cfg.drainOnSignal,
+		ShutdownTimeout:   cfg.shutdownTimeout,
+		Logger:            log,
+	}
+	if err := srv.Open(); err != nil {
+		log.Error("cannot start", "error", err)
+		return exitCannotListen
+	}
+
+	var sig os.Signal
+	select {
+	case sig = <-sigs:
+	case err := <-srv.ServeErr():
+		log.Error("server failed", "error", err)
+		_ = srv.Close()
+		return exitSoftware
+	}
+	log.Info("signal; terminating", "signal", sig.String(), "drain_on_signal", cfg.drainOnSignal)
+	start := time.Now()
+	srv.Terminate("signal " + sig.String())
+	ctx, cancel := context.WithCancel(context.Background())
+	idle := make(chan error, 1)
+	go func() { idle <- srv.WaitIdle(ctx) }()
+	select {
+	case <-idle:
+	case sig = <-sigs:
+		log.Info("second signal; exiting without waiting", "signal", sig.String())
+		cancel()
+		<-idle
+	}
+	cancel()
+	if err := srv.Close(); err != nil {
+		log.Warn("answers in flight cut short", "error", err)
+	}
+	log.Info("exiting", "took", time.Since(start))
+	return 0
+}
+
+// runDrain is `envoy-lifecycle drain`: one drain, as an exec preStop hook.
+// Exit codes: 0 drained (or no stat to wait on), 75 deadline reached with
+// connections open, 69 Envoy admin unreachable, 64 bad settings, 128+n
+// signal n ended it (the ready file is then not written).
+func runDrain(args []string, stdout, stderr io.Writer) int {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	cfg, code, ok := parseOrExit("drain", forDrain, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	out, pid1Err := logOutput(cfg.logToPID1, stderr, pid1Stdout, os.Getpid())
+	root := cfg.newLogger(out)
+	log := root.Named("drain")
+	if pid1Err != nil {
+		log.Warn("cannot copy logs to pid 1's stdout; logging to stderr only", "path", pid1Stdout, "error", pid1Err)
+	}
+	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
+	if err != nil {
+		fmt.Fprintf(stderr, "envoy-lifecycle drain: %v\n", err)
+		return exitUsage
+	}
+	once := shutdownmgr.Once{Drain: cfg.drain(admin, log), ReadyFile: cfg.readyFile, StateFile: cfg.stateFile, Logger: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan quit.Result, 1)
+	go func() { done <- once.Run(ctx) }()
+	var res quit.Result
+	var sig os.Signal
+	select {
+	case res = <-done:
+	case sig = <-sigs:
+		log.Info("signal; cancelling the drain", "signal", sig.String())
+		cancel()
+		res = <-done
+	}
+	n, isSig := sig.(syscall.Signal)
+	switch {
+	case isSig:
+		return 128 + int(n)
+	case res.Reason == "deadline":
+		return exitDrainDeadline
+	case res.Reason == "admin unreachable":
+		return exitUnavailable
+	}
+	return 0
+}
+
+// logOutput returns stderr, teed to path (pid 1's stdout) when mode asks for
+// it: "true", or "auto" when this is not pid 1 and path opens for writing.
+// Failing to open it is returned for a warning ("true" only), never fatal;
+// failing to write it later is ignored.
+func logOutput(mode string, stderr io.Writer, path string, pid int) (io.Writer, error) {
+	if mode == "false" || (mode == "auto" && pid == 1) {
+		return stderr, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		if mode == "auto" {
+			return stderr, nil
+		}
+		return stderr, err
+	}
+	return &teeWriter{main: stderr, extra: f}, nil
+}
+
+// teeWriter writes to main, and to extra until extra fails once: pid 1's
+// stdout is a courtesy copy, it must never break logging.
+type teeWriter struct {
+	main   io.Writer
+	extra  io.Writer
+	failed atomic.Bool
+}
+
+func (t *teeWriter) Write(p []byte) (int, error) {
+	if !t.failed.Load() {
+		if _, err := t.extra.Write(p); err != nil {
+			t.failed.Store(true)
+		}
+	}
+	return t.main.Write(p)
+}
+
+// printMgrUsage prints one subcommand's settings, from the table.
+func printMgrUsage(w io.Writer, name string, cmd cmdMask) {
+	switch name {
+	case "drain":
+		fmt.Fprint(w, `Usage: envoy-lifecycle drain [FLAGS]
+
+Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain
+listeners, poll connections until the minimum or the deadline, then write the
+ready file. Exit codes: 0 drained, 75 deadline with connections open, 69 Envoy
+admin unreachable, 64 bad settings, 128+n ended by signal n.
+
+`)
+	default:
+		fmt.Fprintf(w, `Usage: envoy-lifecycle shutdown-manager [FLAGS]
+
+A sidecar that drains Envoy from Kubernetes preStop hooks (see shutdownmgr/README.md).
+Endpoints: /shutdown and /drain start or join the one drain and wait for it (200, 408
+at the deadline); /waitforshutdown waits for it without starting it; /shutdown/ready
+waits for the ready file; /healthz 200; /readyz 200, 503 once terminating; /waitz
+waits until load-balancer hits stop; /status JSON; any other path is a load-balancer
+hit (200, 503 once terminating). Query: ?delay=&period=&deadline= (seconds or 500ms).
+Token header: %s.
+
+`, shutdownmgr.TokenHeader)
+	}
+	fmt.Fprintln(w, "Each flag also reads its environment variable; a flag wins. Durations are seconds (5, 2.5) or Go durations (500ms, 1m).")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLAG\tENV\tDEFAULT\tFROM\tMEANING")
+	var c mgrConfig
+	for _, s := range c.settings() {
+		if s.cmds&cmd == 0 {
+			continue
+		}
+		flags := "--" + strings.Join(s.flags, ", --")
+		def, from := s.def, s.from
+		if def == "" {
+			def = "-"
+		}
+		if from == "" {
+			from = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", flags, strings.Join(s.env, ", "), def, from, s.desc)
+	}
+	tw.Flush()
+}

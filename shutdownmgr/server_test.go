@@ -1,0 +1,710 @@
+package shutdownmgr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/envoy"
+	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/quit"
+)
+
+// tbWriter sends log lines to t.Logf until the test is over.
+type tbWriter struct {
+	mu   sync.Mutex
+	tb   testing.TB
+	done bool
+}
+
+func (w *tbWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.tb.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func testLogger(tb testing.TB) hclog.Logger {
+	w := &tbWriter{tb: tb}
+	tb.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: w})
+}
+
+// heldApp is an upstream that holds every request until released, so a
+// request, and its connection through the fake, stays open.
+type heldApp struct {
+	*httptest.Server
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *heldApp) Release() { h.once.Do(func() { close(h.release) }) }
+
+// startEnvoy starts a fake Envoy whose listener proxies to a heldApp.
+func startEnvoy(tb testing.TB, o envoyfake.Options) (*envoyfake.Envoy, *heldApp) {
+	tb.Helper()
+	h := &heldApp{entered: make(chan struct{}, 16), release: make(chan struct{})}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.entered <- struct{}{}
+		<-h.release
+		_, _ = io.WriteString(w, "done\n")
+	}))
+	tb.Cleanup(func() { h.Release(); h.Close() })
+	o.Upstream = h.Listener.Addr().String()
+	o.Logf = tb.Logf
+	e, err := envoyfake.Start(o)
+	if err != nil {
+		tb.Fatalf("cannot start envoy fake: %v", err)
+	}
+	tb.Cleanup(func() { _ = e.Close() })
+	tb.Cleanup(h.Release) // first: a held request must not make Close wait
+	return e, h
+}
+
+// holdRequest sends a request through the fake and returns once the app
+// holds it and the fake counts its connection.
+func holdRequest(tb testing.TB, e *envoyfake.Envoy, h *heldApp) <-chan error {
+	tb.Helper()
+	done := make(chan error, 1)
+	go func() {
+		c := &http.Client{Timeout: 30 * time.Second}
+		resp, err := c.Get("http://" + e.ListenerAddr() + "/work")
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case <-h.entered:
+	case err := <-done:
+		tb.Fatalf("request ended before the app held it: %v", err)
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the app never got the request")
+	}
+	waitFor(tb, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
+	return done
+}
+
+// waitFor polls cond until it holds, within 10s.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	limit := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-limit:
+			tb.Fatalf("timed out waiting for %s", what)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// waitAdmin waits until the fake has seen n requests for path.
+func waitAdmin(tb testing.TB, e *envoyfake.Envoy, path string, n int) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	seen := 0
+	if _, err := e.WaitRequest(ctx, func(r envoyfake.Request) bool {
+		if r.Path == path {
+			seen++
+		}
+		return seen >= n
+	}); err != nil {
+		tb.Fatalf("envoy fake saw fewer than %d %s: %v", n, path, err)
+	}
+}
+
+func countPosts(e *envoyfake.Envoy, path string) int {
+	n := 0
+	for _, r := range e.Requests() {
+		if r.Method == http.MethodPost && r.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+// MustOpenServer opens a Server on 127.0.0.1:0 against e with test-sized
+// settings, changed by configure, and closes it when the test ends.
+func MustOpenServer(tb testing.TB, e *envoyfake.Envoy, configure func(*Server)) *Server {
+	tb.Helper()
+	admin, err := envoy.New(e.AdminURL(), envoy.Options{Timeout: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	log := testLogger(tb)
+	s := &Server{
+		Addr: "127.0.0.1:0",
+		Drain: quit.Drain{
+			Admin:    admin,
+			Period:   10 * time.Millisecond,
+			Deadline: 10 * time.Second,
+			Logger:   log.Named("drain"),
+		},
+		ReadyFileInterval: 10 * time.Millisecond,
+		ShutdownTimeout:   2 * time.Second,
+		Logger:            log,
+	}
+	if configure != nil {
+		configure(s)
+	}
+	if err := s.Open(); err != nil {
+		tb.Fatalf("cannot open server: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// answer is one HTTP answer.
+type answer struct {
+	status int
+	body   string
+	err    error
+}
+
+// call sends method path to s with the header key/values kv.
+func call(ctx context.Context, s *Server, method, path string, kv ...string) answer {
+	req, err := http.NewRequestWithContext(ctx, method, fmt.Sprintf("http://127.0.0.1:%d%s", s.Port(), path), nil)
+	if err != nil {
+		return answer{err: err}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		req.Header.Set(kv[i], kv[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, body: string(b), err: err}
+}
+
+// goCall runs call in the background.
+func goCall(s *Server, path string, kv ...string) <-chan answer {
+	ch := make(chan answer, 1)
+	go func() { ch <- call(context.Background(), s, http.MethodGet, path, kv...) }()
+	return ch
+}
+
+func recv(tb testing.TB, ch <-chan answer, what string) answer {
+	tb.Helper()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			tb.Fatalf("%s: %v", what, a.err)
+		}
+		return a
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("%s: no answer in 10s", what)
+	}
+	return answer{}
+}
+
+// pending fails if ch already has an answer.
+func pending(tb testing.TB, ch <-chan answer, what string) {
+	tb.Helper()
+	select {
+	case a := <-ch:
+		tb.Fatalf("%s answered early: %d %q %v", what, a.status, a.body, a.err)
+	default:
+	}
+}
+
+// record serves one request through ServeHTTP with a recorder.
+func record(s *Server, method, target string, kv ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, nil)
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Header.Set(kv[i], kv[i+1])
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w
+}
+
+func TestProbesBeforeAndAfterTerminate(t *testing.T) {
+	t.Parallel()
+	s := &Server{Logger: testLogger(t)}
+	before := map[string]int{"/healthz": 200, "/health/alive": 200, "/readyz": 200, "/health/ready": 200, "/": 200, "/lb-check": 200}
+	after := map[string]int{"/healthz": 200, "/health/alive": 200, "/readyz": 503, "/health/ready": 503, "/": 503, "/lb-check": 503}
+	for path, want := range before {
+		if got := record(s, http.MethodGet, path).Code; got != want {
+			t.Errorf("before: GET %s got %d, want %d", path, got, want)
+		}
+	}
+	if got := s.State().LBHits; got != 2 {
+		t.Errorf("load-balancer hits got %d, want 2 (only the catch-all counts)", got)
+	}
+	s.Terminate("test")
+	s.Terminate("test again") // idempotent
+	for path, want := range after {
+		if got := record(s, http.MethodGet, path).Code; got != want {
+			t.Errorf("after: GET %s got %d, want %d", path, got, want)
+		}
+	}
+	if st := s.State(); !st.Terminating || st.Drain != "none" {
+		t.Errorf("state got %+v, want terminating without a drain (DrainOnTerminate is off)", st)
+	}
+}
+
+func TestTokenRefusedAndAccepted(t *testing.T) {
+	t.Parallel()
+	ready := filepath.Join(t.TempDir(), "ok")
+	if err := os.WriteFile(ready, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Token: "s3cret", ReadyFile: ready, Drain: quit.Drain{Period: time.Second}, Logger: testLogger(t)}
+	for _, path := range []string{"/shutdown", "/drain", "/waitforshutdown", "/shutdown/ready", "/waitz"} {
+		w := record(s, http.MethodGet, path)
+		if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" {
+			t.Errorf("GET %s without token got %d (WWW-Authenticate %q), want 401 with the header", path, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+		if w := record(s, http.MethodGet, path, TokenHeader, "guess"); w.Code != http.StatusForbidden {
+			t.Errorf("GET %s with a wrong token got %d, want 403", path, w.Code)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/status", "/anything"} {
+		if w := record(s, http.MethodGet, path); w.Code != http.StatusOK {
+			t.Errorf("GET %s without token got %d, want 200: probes never need it", path, w.Code)
+		}
+	}
+	if w := record(s, http.MethodGet, "/shutdown/ready", TokenHeader, "s3cret"); w.Code != http.StatusOK {
+		t.Errorf("GET /shutdown/ready with the token got %d %q, want 200", w.Code, w.Body.String())
+	}
+	if st := s.State(); st.Drain != "none" {
+		t.Errorf("a refused request started a drain: %+v", st)
+	}
+}
+
+func TestBadQueryIs400(t *testing.T) {
+	t.Parallel()
+	s := &Server{Drain: quit.Drain{Delay: time.Second, Period: time.Second, Deadline: time.Minute}, Logger: testLogger(t)}
+	for _, q := range []string{"delay=-1", "delay=abc", "period=0", "deadline=1&delay=1&period=1", "deadline=-3", "period=1h&deadline=2"} {
+		for _, path := range []string{"/shutdown", "/drain", "/waitforshutdown"} {
+			w := record(s, http.MethodGet, path+"?"+q)
+			body := w.Body.String()
+			if w.Code != http.StatusBadRequest || strings.Count(body, "\n") != 1 {
+				t.Errorf("GET %s?%s got %d %q, want 400 with one line", path, q, w.Code, body)
+			}
+		}
+	}
+	if st := s.State(); st.Drain != "none" || st.Terminating {
+		t.Errorf("a bad request changed the state: %+v", st)
+	}
+	if w := record(s, http.MethodGet, "/shutdown"); w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "missing envoy admin") {
+		t.Errorf("/shutdown without an admin client got %d %q, want 503", w.Code, w.Body.String())
+	}
+	if w := record(s, http.MethodDelete, "/shutdown"); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") == "" {
+		t.Errorf("DELETE /shutdown got %d, want 405 with Allow", w.Code)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	e, _ := startEnvoy(t, envoyfake.Options{})
+	admin, err := envoy.New(e.AdminURL(), envoy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		s    *Server
+		want error
+	}{
+		{"no admin", &Server{Addr: "127.0.0.1:0", Drain: quit.Drain{Period: time.Second}}, ErrMissingAdmin},
+		{"ready-file-only without file", &Server{Addr: "127.0.0.1:0", ReadyFileOnly: true, Drain: quit.Drain{Admin: admin, Period: time.Second}}, ErrMissingReadyFile},
+		{"zero period", &Server{Addr: "127.0.0.1:0", Drain: quit.Drain{Admin: admin}}, ErrBadSetting},
+		{"negative cooldown", &Server{Addr: "127.0.0.1:0", Cooldown: -1, Drain: quit.Drain{Admin: admin, Period: time.Second}}, ErrBadSetting},
+	}
+	for _, c := range cases {
+		if err := c.s.Open(); !errors.Is(err, c.want) {
+			t.Errorf("%s: Open got %v, want %v", c.name, err, c.want)
+			_ = c.s.Close()
+		}
+	}
+	s := MustOpenServer(t, e, nil)
+	busy := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", s.Port()), Drain: quit.Drain{Admin: admin, Period: time.Second}}
+	if err := busy.Open(); err == nil {
+		t.Error("Open on a busy port succeeded")
+		_ = busy.Close()
+	}
+	if err := s.Open(); !errors.Is(err, ErrAlreadyOpen) {
+		t.Errorf("second Open got %v, want ErrAlreadyOpen", err)
+	}
+}
+
+// TestShutdownBlocksUntilConnectionsClose is the shutdown handler's layout:
+// /shutdown drains and blocks while a connection is open, /waitforshutdown
+// returns right after it.
+func TestShutdownBlocksUntilConnectionsClose(t *testing.T) {
+	t.Parallel()
+	e, h := startEnvoy(t, envoyfake.Options{})
+	inflight := holdRequest(t, e, h)
+	ready := filepath.Join(t.TempDir(), "ok")
+	s := MustOpenServer(t, e, func(s *Server) { s.ReadyFile = ready })
+	waitfor := goCall(s, "/waitforshutdown")
+	waitFor(t, "the waiter to be counted", func() bool { return s.State().Waiters == 1 })
+	shutdown := goCall(s, "/shutdown?delay=0&period=0.01")
+	waitAdmin(t, e, "/stats", 3)
+	pending(t, shutdown, "/shutdown")
+	pending(t, waitfor, "/waitforshutdown")
+	if fileExists(ready) {
+		t.Error("ready file written while a connection is open")
+	}
+	h.Release()
+	if err := <-inflight; err != nil {
+		t.Errorf("the held request failed: %v", err)
+	}
+	a := recv(t, shutdown, "/shutdown")
+	if a.status != http.StatusOK || !strings.HasPrefix(a.body, "drained: 0 open connections") {
+		t.Errorf("/shutdown got %d %q, want 200 drained", a.status, a.body)
+	}
+	if b := recv(t, waitfor, "/waitforshutdown"); b.status != http.StatusOK {
+		t.Errorf("/waitforshutdown got %d %q, want 200", b.status, b.body)
+	}
+	if !fileExists(ready) {
+		t.Error("ready file not written after the drain")
+	}
+	if n := countPosts(e, "/healthcheck/fail"); n != 1 {
+		t.Errorf("healthcheck/fail calls got %d, want 1", n)
+	}
+}
+
+func TestEveryCallerJoinsOneDrain(t *testing.T) {
+	t.Parallel()
+	e, h := startEnvoy(t, envoyfake.Options{})
+	inflight := holdRequest(t, e, h)
+	s := MustOpenServer(t, e, nil)
+	calls := []<-chan answer{goCall(s, "/shutdown")}
+	waitFor(t, "the drain to start", func() bool { return s.State().Drain == "running" })
+	for i := 1; i < 10; i++ {
+		path := "/shutdown"
+		if i%2 == 1 {
+			path = "/drain?delay=3" // a joiner's delay changes nothing
+		}
+		calls = append(calls, goCall(s, path))
+	}
+	waitFor(t, "every caller to wait", func() bool { return s.State().Waiters == 10 })
+	h.Release()
+	<-inflight
+	for i, ch := range calls {
+		if a := recv(t, ch, "caller"); a.status != http.StatusOK {
+			t.Errorf("caller %d got %d %q, want 200", i, a.status, a.body)
+		}
+	}
+	if n := countPosts(e, "/healthcheck/fail"); n != 1 {
+		t.Errorf("healthcheck/fail calls got %d, want 1: a second drain started", n)
+	}
+	if n := countPosts(e, "/drain_listeners"); n != 1 {
+		t.Errorf("drain_listeners calls got %d, want 1", n)
+	}
+	// A caller after the end gets the same outcome at once.
+	if a := call(context.Background(), s, http.MethodGet, "/shutdown"); a.status != http.StatusOK {
+		t.Errorf("late /shutdown got %d %q, want 200", a.status, a.body)
+	}
+}
+
+func TestDeadlineIs408WithTheConnectionCounted(t *testing.T) {
+	t.Parallel()
+	e, h := startEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	s := MustOpenServer(t, e, nil)
+	waitfor := goCall(s, "/waitforshutdown?deadline=10")
+	a := call(context.Background(), s, http.MethodGet, "/shutdown?delay=0&period=0.02&deadline=0.2")
+	if a.status != http.StatusRequestTimeout || !strings.Contains(a.body, "1 connections still open") {
+		t.Errorf("/shutdown got %d %q, want 408 with 1 connection", a.status, a.body)
+	}
+	if b := recv(t, waitfor, "/waitforshutdown"); b.status != http.StatusRequestTimeout {
+		t.Errorf("/waitforshutdown got %d %q, want the drain's 408", b.status, b.body)
+	}
+	if n := e.ActiveConnections(); n != 1 {
+		t.Errorf("fake connections got %d, want 1", n)
+	}
+	if st := s.State(); st.Drain != "done" || st.Reason != "deadline" || st.Remaining != 1 {
+		t.Errorf("state got %+v", st)
+	}
+}
+
+func TestJoinerDeadline(t *testing.T) {
+	t.Parallel()
+	e, h := startEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	s := MustOpenServer(t, e, nil)
+	first := goCall(s, "/shutdown?delay=0")
+	waitAdmin(t, e, "/stats", 1)
+	a := call(context.Background(), s, http.MethodGet, "/drain?deadline=0.1")
+	if a.status != http.StatusRequestTimeout || !strings.Contains(a.body, "drain still running") {
+		t.Errorf("joiner got %d %q, want 408 at its own deadline", a.status, a.body)
+	}
+	pending(t, first, "the first /shutdown")
+	h.Release()
+	if b := recv(t, first, "/shutdown"); b.status != http.StatusOK {
+		t.Errorf("first /shutdown got %d %q, want 200", b.status, b.body)
+	}
+}
+
+// TestCallerLeavingDoesNotCancelTheDrain: the drain runs on the server's
+// context, not the request's.
+func TestCallerLeavingDoesNotCancelTheDrain(t *testing.T) {
+	t.Parallel()
+	e, h := startEnvoy(t, envoyfake.Options{})
+	inflight := holdRequest(t, e, h)
+	ready := filepath.Join(t.TempDir(), "ok")
+	s := MustOpenServer(t, e, func(s *Server) { s.ReadyFile = ready })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan answer, 1)
+	go func() { done <- call(ctx, s, http.MethodGet, "/shutdown?delay=0") }()
+	waitAdmin(t, e, "/stats", 2)
+	cancel()
+	if a := <-done; a.err == nil {
+		t.Fatalf("cancelled call got an answer: %d %q", a.status, a.body)
+	}
+	waitFor(t, "the waiter to leave", func() bool { return s.State().Waiters == 0 })
+	h.Release()
+	<-inflight
+	waitFor(t, "the drain to finish", func() bool { return s.State().Drain == "done" })
+	if st := s.State(); st.Reason != "drained" || !st.ReadyFile {
+		t.Errorf("state got %+v, want drained with the ready file", st)
+	}
+}
+
+func TestWaitersBeyondTheBoundGet503(t *testing.T) {
+	t.Parallel()
+	e, _ := startEnvoy(t, envoyfake.Options{})
+	s := MustOpenServer(t, e, func(s *Server) { s.MaxWaiters, s.Interval = 2, time.Hour })
+	w1, w2 := goCall(s, "/waitforshutdown"), goCall(s, "/waitz")
+	waitFor(t, "two waiters", func() bool { return s.State().Waiters == 2 })
+	a := call(context.Background(), s, http.MethodGet, "/waitforshutdown")
+	if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "max 2") {
+		t.Errorf("third waiter got %d %q, want 503", a.status, a.body)
+	}
+	if a := call(context.Background(), s, http.MethodGet, "/healthz"); a.status != http.StatusOK {
+		t.Errorf("/healthz while full got %d, want 200", a.status)
+	}
+	// Close answers the waiters instead of cutting them off.
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	for _, ch := range []<-chan answer{w1, w2} {
+		if a := recv(t, ch, "waiter"); a.status != http.StatusServiceUnavailable || a.body != "manager exiting\n" {
+			t.Errorf("waiter at Close got %d %q, want 503 manager exiting", a.status, a.body)
+		}
+	}
+}
+
+func TestCloseCancelsTheDrain(t *testing.T) {
+	t.Parallel()
+	e, h := startEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	ready := filepath.Join(t.TempDir(), "ok")
+	s := MustOpenServer(t, e, func(s *Server) { s.ReadyFile = ready })
+	shutdown := goCall(s, "/shutdown?delay=0")
+	waitAdmin(t, e, "/stats", 1)
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if a := recv(t, shutdown, "/shutdown"); a.status != http.StatusServiceUnavailable {
+		t.Errorf("/shutdown at Close got %d %q, want 503", a.status, a.body)
+	}
+	if fileExists(ready) {
+		t.Error("ready file written for a cancelled drain")
+	}
+}
+
+func TestWaitzReleasedAfterQuietAndCooldown(t *testing.T) {
+	t.Parallel()
+	const interval, cooldown = 60 * time.Millisecond, 40 * time.Millisecond
+	s := &Server{Interval: interval, Cooldown: cooldown, Logger: testLogger(t)}
+	done := make(chan *httptest.ResponseRecorder, 1)
+	var last time.Time
+	for i := 0; i < 5; i++ {
+		last = time.Now()
+		record(s, http.MethodGet, "/probe")
+		if i == 0 {
+			go func() { done <- record(s, http.MethodGet, "/waitz") }()
+		}
+	}
+	w := <-done
+	if took := time.Since(last); took < interval+cooldown {
+		t.Errorf("/waitz returned %v after the last hit, want at least %v", took, interval+cooldown)
+	}
+	if w.Code != http.StatusOK {
+		t.Errorf("/waitz got %d %q, want 200", w.Code, w.Body.String())
+	}
+	s.WaitzTimeout = time.Nanosecond // the bound: hits that never stop
+	s.Interval = time.Hour
+	if w := record(s, http.MethodGet, "/waitz"); w.Code != http.StatusRequestTimeout {
+		t.Errorf("/waitz past its timeout got %d, want 408", w.Code)
+	}
+}
+
+func TestReadyFileOnly(t *testing.T) {
+	t.Parallel()
+	e, _ := startEnvoy(t, envoyfake.Options{})
+	ready := filepath.Join(t.TempDir(), "ok")
+	if err := os.WriteFile(ready, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := MustOpenServer(t, e, func(s *Server) { s.ReadyFile, s.ReadyFileOnly = ready, true })
+	if fileExists(ready) {
+		t.Fatal("stale ready file not removed on Open")
+	}
+	shutdown, waitfor := goCall(s, "/shutdown"), goCall(s, "/waitforshutdown")
+	waitFor(t, "two waiters", func() bool { return s.State().Waiters == 2 })
+	if st := s.State(); !st.Terminating {
+		t.Error("/shutdown did not start the termination")
+	}
+	if a := call(context.Background(), s, http.MethodGet, "/shutdown/ready?deadline=0.05"); a.status != http.StatusRequestTimeout {
+		t.Errorf("/shutdown/ready without file got %d %q, want 408", a.status, a.body)
+	}
+	pending(t, shutdown, "/shutdown")
+	if err := os.WriteFile(ready, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []<-chan answer{shutdown, waitfor} {
+		if a := recv(t, ch, "ready-file waiter"); a.status != http.StatusOK {
+			t.Errorf("waiter got %d %q, want 200", a.status, a.body)
+		}
+	}
+	if n := len(e.Requests()); n != 0 {
+		t.Errorf("ready-file-only /shutdown made %d admin calls, want none", n)
+	}
+}
+
+func TestOpenUndoesAnEarlierDrain(t *testing.T) {
+	t.Parallel()
+	for _, content := range []string{`{"healthcheck_failed":true,"listeners_drained":true}`, "garbage"} {
+		e, _ := startEnvoy(t, envoyfake.Options{})
+		admin, err := envoy.New(e.AdminURL(), envoy.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.FailHealthchecks(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stateFile := filepath.Join(t.TempDir(), "state")
+		if err := os.WriteFile(stateFile, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		MustOpenServer(t, e, func(s *Server) { s.StateFile = stateFile })
+		waitAdmin(t, e, "/healthcheck/ok", 1)
+		if st := e.State(); st != envoyfake.StateLive {
+			t.Errorf("state file %q: envoy state got %s, want LIVE", content, st)
+		}
+		waitFor(t, "the state file to go", func() bool { return !fileExists(stateFile) })
+	}
+	// No state file: no admin call at all.
+	e, _ := startEnvoy(t, envoyfake.Options{})
+	s := MustOpenServer(t, e, func(s *Server) { s.StateFile = filepath.Join(t.TempDir(), "none") })
+	_ = s.Close()
+	if n := len(e.Requests()); n != 0 {
+		t.Errorf("start without a state file made %d admin calls", n)
+	}
+}
+
+func TestDrainWritesTheStateFile(t *testing.T) {
+	t.Parallel()
+	e, _ := startEnvoy(t, envoyfake.Options{})
+	stateFile := filepath.Join(t.TempDir(), "state")
+	s := MustOpenServer(t, e, func(s *Server) { s.StateFile = stateFile })
+	if a := call(context.Background(), s, http.MethodGet, "/shutdown?delay=0"); a.status != http.StatusOK {
+		t.Fatalf("/shutdown got %d %q", a.status, a.body)
+	}
+	b, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil || !st.HealthcheckFailed || st.PID != os.Getpid() {
+		t.Errorf("state file got %s (%v), want healthcheck_failed and our pid", b, err)
+	}
+}
+
+func TestTerminateWithDrainAndWaitIdle(t *testing.T) {
+	t.Parallel()
+	e, h := startEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	s := MustOpenServer(t, e, func(s *Server) {
+		s.DrainOnTerminate = true
+		s.Interval, s.Cooldown = 20*time.Millisecond, 20*time.Millisecond
+	})
+	record(s, http.MethodGet, "/lb")
+	s.Terminate("test")
+	idle := make(chan error, 1)
+	go func() { idle <- s.WaitIdle(context.Background()) }()
+	waitAdmin(t, e, "/stats", 2)
+	select {
+	case err := <-idle:
+		t.Fatalf("WaitIdle returned while the drain runs: %v", err)
+	default:
+	}
+	h.Release()
+	if err := <-idle; err != nil {
+		t.Errorf("WaitIdle: %v", err)
+	}
+	if st := s.State(); st.Drain != "done" {
+		t.Errorf("state got %+v, want the drain done", st)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s2 := &Server{Interval: time.Hour}
+	record(s2, http.MethodGet, "/lb")
+	if err := s2.WaitIdle(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitIdle with a cancelled context got %v", err)
+	}
+}
+
+func TestOnceWritesFiles(t *testing.T) {
+	t.Parallel()
+	e, _ := startEnvoy(t, envoyfake.Options{})
+	admin, err := envoy.New(e.AdminURL(), envoy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ready, stateFile := filepath.Join(dir, "ok"), filepath.Join(dir, "state")
+	if err := os.WriteFile(ready, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := Once{Drain: quit.Drain{Admin: admin, Period: 10 * time.Millisecond}, ReadyFile: ready, StateFile: stateFile, Logger: testLogger(t)}
+	if res := o.Run(context.Background()); res.Reason != "drained" {
+		t.Errorf("reason got %q, want drained", res.Reason)
+	}
+	if !fileExists(ready) || !fileExists(stateFile) {
+		t.Error("ready or state file missing after the drain")
+	}
+	// Cancelled: the stale file is removed and no new one written. A new
+	// Envoy: the first one's listener is draining.
+	e, h := startEnvoy(t, envoyfake.Options{})
+	if o.Drain.Admin, err = envoy.New(e.AdminURL(), envoy.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	holdRequest(t, e, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan quit.Result, 1)
+	go func() { done <- o.Run(ctx) }()
+	waitAdmin(t, e, "/stats", 3)
+	cancel()
+	if res := <-done; res.Reason != ReasonCancelled {
+		t.Errorf("reason got %q, want cancelled", res.Reason)
+	}
+	if fileExists(ready) {
+		t.Error("ready file present after a cancelled drain")
+	}
+}

@@ -145,7 +145,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "envoy-lifecycle")
-	build := exec.Command("go", "build", "-o", binPath, ".")
+	// The tags the Dockerfile ships with, so the tests run what users run.
+	build := exec.Command("go", "build", "-tags=nethttpomithttp2", "-o", binPath, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "cannot build envoy-lifecycle:", err)

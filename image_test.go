@@ -37,7 +37,7 @@ func TestImage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "envoy-lifecycle")
-	staticBuild(t, bin, "-ldflags=-s -w -X main.version="+testVersion+" -X main.commit="+testCommit, ".")
+	staticBuild(t, bin, "-tags=nethttpomithttp2", "-ldflags=-s -w -X main.version="+testVersion+" -X main.commit="+testCommit, ".")
 	app := filepath.Join(dir, "app")
 	staticBuild(t, app, "./testdata/orphanapp")
 
@@ -75,7 +75,7 @@ func TestImage(t *testing.T) {
 		for _, re := range []string{
 			`(?m)^FROM --platform=\$BUILDPLATFORM golang:1\.26`,
 			`CGO_ENABLED=0 GOOS=\$TARGETOS GOARCH=\$TARGETARCH`,
-			`go build -trimpath -ldflags "-s -w -X main\.version=\$VERSION -X main\.commit=\$COMMIT"`,
+			`go build -tags nethttpomithttp2 -trimpath -ldflags "-s -w -X main\.version=\$VERSION -X main\.commit=\$COMMIT"`,
 			`(?m)^FROM scratch$`,
 			`(?m)^COPY --from=build /out/tmp /tmp$`,
 			`(?m)^USER 65532:65532$`,

@@ -38,7 +38,7 @@ func run() int {
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "envoy-lifecycle")
 	fmt.Println("demo: building envoy-lifecycle")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	build := exec.Command("go", "build", "-tags=nethttpomithttp2", "-o", bin, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "demo: cannot build:", err)

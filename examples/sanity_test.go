@@ -167,12 +167,10 @@ func checkPod(d *document, ps *podSpec) []error {
 		if b > grace {
 			fail("container %s: shutdown budget %v (DRAIN_DEADLINE + STOP_TIMEOUT + 3s) exceeds terminationGracePeriodSeconds %v", w.Name, b, grace)
 		}
-		// inject does not write ENVOY_LIFECYCLE_GRACE_PERIOD: its outputs
-		// (07's out-*.yaml) are only held to the value when it is set.
-		generated := strings.HasPrefix(filepath.Base(d.file), "out-")
+		// inject's outputs (07's out-*.yaml) are held to it too.
 		v, ok := w.env("ENVOY_LIFECYCLE_GRACE_PERIOD")
 		switch n, err := strconv.Atoi(v); {
-		case !ok && !generated:
+		case !ok:
 			fail("container %s: ENVOY_LIFECYCLE_GRACE_PERIOD is not set (doctor checks the budget against it)", w.Name)
 		case ok && (err != nil || time.Duration(n)*time.Second != grace):
 			fail("container %s: ENVOY_LIFECYCLE_GRACE_PERIOD=%q, but terminationGracePeriodSeconds is %v", w.Name, v, grace)

@@ -3,9 +3,12 @@ package examples
 import (
 	"bytes"
 	"flag"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,4 +169,75 @@ func TestInjectedIstioDeployment(t *testing.T) {
 	if stats.Failed != 0 || stats.OK == 0 {
 		t.Errorf("requests got ok=%d failed=%d (first: %s), want some and no failure", stats.OK, stats.Failed, stats.FirstFailure)
 	}
+}
+
+// TestInjectedShutdownManagerRestartSafety plays the Deployment of
+// out-preset-shutdown-manager.yaml: the drain's state file and the ready
+// file land on the emptyDir inject added, so a manager started again on
+// that volume (a container restarted alone keeps its pod's emptyDir) finds
+// the state file and restores Envoy's health checks.
+func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
+	t.Parallel()
+	const grace = 3 * time.Second
+	file := filepath.Join(injectDir, "out-preset-shutdown-manager.yaml")
+	d := manifest(t, file, "Deployment")
+	ports := freePorts(t, 3)
+	admin, listener, mgr := ports[0], ports[1], ports[2]
+	pl := play{
+		envoy: map[string][]string{"envoy": {"-admin", local(admin), "-listener", local(listener),
+			"-health-path", "/healthz", "-upstream", startBackend(t)}},
+		addEnv: map[string]map[string]string{"shutdown-manager": {
+			// The manifest leaves these to the manager's defaults.
+			"PORT":                    strconv.Itoa(mgr),
+			"ENVOY_ADMIN_API":         "http://" + local(admin),
+			"SHUTDOWN_MANAGER_DELAY":  "200ms", // 5s by default
+			"SHUTDOWN_MANAGER_PERIOD": "20ms",
+		}},
+		ports: map[int]int{8090: mgr, 8080: listener},
+	}
+	spec := pl.spec(t, d)
+	files := map[string]string{}
+	for _, c := range spec.Containers {
+		if c.Name != "shutdown-manager" {
+			continue
+		}
+		for _, f := range []string{"--state-file", "--ready-file"} {
+			v, ok := flagValue(c.Argv, f)
+			if !ok || !filepath.IsAbs(v) || strings.HasPrefix(v, "/shutdown/") {
+				t.Fatalf("the manager's %s is %q, want a path on a volume (argv %q)", f, v, c.Argv)
+			}
+			files[f] = v
+		}
+	}
+	if len(files) != 2 {
+		t.Fatal("no shutdown-manager container")
+	}
+
+	p := startPod(t, spec)
+	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	waitEnvoy(t, p, "envoy")
+	p.Terminate(grace)
+	for _, c := range []string{"envoy", "shutdown-manager"} {
+		if e := wait(t, p, c+"'s hook", kubeletsim.Is(kubeletsim.EventHookEnd, c)); e.Code != http.StatusOK {
+			t.Errorf("%s's hook answered %q, want 200", c, e.Detail)
+		}
+	}
+	order(t, p, says("envoy", "admin POST /healthcheck/fail"), is(kubeletsim.EventExited, "envoy"))
+	none(t, p, "SIGKILL", kubeletsim.Is(kubeletsim.EventKill, ""))
+	for f, path := range files {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s after the drain: %v", f, err)
+		}
+	}
+
+	// The same containers on the same volume: the manager finds the state
+	// file and undoes the drain.
+	again := startPod(t, spec)
+	wait(t, again, "the health checks restored", kubeletsim.Output("shutdown-manager", `"health checks restored"`))
+	order(t, again,
+		says("shutdown-manager", `"found a drain from an earlier run; this pod is not terminating, undoing it"`),
+		says("envoy", "admin POST /healthcheck/ok"),
+		says("shutdown-manager", `"health checks restored"`),
+	)
+	again.Terminate(grace)
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -294,14 +295,19 @@ func readInput(path string, stdin io.Reader) ([]byte, string, error) {
 // writeFile replaces path with data through a temporary file in the same
 // directory and a rename. It keeps the file's mode, writes through a
 // symlink to its target, and leaves a file that already holds data alone.
+// A character device or a named pipe (/dev/null, /dev/stdout, a FIFO) is
+// written directly: it can't be replaced.
 func writeFile(path string, data []byte) error {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
 	perm := os.FileMode(0o644)
 	if fi, err := os.Stat(path); err == nil {
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("cannot write %s: not a regular file", path)
+		switch m := fi.Mode(); {
+		case m&(os.ModeCharDevice|os.ModeNamedPipe) != 0:
+			return writeDirect(path, data)
+		case !m.IsRegular():
+			return fmt.Errorf("cannot write %s: not a regular file, a character device or a named pipe", path)
 		}
 		perm = fi.Mode().Perm()
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
@@ -312,6 +318,25 @@ func writeFile(path string, data []byte) error {
 		_, err := w.Write(data)
 		return err
 	})
+}
+
+// writeDirect writes data to an existing file that is not a regular one.
+func writeDirect(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeError is a failure to write the output.

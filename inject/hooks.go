@@ -108,3 +108,11 @@ func istioOff(w *workload) bool {
 	}
 	return false
 }
+
+// nativeSidecarOn reports a pod template annotated
+// sidecar.istio.io/nativeSidecar: "true": Istio injects its proxy as a
+// native sidecar (an init container with restartPolicy Always).
+func nativeSidecarOn(w *workload) bool {
+	m, _ := lookup(w.podMeta(), "annotations")
+	return strings.EqualFold(scalarAt(m, "sidecar.istio.io/nativeSidecar"), "true")
+}

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const webDeployment = `apiVersion: apps/v1
@@ -161,7 +163,7 @@ func TestErrors(t *testing.T) {
 			name:     "grace unset and too short with --no-fix-grace",
 			manifest: webDeployment,
 			args:     []string{"--preset", "shutdown-manager", "--drain-deadline", "40s", "--no-fix-grace", "MANIFEST"}, code: ExitMismatch,
-			want: []string{`deployment/web: terminationGracePeriodSeconds is unset (30), shorter than the drain budget, 43s`},
+			want: []string{`deployment/web: terminationGracePeriodSeconds is unset (30), shorter than the drain budget, 48s (hook deadline 40s + the manager's --shutdown-timeout 5s + 3s to exit), plus a 2s margin: set it to 50 or more`},
 		},
 		{
 			name:     "containers not a list",
@@ -191,6 +193,18 @@ func TestErrors(t *testing.T) {
 			manifest: strings.Replace(webDeployment, "        image: envoyproxy/envoy:v1.31.2\n", "        image: envoyproxy/envoy:v1.31.2\n      volumes:\n      - name: envoy-lifecycle\n        configMap:\n          name: x\n", 1),
 			args:     []string{"--preset", "envoy", "--entrypoint", "/web", "MANIFEST"}, code: ExitMismatch,
 			want: []string{`deployment/web: volume "envoy-lifecycle" is already there and is not an emptyDir`},
+		},
+		{
+			name:     "shutdown-manager volume name taken",
+			manifest: strings.Replace(webDeployment, "        image: envoyproxy/envoy:v1.31.2\n", "        image: envoyproxy/envoy:v1.31.2\n      volumes:\n      - name: envoy-lifecycle-shutdown\n        configMap:\n          name: x\n", 1),
+			args:     []string{"--preset", "shutdown-manager", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`deployment/web: volume "envoy-lifecycle-shutdown" is already there and is not an emptyDir`},
+		},
+		{
+			name:     "shutdown-manager mount path taken",
+			manifest: strings.Replace(webDeployment, "        image: envoyproxy/envoy:v1.31.2\n", "        image: envoyproxy/envoy:v1.31.2\n      - name: shutdown-manager\n        image: mgr:1\n        volumeMounts:\n        - {name: other, mountPath: /shutdown/}\n", 1),
+			args:     []string{"--preset", "shutdown-manager", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`container "shutdown-manager" already mounts volume "other" at /shutdown, where inject mounts "envoy-lifecycle-shutdown"`},
 		},
 		{
 			name:     "alias in an edited field",
@@ -316,6 +330,76 @@ func TestOutputFile(t *testing.T) {
 	}
 }
 
+// TestOutputNotARegularFile: -o /dev/null and -o to a named pipe are
+// written directly (there is nothing to rename over), the directory is left
+// clean; a directory is still refused.
+func TestOutputNotARegularFile(t *testing.T) {
+	t.Parallel()
+	args := []string{"--preset", "envoy", "--entrypoint", "/web"}
+	want, _, err := Inject("m", []byte(webDeployment), Options{Preset: "envoy", Entrypoint: []string{"/web"}, FixGrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("/dev/null", func(t *testing.T) {
+		t.Parallel()
+		if _, err := os.Stat(os.DevNull); err != nil {
+			t.Skip(err)
+		}
+		dir, mpath, _ := files(t, webDeployment, "")
+		before := dirState(t, dir)
+		var stderr bytes.Buffer
+		if code := Main(append(args, "-o", os.DevNull, mpath), nil, &bytes.Buffer{}, &stderr); code != 0 {
+			t.Fatalf("exit code got %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+		if !equalState(before, dirState(t, dir)) {
+			t.Errorf("-o %s changed the manifest's directory", os.DevNull)
+		}
+		if fi, err := os.Stat(os.DevNull); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+			t.Errorf("%s is no longer a character device: %v %v", os.DevNull, fi.Mode(), err)
+		}
+	})
+	t.Run("named pipe", func(t *testing.T) {
+		t.Parallel()
+		dir, mpath, _ := files(t, webDeployment, "")
+		fifo := filepath.Join(t.TempDir(), "out.fifo")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Skip(err)
+		}
+		before := dirState(t, dir)
+		read := make(chan []byte, 1)
+		go func() {
+			b, _ := os.ReadFile(fifo) // blocks until Main opens it
+			read <- b
+		}()
+		var stderr bytes.Buffer
+		if code := Main(append(args, "-o", fifo, mpath), nil, &bytes.Buffer{}, &stderr); code != 0 {
+			t.Fatalf("exit code got %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+		select {
+		case got := <-read:
+			if !bytes.Equal(got, want) {
+				t.Errorf("the pipe got:\n%s\nwant:\n%s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing read from the pipe")
+		}
+		if !equalState(before, dirState(t, dir)) {
+			t.Errorf("-o FIFO changed the manifest's directory")
+		}
+	})
+	t.Run("directory", func(t *testing.T) {
+		t.Parallel()
+		_, mpath, _ := files(t, webDeployment, "")
+		var stderr bytes.Buffer
+		if code := Main(append(args, "-o", t.TempDir(), mpath), nil, &bytes.Buffer{}, &stderr); code != ExitCantCreate {
+			t.Errorf("exit code got %d, want %d; stderr:\n%s", code, ExitCantCreate, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "not a regular file") {
+			t.Errorf("stderr got %q, want it to say not a regular file", stderr.String())
+		}
+	})
+}
+
 func TestSymlinkTarget(t *testing.T) {
 	t.Parallel()
 	dir, mpath, _ := files(t, webDeployment, "")
@@ -378,7 +462,7 @@ func TestDryRun(t *testing.T) {
 	}
 	diff := stdout.String()
 	for _, want := range []string{
-		"--- " + mpath + "\n+++ " + mpath + "\n@@ -11,8 +11,44 @@\n",
+		"--- " + mpath + "\n+++ " + mpath + "\n@@ -11,8 +11,46 @@\n",
 		"+      initContainers:\n+      - name: envoy-lifecycle-install\n",
 		"+        command:\n+        - /envoy-lifecycle/envoy-lifecycle\n+        - --\n+        - /web\n",
 		"       - name: envoy\n         image: envoyproxy/envoy:v1.31.2\n+        lifecycle:\n",

@@ -24,6 +24,13 @@ const (
 	managerName     = "shutdown-manager"
 	managerPort     = 8090
 	managerPortName = "shutdown-mgr"
+	// The emptyDir of the manager's state and ready files, so that a
+	// manager restarted alone finds the state file (shutdownmgr/README.md,
+	// "Restart safety"). The paths are those of examples/03.
+	managerVolume    = "envoy-lifecycle-shutdown"
+	managerDir       = "/shutdown"
+	managerStateFile = managerDir + "/state"
+	managerReadyFile = managerDir + "/ok"
 
 	envoyAdminPort = 9901
 	istioAdminPort = 15000
@@ -33,6 +40,18 @@ const (
 	defaultDrainDeadline = 15 * time.Second
 	defaultStopTimeout   = 10 * time.Second
 	quitBudget           = 3 * time.Second
+
+	// ManagerShutdownTimeout is the shutdown manager's default
+	// --shutdown-timeout (shutdownmanager.go): after its hook returns and
+	// SIGTERM, the manager gives answers in flight this long before it
+	// exits. The shutdown-manager preset's budget counts it
+	// (shutdownmgr/README.md, "Sizing terminationGracePeriodSeconds").
+	ManagerShutdownTimeout = 5 * time.Second
+
+	// graceEnv is the wrapper's copy of the pod's grace period, which
+	// `envoy-lifecycle doctor` checks the budget against (the downward API
+	// cannot expose it).
+	graceEnv = "ENVOY_LIFECYCLE_GRACE_PERIOD"
 
 	// GraceMargin is added to a preset's drain budget before comparing it
 	// with terminationGracePeriodSeconds.
@@ -167,6 +186,9 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 	}
 	proxy, hasProxy := r.proxy(cs)
 	apps := r.apps(cs, proxy, hasProxy, seenApps)
+	// Istio's native sidecar (an init container with restartPolicy
+	// Always, declared or to be injected): kubelet stops it after the app.
+	native := istio && (nativeSidecarOn(w) || (hasProxy && proxy.sidecar))
 	switch {
 	case !hasProxy && !istio:
 		r.notef("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
@@ -204,7 +226,7 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 			continue
 		}
 		copied = copied || wrapped
-		if err := r.setWrapEnv(app, adminPort, istio); err != nil {
+		if err := r.setWrapEnv(app, adminPort, istio, native); err != nil {
 			return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
 		}
 		if wrapped {
@@ -223,20 +245,30 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 	}
 
 	sleep := budget
+	var grace int
 	if bounded {
-		if _, err := r.checkGrace(w, spec, budget, why); err != nil {
+		if grace, err = r.checkGrace(w, spec, budget, why); err != nil {
 			return false, err
 		}
 	} else {
-		grace, _, err := gracePeriod(spec)
-		if err != nil {
+		if grace, _, err = gracePeriod(spec); err != nil {
 			return false, w.fail(err)
 		}
 		sleep = grace
 		r.notef("%s: terminationGracePeriodSeconds not checked: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0 (no limit); the proxy's preStop sleeps the whole grace period, %ds", w, grace)
 	}
+	// The final grace period, raised or not, for doctor's budget check.
+	for _, app := range apps {
+		if err := setEnv(app.node, graceEnv, strconv.Itoa(grace), false); err != nil {
+			return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+		}
+	}
 	hook := sleepHandler(sleep)
 	switch {
+	case native && hasProxy:
+		r.notef("%s: %q is an Istio native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, proxy.name)
+	case native:
+		r.notef("%s: sidecar.istio.io/nativeSidecar is \"true\": Istio injects %s as a native sidecar, which kubelet stops after the app exits, so inject adds no %s stub, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, istioProxy, istioProxy)
 	case hasProxy && proxy.sidecar:
 		r.notef("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook", w, proxy.name)
 	case hasProxy:
@@ -367,13 +399,20 @@ func (r *run) wrapCommand(w *workload, c container) (bool, error) {
 }
 
 // setWrapEnv points the wrapper at the proxy. Variables already set are
-// kept; the drain settings given as flags are written over.
-func (r *run) setWrapEnv(c container, adminPort int, istio bool) error {
+// kept; the drain settings given as flags are written over, and so is
+// NEVER_KILL_ISTIO=true when Istio's sidecar is native: kubelet stops it
+// after the app, and a native sidecar that quits is restarted.
+func (r *run) setWrapEnv(c container, adminPort int, istio, native bool) error {
 	if err := setEnv(c.node, "ENVOY_ADMIN_API", fmt.Sprintf("http://127.0.0.1:%d", adminPort), true); err != nil {
 		return err
 	}
 	if istio {
 		if err := setEnv(c.node, "ISTIO_QUIT_API", fmt.Sprintf("http://127.0.0.1:%d", istioAgentPort), true); err != nil {
+			return err
+		}
+	}
+	if native {
+		if err := setEnv(c.node, "NEVER_KILL_ISTIO", "true", false); err != nil {
 			return err
 		}
 	}
@@ -417,18 +456,8 @@ func boolean(v bool) *yaml.Node {
 // binary into it. An existing volume or init container of that name is
 // kept as it is.
 func (r *run) addInstall(w *workload, spec *yaml.Node) error {
-	vols, err := seqAt(spec, "volumes", "volumes", true)
-	if err != nil {
-		return w.fail(err)
-	}
-	v, err := named(vols, volumeName, "volumes")
-	if err != nil {
-		return w.fail(err)
-	}
-	if v == nil {
-		vols.Content = append(vols.Content, obj(field{"name", str(volumeName)}, field{"emptyDir", mapping()}))
-	} else if ed, _ := lookup(v, "emptyDir"); ed == nil {
-		return w.errorf(v, "volume %q is already there and is not an emptyDir", volumeName)
+	if err := addEmptyDir(w, spec, volumeName); err != nil {
+		return err
 	}
 
 	inits, err := seqAt(spec, "initContainers", "initContainers", false)
@@ -521,11 +550,16 @@ func (r *run) manage(w *workload) (bool, error) {
 		deadline = defaultDrainDeadline
 	}
 	// The hooks carry the deadline so that the budget checked here is the
-	// one the manager uses, whatever its own default.
+	// one the manager uses, whatever its own default. After its hook
+	// returns, the manager gets SIGTERM and gives answers in flight up to
+	// its --shutdown-timeout.
 	secs := seconds(deadline)
-	budget := secs + seconds(quitBudget)
-	why := fmt.Sprintf("drain deadline %ds + %s for Envoy to exit", secs, quitBudget)
+	budget := secs + seconds(ManagerShutdownTimeout) + seconds(quitBudget)
+	why := fmt.Sprintf("hook deadline %ds + the manager's --shutdown-timeout %s + %s to exit", secs, ManagerShutdownTimeout, quitBudget)
 	if _, err := r.checkGrace(w, spec, budget, why); err != nil {
+		return false, err
+	}
+	if err := addEmptyDir(w, spec, managerVolume); err != nil {
 		return false, err
 	}
 	query := "?deadline=" + strconv.Itoa(secs)
@@ -536,20 +570,27 @@ func (r *run) manage(w *workload) (bool, error) {
 		if r.o.AdminPort != 0 && r.o.AdminPort != envoyAdminPort {
 			args = append(args, "--envoy-admin-port="+strconv.Itoa(r.o.AdminPort))
 		}
+		args = append(args, "--state-file="+managerStateFile, "--ready-file="+managerReadyFile)
 		if err := addContainer(spec, obj(
 			field{"name", str(managerName)},
 			field{"image", str(r.image())},
 			field{"args", strings2seq(args)},
 			field{"ports", sequence(obj(field{"name", str(managerPortName)}, field{"containerPort", integer(managerPort)}))},
+			field{"volumeMounts", sequence(obj(field{"name", str(managerVolume)}, field{"mountPath", str(managerDir)}))},
 			field{"securityContext", restricted(false)},
 			field{"lifecycle", obj(field{"preStop", wait})},
 		)); err != nil {
 			return false, w.fail(err)
 		}
-	} else if replaced, err := setPreStop(mgr.node, wait); err != nil {
-		return false, w.fail(fmt.Errorf("container %q: %w", managerName, err))
-	} else if replaced {
-		r.notef("%s: container %q: replaced its preStop hook", w, managerName)
+	} else {
+		if replaced, err := setPreStop(mgr.node, wait); err != nil {
+			return false, w.fail(fmt.Errorf("container %q: %w", managerName, err))
+		} else if replaced {
+			r.notef("%s: container %q: replaced its preStop hook", w, managerName)
+		}
+		if err := r.managerFiles(w, mgr); err != nil {
+			return false, err
+		}
 	}
 	replaced, err := setPreStop(proxy.node, httpGetHandler("/shutdown"+query, managerPort))
 	if err != nil {
@@ -559,4 +600,103 @@ func (r *run) manage(w *workload) (bool, error) {
 		r.notef("%s: container %q: replaced its preStop hook", w, proxy.name)
 	}
 	return true, nil
+}
+
+// addEmptyDir adds the emptyDir volume name to the pod, unless it is there.
+// A volume of that name that is not an emptyDir is an error.
+func addEmptyDir(w *workload, spec *yaml.Node, name string) error {
+	vols, err := seqAt(spec, "volumes", "volumes", true)
+	if err != nil {
+		return w.fail(err)
+	}
+	v, err := named(vols, name, "volumes")
+	if err != nil {
+		return w.fail(err)
+	}
+	if v == nil {
+		vols.Content = append(vols.Content, obj(field{"name", str(name)}, field{"emptyDir", mapping()}))
+	} else if ed, _ := lookup(v, "emptyDir"); ed == nil {
+		return w.errorf(v, "volume %q is already there and is not an emptyDir", name)
+	}
+	return nil
+}
+
+// managerFiles puts an existing manager container's state and ready files
+// on the emptyDir: it mounts the volume (at managerDir, unless it is
+// mounted already) and sets SHUTDOWN_MANAGER_STATE_FILE and
+// SHUTDOWN_MANAGER_READY_FILE there, unless the container chooses the
+// files itself (with those variables, or --state-file and --ready-file).
+func (r *run) managerFiles(w *workload, mgr container) error {
+	mounts, err := seqAt(mgr.node, "volumeMounts", "volumeMounts", true)
+	if err != nil {
+		return w.fail(fmt.Errorf("container %q: %w", managerName, err))
+	}
+	dir := ""
+	for _, m := range mounts.Content {
+		if m.Kind != yaml.MappingNode {
+			return w.fail(shapeErrorf(m, "container %q: volumeMounts: want a mapping per item, got %s", managerName, describe(m)))
+		}
+		switch {
+		case scalarAt(m, "name") == managerVolume:
+			dir = scalarAt(m, "mountPath")
+		case path.Clean(scalarAt(m, "mountPath")) == managerDir:
+			return w.errorf(m, "container %q already mounts volume %q at %s, where inject mounts %q: mount %q there yourself, or free the path",
+				managerName, scalarAt(m, "name"), managerDir, managerVolume, managerVolume)
+		}
+	}
+	if dir == "" {
+		dir = managerDir
+		mounts.Content = append(mounts.Content, obj(field{"name", str(managerVolume)}, field{"mountPath", str(managerDir)}))
+	}
+	argv, err := commandLine(mgr.node)
+	if err != nil {
+		return w.fail(fmt.Errorf("container %q: %w", managerName, err))
+	}
+	for _, f := range []struct{ flag, env, file string }{
+		{"state-file", "SHUTDOWN_MANAGER_STATE_FILE", "state"},
+		{"ready-file", "SHUTDOWN_MANAGER_READY_FILE", "ok"},
+	} {
+		if hasFlag(argv, f.flag) {
+			continue
+		}
+		if err := setEnv(mgr.node, f.env, path.Join(dir, f.file), true); err != nil {
+			return w.fail(fmt.Errorf("container %q: %w", managerName, err))
+		}
+	}
+	return nil
+}
+
+// commandLine returns the container's command and args, the strings only.
+func commandLine(c *yaml.Node) ([]string, error) {
+	var argv []string
+	for _, key := range []string{"command", "args"} {
+		seq, err := seqAt(c, key, key, false)
+		if err != nil {
+			return nil, err
+		}
+		if seq == nil {
+			continue
+		}
+		for _, it := range seq.Content {
+			if it.Kind == yaml.ScalarNode {
+				argv = append(argv, it.Value)
+			}
+		}
+	}
+	return argv, nil
+}
+
+// hasFlag reports whether argv sets the Go flag name (-name, --name,
+// -name=v or --name=v).
+func hasFlag(argv []string, name string) bool {
+	for _, a := range argv {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }

@@ -103,13 +103,84 @@ func TestPresetCases(t *testing.T) {
 		{
 			name: "shutdown-manager with another admin port and deadline", manifest: twoApps,
 			o:    Options{Preset: "shutdown-manager", AdminPort: 19000, DrainDeadline: 90 * time.Second, FixGrace: true},
-			want: []string{"- --envoy-admin-port=19000", "path: /shutdown?deadline=90", "path: /waitforshutdown?deadline=90", "terminationGracePeriodSeconds: 95"},
+			want: []string{"- --envoy-admin-port=19000", "path: /shutdown?deadline=90", "path: /waitforshutdown?deadline=90", "terminationGracePeriodSeconds: 100"},
+		},
+		{
+			name:     "the grace period is written to the app, raised",
+			manifest: strings.Replace(twoApps, "spec:\n  containers:\n", "spec:\n  terminationGracePeriodSeconds: 10\n  containers:\n", 1),
+			o:        Options{Preset: "envoy", AppContainers: []string{"web"}, FixGrace: true},
+			want:     []string{"terminationGracePeriodSeconds: 30", "    - name: ENVOY_LIFECYCLE_GRACE_PERIOD\n      value: \"30\"\n"},
+		},
+		{
+			name:     "the grace period is written to the app, kept",
+			manifest: strings.Replace(twoApps, "spec:\n  containers:\n", "spec:\n  terminationGracePeriodSeconds: 90\n  containers:\n", 1),
+			o:        Options{Preset: "istio", AppContainers: []string{"web"}},
+			want:     []string{"terminationGracePeriodSeconds: 90", "    - name: ENVOY_LIFECYCLE_GRACE_PERIOD\n      value: \"90\"\n"},
+		},
+		{
+			name: "a stale grace period in the app is brought in line",
+			manifest: strings.Replace(strings.Replace(twoApps, "spec:\n  containers:\n", "spec:\n  terminationGracePeriodSeconds: 10\n  containers:\n", 1),
+				"    command: [/web]\n", "    command: [/web]\n    env:\n    - name: ENVOY_LIFECYCLE_GRACE_PERIOD\n      value: \"10\"\n", 1),
+			o:    Options{Preset: "envoy", AppContainers: []string{"web"}, FixGrace: true},
+			want: []string{"terminationGracePeriodSeconds: 30", "    - name: ENVOY_LIFECYCLE_GRACE_PERIOD\n      value: \"30\"\n"},
+			not:  []string{`value: "10"`},
+		},
+		{
+			name:     "no limit: the grace period is written as it is",
+			manifest: strings.Replace(twoApps, "    command: [/web]\n", "    command: [/web]\n    env:\n    - name: ENVOY_LIFECYCLE_STOP_TIMEOUT\n      value: \"0\"\n", 1),
+			o:        Options{Preset: "envoy", AppContainers: []string{"web"}},
+			want:     []string{"    - name: ENVOY_LIFECYCLE_GRACE_PERIOD\n      value: \"30\"\n"},
+		},
+		{
+			name: "istio native sidecar by annotation: no stub, the proxy is left to kubelet",
+			manifest: strings.Replace(strings.Replace(twoApps, "  - name: envoy\n    image: envoyproxy/envoy:v1.31.2\n", "", 1),
+				"  name: p\n", "  name: p\n  annotations:\n    sidecar.istio.io/nativeSidecar: \"true\"\n", 1),
+			o:     Options{Preset: "istio", AppContainers: []string{"web"}, IstioStub: true},
+			want:  []string{"    - name: NEVER_KILL_ISTIO\n      value: \"true\"\n", "ISTIO_QUIT_API", "ENVOY_LIFECYCLE_GRACE_PERIOD"},
+			not:   []string{"istio-proxy", "sleep:", "preStop"},
+			notes: []string{`pod/p: sidecar.istio.io/nativeSidecar is "true": Istio injects istio-proxy as a native sidecar`},
+		},
+		{
+			name: "istio native sidecar declared: NEVER_KILL_ISTIO is written over",
+			manifest: strings.Replace(strings.Replace(twoApps, "  - name: envoy\n    image: envoyproxy/envoy:v1.31.2\n", "", 1),
+				"spec:\n  containers:\n", "spec:\n  initContainers:\n  - name: istio-proxy\n    image: docker.io/istio/proxyv2:1.24.0\n    restartPolicy: Always\n  containers:\n", 1),
+			o:     Options{Preset: "istio", AppContainers: []string{"web", "logger"}, IstioStub: true},
+			want:  []string{"    - name: NEVER_KILL_ISTIO\n      value: \"true\"\n"},
+			not:   []string{"image: auto", "sleep:", "preStop"},
+			notes: []string{`pod/p: "istio-proxy" is an Istio native sidecar: kubelet stops it after the app exits`},
+		},
+		{
+			name:     "istio classic sidecar: the wrapper quits it",
+			manifest: strings.Replace(twoApps, "  name: p\n", "  name: p\n  annotations:\n    sidecar.istio.io/nativeSidecar: \"false\"\n", 1),
+			o:        Options{Preset: "istio", AppContainers: []string{"web"}, IstioStub: true},
+			want:     []string{"seconds: 28"},
+			not:      []string{"NEVER_KILL_ISTIO"},
+		},
+		{
+			name:     "shutdown-manager: an existing manager gets the emptyDir and the files on it",
+			manifest: twoApps + "  - name: shutdown-manager\n    image: registry.example.com/mgr:1\n    args: [shutdown-manager, --port=8090]\n",
+			o:        Options{Preset: "shutdown-manager", FixGrace: true},
+			want: []string{
+				"    volumeMounts:\n    - name: envoy-lifecycle-shutdown\n      mountPath: /shutdown\n",
+				"    - name: SHUTDOWN_MANAGER_STATE_FILE\n      value: /shutdown/state\n    - name: SHUTDOWN_MANAGER_READY_FILE\n      value: /shutdown/ok\n",
+				"  volumes:\n  - name: envoy-lifecycle-shutdown\n    emptyDir: {}\n",
+			},
+			not: []string{"terminationGracePeriodSeconds"}, // 30 fits 15 + 5 + 3 + 2
+		},
+		{
+			name: "shutdown-manager: an existing manager's own files and mount are kept",
+			manifest: twoApps + "  - name: shutdown-manager\n    image: registry.example.com/mgr:1\n    args: [shutdown-manager, --state-file=/data/s]\n" +
+				"    env:\n    - {name: SHUTDOWN_MANAGER_READY_FILE, value: /data/ok}\n    volumeMounts:\n    - {name: envoy-lifecycle-shutdown, mountPath: /data}\n" +
+				"  volumes:\n  - name: envoy-lifecycle-shutdown\n    emptyDir: {medium: Memory}\n",
+			o:    Options{Preset: "shutdown-manager", FixGrace: true},
+			want: []string{"- {name: envoy-lifecycle-shutdown, mountPath: /data}", "value: /data/ok", "emptyDir: {medium: Memory}"},
+			not:  []string{"mountPath: /shutdown", "SHUTDOWN_MANAGER_STATE_FILE", "/shutdown/ok"},
 		},
 		{
 			name:     "minified JSON stays minified",
 			manifest: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"web","command":["/web"]},{"name":"envoy","image":"envoyproxy/envoy"}]}}`,
 			o:        Options{Preset: "envoy"},
-			want:     []string{`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"initContainers":[{"name":"envoy-lifecycle-install",`, `"command":["/envoy-lifecycle/envoy-lifecycle","--","/web"],"env":[{"name":"ENVOY_ADMIN_API","value":"http://127.0.0.1:9901"}]`},
+			want:     []string{`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"initContainers":[{"name":"envoy-lifecycle-install",`, `"command":["/envoy-lifecycle/envoy-lifecycle","--","/web"],"env":[{"name":"ENVOY_ADMIN_API","value":"http://127.0.0.1:9901"},{"name":"ENVOY_LIFECYCLE_GRACE_PERIOD","value":"30"}]`},
 			not:      []string{"\n", ": "},
 		},
 		{

@@ -316,9 +316,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close stops the server: waiting requests answer 503, a running drain is
-// cancelled (its ready file is not written), and answers in flight get up to
-// ShutdownTimeout to finish. It is idempotent.
+// Close stops the server: waiting requests answer 503 (a ready-file wait
+// looks for the file once more first, and answers 200 when it is there), a
+// running drain is cancelled (its ready file is not written), and answers in
+// flight get up to ShutdownTimeout to finish. It is idempotent.
 func (s *Server) Close() error {
 	s.init()
 	s.closeOnce.Do(func() {
@@ -729,9 +730,16 @@ func (s *Server) serveReadyFile(w http.ResponseWriter, r *http.Request, name str
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	// found answers 200 when the file exists.
+	found := func() bool {
+		if !fileExists(s.ReadyFile) {
+			return false
+		}
+		s.reply(w, log, http.StatusOK, fmt.Sprintf("ready file %s exists after %s", s.ReadyFile, time.Since(arrived).Round(time.Millisecond)))
+		return true
+	}
 	for checks := 1; ; checks++ {
-		if fileExists(s.ReadyFile) {
-			s.reply(w, log, http.StatusOK, fmt.Sprintf("ready file %s exists after %s", s.ReadyFile, time.Since(arrived).Round(time.Millisecond)))
+		if found() {
 			return
 		}
 		lvl := hclog.Debug
@@ -749,7 +757,12 @@ func (s *Server) serveReadyFile(w http.ResponseWriter, r *http.Request, name str
 			log.Info("caller left", "waited", time.Since(arrived))
 			return
 		case <-s.closing:
-			s.reply(w, log, http.StatusServiceUnavailable, "manager exiting")
+			// The file may have come since the last look: in Contour's
+			// layout the manager's SIGTERM follows the exec hook that
+			// wrote it at once.
+			if !found() {
+				s.reply(w, log, http.StatusServiceUnavailable, "manager exiting")
+			}
 			return
 		}
 	}

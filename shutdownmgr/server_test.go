@@ -1,6 +1,7 @@
 package shutdownmgr
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -584,6 +585,77 @@ func TestReadyFileOnly(t *testing.T) {
 	}
 	if n := len(e.Requests()); n != 0 {
 		t.Errorf("ready-file-only /shutdown made %d admin calls, want none", n)
+	}
+}
+
+// watchLogger logs to tb and closes the returned channel at the first
+// line that contains substr.
+func watchLogger(tb testing.TB, substr string) (hclog.Logger, <-chan struct{}) {
+	w := &watchWriter{Writer: &tbWriter{tb: tb}, substr: []byte(substr), seen: make(chan struct{})}
+	tb.Cleanup(func() { tw := w.Writer.(*tbWriter); tw.mu.Lock(); tw.done = true; tw.mu.Unlock() })
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: w}), w.seen
+}
+
+// watchWriter closes seen at the first write that contains substr.
+type watchWriter struct {
+	io.Writer
+	substr []byte
+	once   sync.Once
+	seen   chan struct{}
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, w.substr) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return w.Writer.Write(p)
+}
+
+// TestReadyFileOnlyLooksAgainOnExit: a ready-file waiter that is answered
+// because the manager exits looks for the file once more, so a file written
+// since its last look (Contour's layout: the exec hook writes it, then
+// kubelet sends the manager SIGTERM at once) gets 200, not 503.
+func TestReadyFileOnlyLooksAgainOnExit(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/shutdown", "/waitforshutdown"} {
+		for _, tc := range []struct {
+			name   string
+			write  bool
+			status int
+			body   string
+		}{
+			{"file written before exit", true, http.StatusOK, "ready file"},
+			{"no file", false, http.StatusServiceUnavailable, "manager exiting"},
+		} {
+			t.Run(path+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				e, _ := startEnvoy(t, envoyfake.Options{})
+				ready := filepath.Join(t.TempDir(), "ok")
+				log, looked := watchLogger(t, "ready file does not exist yet")
+				s := MustOpenServer(t, e, func(s *Server) {
+					s.ReadyFile, s.ReadyFileOnly, s.Logger = ready, true, log
+					s.ReadyFileInterval = time.Hour // no look of its own before the exit
+				})
+				ch := goCall(s, path)
+				select {
+				case <-looked:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s never looked for the ready file", path)
+				}
+				if tc.write {
+					if err := os.WriteFile(ready, nil, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				pending(t, ch, path)
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				if a := recv(t, ch, path); a.status != tc.status || !strings.HasPrefix(a.body, tc.body) {
+					t.Errorf("%s at exit got %d %q, want %d %s...", path, a.status, a.body, tc.status, tc.body)
+				}
+			})
+		}
 	}
 }
 

@@ -322,17 +322,24 @@ func checkHTTPURL(s string) error {
 	return nil
 }
 
-// NewLogger builds the root logger: stderr only, because stdout is the app's.
+// NewLogger builds the wrap mode's root logger: stderr only, because stdout
+// is the app's.
 func (c *Config) NewLogger(w io.Writer) hclog.Logger {
-	level := hclog.LevelFromString(c.LogLevel)
-	if c.LogLevel == "off" {
-		level = hclog.Off
+	return newRootLogger(w, c.LogLevel, c.LogFormat)
+}
+
+// newRootLogger is every mode's root logger. level is an already validated
+// hclog level name or "off"; format is "json" or "text".
+func newRootLogger(w io.Writer, level, format string) hclog.Logger {
+	l := hclog.LevelFromString(level)
+	if level == "off" {
+		l = hclog.Off
 	}
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "envoy-lifecycle",
-		Level:      level,
+		Level:      l,
 		Output:     w,
-		JSONFormat: c.LogFormat == "json",
+		JSONFormat: format == "json",
 		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
 	})
 }

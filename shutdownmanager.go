@@ -450,17 +450,7 @@ func (c *mgrConfig) resolve() error {
 // newLogger builds the root logger: JSON by default, with a logger name, as
 // marin3r's users expect.
 func (c *mgrConfig) newLogger(w io.Writer) hclog.Logger {
-	level := hclog.LevelFromString(c.logLevel)
-	if c.logLevel == "off" {
-		level = hclog.Off
-	}
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       "envoy-lifecycle",
-		Level:      level,
-		Output:     w,
-		JSONFormat: c.logFormat == "json",
-		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
-	})
+	return newRootLogger(w, c.logLevel, c.logFormat)
 }
 
 // drain is the drain engine these settings describe.

@@ -56,7 +56,7 @@ type Config struct {
 	DrainDelay          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" default:"5s" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay)."`
 	DrainSkipIdle       bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE" default:"true" desc:"Skip DRAIN_DELAY when the inbound listeners never accepted a connection (a Job: nothing routes to it), so a cancelled Job stops at once."`
 	DrainPeriod         time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_PERIOD" default:"500ms" desc:"Interval between connection polls (Contour --check-interval, marin3r --check-drain-interval)."`
-	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" default:"15s" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway."`
+	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" default:"15s" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway. 0: no limit (then no shutdown budget can be given)."`
 	DrainMinConnections uint64        `envconfig:"ENVOY_LIFECYCLE_DRAIN_MIN_CONNECTIONS" default:"0" desc:"The drain ends once open connections are at or below this (Contour and marin3r --min-open-connections)."`
 	DrainCount          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_COUNT" default:"connections" desc:"What is counted: connections (listener.*.downstream_cx_active) or requests (http.*.downstream_rq_active)."`
 	DrainInclude        string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_INCLUDE" desc:"Regexp of the stat names to sum, replacing the default of DRAIN_COUNT."`
@@ -77,8 +77,12 @@ type Config struct {
 
 // ShutdownBudget is the longest a graceful termination takes: the drain, the
 // app's stop timeout and a few seconds to stop the proxy. Size the pod's
-// terminationGracePeriodSeconds to at least this.
+// terminationGracePeriodSeconds to at least this. Zero means unbounded
+// (DRAIN_DEADLINE or STOP_TIMEOUT is 0).
 func (c *Config) ShutdownBudget() time.Duration {
+	if c.DrainDeadline == 0 || c.StopTimeout == 0 {
+		return 0
+	}
 	return c.DrainDeadline + c.StopTimeout + quitBudget
 }
 
@@ -126,7 +130,7 @@ func validFor(typeName string) string {
 	switch typeName {
 	case "time.Duration", "Duration":
 		return "a duration such as 500ms, 30s or 2m"
-	case "bool":
+	case "bool", "*bool":
 		return "true or false"
 	case "int", "uint64":
 		return "a whole number of 0 or more"
@@ -206,14 +210,14 @@ func (c *Config) resolve() error {
 			if d.pos {
 				valid = "a duration greater than 0"
 			}
-			return &ConfigError{Name: d.name, Value: d.d.String(), Valid: valid, Err: errors.New("out of range")}
+			return &ConfigError{Name: d.name, Value: os.Getenv(d.name), Valid: valid, Err: errors.New("out of range")}
 		}
 	}
 	if c.PollInitial > c.PollMax {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_POLL_INITIAL", Value: c.PollInitial.String(), Valid: "at most ENVOY_LIFECYCLE_POLL_MAX (" + c.PollMax.String() + ")", Err: errors.New("out of range")}
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_POLL_INITIAL", Value: os.Getenv("ENVOY_LIFECYCLE_POLL_INITIAL"), Valid: "at most ENVOY_LIFECYCLE_POLL_MAX (" + c.PollMax.String() + ")", Err: errors.New("out of range")}
 	}
 	if c.QuitRetries < 1 {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_QUIT_RETRIES", Value: strconv.Itoa(c.QuitRetries), Valid: "1 or more", Err: errors.New("out of range")}
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_QUIT_RETRIES", Value: os.Getenv("ENVOY_LIFECYCLE_QUIT_RETRIES"), Valid: "1 or more", Err: errors.New("out of range")}
 	}
 	if _, set := os.LookupEnv("WAIT_FOR_ENVOY_TIMEOUT"); !set {
 		if _, set := os.LookupEnv("QUIT_WITHOUT_ENVOY_TIMEOUT"); !set {
@@ -239,11 +243,11 @@ func (c *Config) resolve() error {
 		}
 	}
 	if c.LogLevel != "off" && hclog.LevelFromString(c.LogLevel) == hclog.NoLevel {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_LOG_LEVEL", Value: c.LogLevel, Valid: "trace, debug, info, warn, error or off", Err: errors.New("unknown level")}
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_LOG_LEVEL", Value: os.Getenv("ENVOY_LIFECYCLE_LOG_LEVEL"), Valid: "trace, debug, info, warn, error or off", Err: errors.New("unknown level")}
 	}
 	c.LogFormat = strings.ToLower(strings.TrimSpace(c.LogFormat))
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_LOG_FORMAT", Value: c.LogFormat, Valid: "text or json", Err: errors.New("unknown format")}
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_LOG_FORMAT", Value: os.Getenv("ENVOY_LIFECYCLE_LOG_FORMAT"), Valid: "text or json", Err: errors.New("unknown format")}
 	}
 	return nil
 }
@@ -278,7 +282,7 @@ func (c *Config) resolveDrain() error {
 	case "requests":
 		c.selector = envoy.DefaultRequestSelector()
 	default:
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_COUNT", Value: c.DrainCount, Valid: "connections or requests", Err: errors.New("unknown count")}
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_COUNT", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_COUNT"), Valid: "connections or requests", Err: errors.New("unknown count")}
 	}
 	for _, re := range []struct {
 		name, value string
@@ -304,6 +308,14 @@ func (c *Config) resolveDrain() error {
 			return &ConfigError{Name: "ENVOY_LIFECYCLE_TERM_SIGNALS", Value: name, Valid: "TERM, INT, HUP, QUIT, USR1 or USR2, comma-separated", Err: errors.New("unknown signal")}
 		}
 		c.termSignals[sig] = true
+	}
+	if len(c.termSignals) == 0 {
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_TERM_SIGNALS", Value: os.Getenv("ENVOY_LIFECYCLE_TERM_SIGNALS"), Valid: "one or more of TERM, INT, HUP, QUIT, USR1, USR2; ENVOY_LIFECYCLE_DRAIN=false forwards at once", Err: errors.New("empty")}
+	}
+	// The delay is part of the deadline: a delay that fills it would end
+	// every drain before listeners are drained.
+	if c.DrainDeadline > 0 && c.DrainDelay >= c.DrainDeadline {
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY"), Valid: "less than ENVOY_LIFECYCLE_DRAIN_DEADLINE (" + c.DrainDeadline.String() + "), which includes it", Err: errors.New("out of range")}
 	}
 	return nil
 }

@@ -119,6 +119,8 @@ func diagnose(ctx context.Context, cfg *Config) []check {
 	switch {
 	case !cfg.Drain || admin == nil:
 		add("ok", "no graceful drain: nothing to fit in the grace period")
+	case budget == 0:
+		add("FAIL", "no shutdown budget: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0, so a termination can outlast the grace period %v (%s) and kubelet will SIGKILL mid-drain", cfg.grace, source)
 	case budget > cfg.grace:
 		add("FAIL", "shutdown budget %v (DRAIN_DEADLINE %v + STOP_TIMEOUT %v + %v) exceeds the grace period %v (%s): kubelet will SIGKILL mid-drain", budget, cfg.DrainDeadline, cfg.StopTimeout, quitBudget, cfg.grace, source)
 	default:

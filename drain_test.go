@@ -305,7 +305,7 @@ func TestDrainOffForwardsAtOnce(t *testing.T) {
 func TestFinishedJobDrainsWithoutDelay(t *testing.T) {
 	t.Parallel()
 	e := startEnvoy(t, envoyfake.Options{})
-	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DELAY=1h"), app("exit", "0")...)
+	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DELAY=25s"), app("exit", "0")...) // longer than exitCode waits
 	if got := p.exitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
@@ -342,5 +342,66 @@ func TestIdlePodSkipsTheDelay(t *testing.T) {
 				t.Errorf("delay skipped=%v waited=%v for a %s pod:\n%s", skipped, waited, name, p.stderr.String())
 			}
 		})
+	}
+}
+
+// TestAppExitDuringTheDrainDoesNotDrainAgain: the app ends on its own while
+// a SIGTERM drain waits; the drain stops and is not run a second time.
+func TestAppExitDuringTheDrainDoesNotDrainAgain(t *testing.T) {
+	t.Parallel()
+	e, h := startProxiedEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	p := start(t, drainEnv(e), app("echo-signals")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+	waitNth(t, e, "/stats", 1)
+	p.stdin.Close() // the app exits by itself, SIGTERM still held
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	if n, m := len(posts(e.Requests(), "/healthcheck/fail")), len(posts(e.Requests(), "/drain_listeners")); n != 1 || m != 1 {
+		t.Errorf("healthcheck/fail and drain_listeners got %d and %d calls, want 1 each", n, m)
+	}
+	waitQuit(t, e.Quit(), "envoy")
+}
+
+// TestOneShutdownDeadline: a quit API that never answers cannot stretch a
+// graceful termination past its budget (DRAIN_DEADLINE + STOP_TIMEOUT + 3s).
+func TestOneShutdownDeadline(t *testing.T) {
+	t.Parallel()
+	e := startEnvoy(t, envoyfake.Options{})
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	p := start(t, drainEnv(e,
+		"ISTIO_QUIT_API=http://"+hole.Addr().String(),
+		"ENVOY_LIFECYCLE_DRAIN_DEADLINE=1s",
+		"ENVOY_LIFECYCLE_STOP_TIMEOUT=1s",
+		"QUIT_REQUEST_TIMEOUT=5s",
+	), app("echo-signals")...)
+	p.expectLine("ready")
+	sent := time.Now()
+	p.signal(syscall.SIGTERM)
+	p.expectLine("TERM")
+	p.stdin.Close()
+	p.exitCode()
+	// Budget 1s + 1s + 3s. Without the one deadline, three 5s quit attempts
+	// would take 15s; the slack covers a loaded machine.
+	if took := time.Since(sent); took > 8*time.Second {
+		t.Errorf("termination took %v, want within its 5s budget", took)
+	}
+	if !strings.Contains(p.stderr.String(), "cannot stop istio") {
+		t.Errorf("the failed quit was not logged:\n%s", p.stderr.String())
 	}
 }

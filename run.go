@@ -77,6 +77,10 @@ type lifecycle struct {
 	// termSent is when a termination signal reached the app, to log how
 	// long it took to stop.
 	termSent time.Time
+	// shutdownBy is the one deadline of a graceful termination, set when
+	// its signal arrives: drain, stop and quit all fit before it, so the
+	// pod's grace period can be sized from the settings. Zero otherwise.
+	shutdownBy time.Time
 }
 
 func newLifecycle(cfg *Config, log hclog.Logger, sigs <-chan os.Signal) (*lifecycle, error) {
@@ -219,28 +223,37 @@ func (l *lifecycle) waitLive() (code int, ok bool) {
 
 	done := make(chan error, 1)
 	go func() { done <- l.admin.WaitLive(ctx, b, notify) }()
-	select {
-	case err := <-done:
-		if err == nil {
-			l.log.Info("envoy live", "waited", time.Since(start).Round(time.Microsecond))
-			return 0, true
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				l.log.Info("envoy live", "waited", time.Since(start).Round(time.Microsecond))
+				return 0, true
+			}
+			if !giveUp && errors.Is(err, context.DeadlineExceeded) {
+				l.log.Warn("envoy not live; starting the app anyway", "reason", "WAIT_FOR_ENVOY_TIMEOUT", "waited", limit)
+				return 0, true
+			}
+			l.log.Error("envoy not live; giving up", "reason", "QUIT_WITHOUT_ENVOY_TIMEOUT", "waited", limit, "error", err)
+			l.stopProxy(exitUnavailable)
+			l.terminationMessage(exitUnavailable, fmt.Sprintf("envoy not LIVE within %v (QUIT_WITHOUT_ENVOY_TIMEOUT); app not started", limit))
+			return exitUnavailable, false
+		case sig := <-l.sigs:
+			// A signal whose default action would have ended the app ends
+			// the wait. SIGWINCH (a terminal resize) does not: the app
+			// reads the size when it starts.
+			if sig == syscall.SIGWINCH {
+				l.log.Debug("signal ignored while waiting for envoy", "signal", sig.String())
+				continue
+			}
+			cancel()
+			<-done
+			code := 128 + int(sig.(syscall.Signal))
+			l.log.Info("signal while waiting for envoy; app not started", "signal", sig.String())
+			l.stopProxy(code)
+			l.terminationMessage(code, fmt.Sprintf("signal %s while waiting for envoy; app not started", sig))
+			return code, false
 		}
-		if !giveUp && errors.Is(err, context.DeadlineExceeded) {
-			l.log.Warn("envoy not live; starting the app anyway", "reason", "WAIT_FOR_ENVOY_TIMEOUT", "waited", limit)
-			return 0, true
-		}
-		l.log.Error("envoy not live; giving up", "reason", "QUIT_WITHOUT_ENVOY_TIMEOUT", "waited", limit, "error", err)
-		l.stopProxy(exitUnavailable)
-		l.terminationMessage(exitUnavailable, fmt.Sprintf("envoy not LIVE within %v (QUIT_WITHOUT_ENVOY_TIMEOUT); app not started", limit))
-		return exitUnavailable, false
-	case sig := <-l.sigs:
-		cancel()
-		<-done
-		code := 128 + int(sig.(syscall.Signal))
-		l.log.Info("signal while waiting for envoy; app not started", "signal", sig.String())
-		l.stopProxy(code)
-		l.terminationMessage(code, fmt.Sprintf("signal %s while waiting for envoy; app not started", sig))
-		return code, false
 	}
 }
 
@@ -274,8 +287,13 @@ func (l *lifecycle) supervise(child *wrapper.Child) (st wrapper.Status, drained 
 		select {
 		case st := <-child.ExitCh():
 			if drainDone != nil {
+				// The app is gone mid-drain: health checks are failed and
+				// listeners draining already, so the rest of the drain is
+				// moot and must not start over.
 				cancelDrain()
-				<-drainDone
+				r := <-drainDone
+				l.drained = &r
+				drained = true
 			}
 			return st, drained
 		case sig := <-l.sigs:
@@ -285,12 +303,14 @@ func (l *lifecycle) supervise(child *wrapper.Child) (st wrapper.Status, drained 
 				held = append(held, sig)
 				cancelDrain()
 			case drainDone == nil && !drained && l.drain != nil && l.cfg.termSignals[sig]:
-				l.log.Info("termination signal; draining envoy before the app", "signal", sig.String())
+				l.startShutdownClock()
+				l.log.Info("termination signal; draining envoy before the app", "signal", sig.String(), "shutdown_budget", l.cfg.ShutdownBudget())
 				held = append(held, sig)
 				drainDone, cancelDrain = l.startDrain()
 			default:
 				l.forward(child, sig)
 				if l.cfg.termSignals[sig] {
+					l.startShutdownClock()
 					armKill()
 				}
 			}
@@ -309,6 +329,13 @@ func (l *lifecycle) supervise(child *wrapper.Child) (st wrapper.Status, drained 
 				l.log.Warn("cannot kill app", "error", err)
 			}
 		}
+	}
+}
+
+// startShutdownClock starts the graceful termination's one deadline, once.
+func (l *lifecycle) startShutdownClock() {
+	if b := l.cfg.ShutdownBudget(); l.shutdownBy.IsZero() && b > 0 {
+		l.shutdownBy = time.Now().Add(b)
 	}
 }
 
@@ -336,8 +363,15 @@ func (l *lifecycle) forward(child *wrapper.Child, sig os.Signal) {
 // stopProxy runs the quit policy under its own deadline: the signal that led
 // here must not cancel it.
 func (l *lifecycle) stopProxy(code int) {
+	// Outside a termination nothing is waiting on us but the pod, so quit
+	// requests get all their retries; during one, the shutdown deadline
+	// bounds them, which leaves them at least quitBudget.
 	budget := time.Duration(l.cfg.QuitRetries)*(l.cfg.QuitRequestTimeout+time.Second) + l.cfg.QuitVerify
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	by := time.Now().Add(budget)
+	if !l.shutdownBy.IsZero() && l.shutdownBy.Before(by) {
+		by = l.shutdownBy
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), by)
 	defer cancel()
 	rep := l.stop.Stop(ctx, code)
 	l.stopped = &rep

@@ -508,3 +508,20 @@ func TestManyRunsKeepTheirExitCode(t *testing.T) {
 		t.Errorf("%d of %d runs exited with the wrong code", wrong, 2*runs)
 	}
 }
+
+// TestWinchDuringWaitIsIgnored: a terminal resize while waiting for Envoy
+// must not cost the pod its app.
+func TestWinchDuringWaitIsIgnored(t *testing.T) {
+	t.Parallel()
+	e := startEnvoy(t, envoyfake.Options{LiveAfter: 300 * time.Millisecond})
+	marker := filepath.Join(t.TempDir(), "started")
+	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("touch", marker)...)
+	waitRequest(t, e, "/server_info")
+	p.signal(syscall.SIGWINCH)
+	if got := p.exitCode(); got != 0 {
+		t.Errorf("exit code got %d, want 0", got)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Error("app was not started after SIGWINCH during the wait")
+	}
+}

@@ -63,9 +63,12 @@ func (s Scenario) Run() (Result, error) {
 	if err := cmd.Start(); err != nil {
 		return res, err
 	}
+	// One Wait, in one goroutine, whichever way Run returns.
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	defer func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		res.Stderr = stderr.String()
 	}()
 	lines := make(chan string, 16)
@@ -103,8 +106,6 @@ func (s Scenario) Run() (Result, error) {
 	if res.Term, err = ParseTermLine(l); err != nil {
 		return res, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	select {
 	case <-exited:
 		res.ExitCode = cmd.ProcessState.ExitCode()

@@ -108,10 +108,12 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 		skipDelay = true
 	}
 	if d.Delay > 0 && !skipDelay {
+		t := time.Now()
 		log.Info("waiting for endpoints to be deprogrammed", "delay", d.Delay)
 		if !sleep(ctx, d.Delay) {
 			return res(endReason(ctx), 0)
 		}
+		log.Info("endpoint delay over", "took", time.Since(t))
 	}
 
 	if !d.SkipDrainListeners {

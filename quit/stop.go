@@ -93,12 +93,27 @@ func (p *Policy) Stop(ctx context.Context, code int) Report {
 	start := time.Now()
 	var rep Report
 	for _, u := range p.Generic {
-		status, err := p.post(ctx, u)
-		if err != nil {
+		// Retried like the others on a network error or 5xx; the final
+		// status is logged, never used (envoy-preflight's contract).
+		var status int
+		err := p.retry(ctx, func(ctx context.Context) error {
+			var err error
+			status, err = p.post(ctx, u)
+			if err == nil && status >= 500 {
+				err = &envoy.StatusError{Method: http.MethodPost, Path: u, Code: status}
+			}
+			return err
+		})
+		var se *envoy.StatusError
+		switch {
+		case errors.As(err, &se):
+			log.Warn("generic quit endpoint answered an error", "url", u, "status", status)
+		case err != nil:
 			log.Warn("generic quit endpoint failed", "url", u, "error", err)
 			continue
+		default:
+			log.Info("generic quit endpoint called", "url", u, "status", status)
 		}
-		log.Info("generic quit endpoint called", "url", u, "status", status)
 		rep.Method = "generic"
 	}
 	if p.GenericOnly {
@@ -227,24 +242,20 @@ func retryable(err error) bool {
 	return !errors.Is(err, envoy.ErrConnectionClosed)
 }
 
-// post sends an empty POST to a full URL and returns the status code.
+// post sends one empty POST to a full URL and returns the status code. The
+// caller retries.
 func (p *Policy) post(ctx context.Context, u string) (int, error) {
-	var status int
-	err := p.retry(ctx, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := (&http.Client{Timeout: p.timeout()}).Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		status = resp.StatusCode
-		return nil
-	})
-	return status, err
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := (&http.Client{Timeout: p.timeout()}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, nil
 }
 
 func (p *Policy) timeout() time.Duration {

@@ -140,9 +140,10 @@ func TestGenericEndpointsFirstAndStatusIgnored(t *testing.T) {
 	defer gen.Close()
 	p := Policy{Generic: []string{gen.URL}, Envoy: mustClient(t, e.AdminURL()), Retries: 3}
 	rep := p.Stop(context.Background(), 0)
-	// A 500 from a generic endpoint is logged, not retried and not an error.
-	if posts.Load() != 1 || others.Load() != 0 {
-		t.Errorf("generic calls got %d POST and %d other, want one POST", posts.Load(), others.Load())
+	// A 500 from a generic endpoint is retried, then logged; it is not an
+	// error and does not stop Envoy from being told to quit.
+	if posts.Load() != 3 || others.Load() != 0 {
+		t.Errorf("generic calls got %d POST and %d other, want 3 POSTs", posts.Load(), others.Load())
 	}
 	if rep.Method != "envoy" || rep.Err != nil {
 		t.Errorf("report got %+v, want envoy and no error", rep)
@@ -162,6 +163,21 @@ func TestGenericOnlySkipsTheProxy(t *testing.T) {
 	p.Stop(context.Background(), 0)
 	if calls.Load() != 1 || quitCalls(e.Requests()) != 0 {
 		t.Errorf("generic calls %d, envoy quits %d; want 1 and 0", calls.Load(), quitCalls(e.Requests()))
+	}
+}
+
+func TestKillURLIsTriedRetriesTimes(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	p := Policy{KillURL: srv.URL + "/quitquitquit", Retries: 3}
+	rep := p.Stop(context.Background(), 0)
+	if calls.Load() != 3 || rep.Err == nil {
+		t.Errorf("calls got %d, err %v; want exactly 3 attempts and an error", calls.Load(), rep.Err)
 	}
 }
 

@@ -27,6 +27,7 @@ var goldens = []struct {
 	{"seed", []string{"-c", "testdata/seed.config.yaml"}},
 	// presets
 	{"preset-envoy", []string{"--preset", "envoy"}},
+	{"layout", []string{"--preset", "envoy"}},
 	{"preset-envoy-options", []string{"--preset", "envoy", "--entrypoint", "/search", "--admin-port", "9000", "--image", "registry.example.com/envoy-lifecycle:1.0.0"}},
 	{"preset-envoy-json", []string{"--preset", "envoy", "--drain-deadline", "45s", "--stop-timeout", "20s"}},
 	{"preset-istio", []string{"--preset", "istio"}},

@@ -326,10 +326,43 @@ func (d *document) render(file string) ([]byte, error) {
 	if err != nil {
 		return nil, &Error{Code: ExitSoftware, File: file, Line: d.line, Msg: err.Error()}
 	}
-	if bytes.Contains(d.body, []byte("\r\n")) {
+	crlf := bytes.Contains(d.body, []byte("\r\n"))
+	if !d.json {
+		// Keep the original text of the lines the edit did not touch
+		// (blank lines, spacing before comments, block scalars). The
+		// result must read back as the same tree as the re-encoding; if
+		// it does not (a block scalar whose content changed, or a layout
+		// restoreLines misreads), it is tried again without restoring
+		// block scalars, and then the plain re-encoding is written.
+		for _, blocks := range []bool{true, false} {
+			if kept := restoreLines(d.body, body, crlf, blocks); sameYAML(kept, d.root) {
+				return concat(d.prefix, kept, d.suffix), nil
+			}
+		}
+	}
+	if crlf {
 		body = bytes.ReplaceAll(body, []byte("\n"), []byte("\r\n"))
 	}
 	return concat(d.prefix, body, d.suffix), nil
+}
+
+// sameYAML reports whether text is one YAML document that reads back as
+// the tree root.
+func sameYAML(text []byte, root *yaml.Node) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	var back, extra yaml.Node
+	if err := dec.Decode(&back); err != nil {
+		return false
+	}
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return false
+	}
+	return equal(root, &back)
 }
 
 func concat(parts ...[]byte) []byte {

@@ -23,6 +23,7 @@ const (
 	agentForbidden = "Only requests from localhost are allowed"
 	agentNotPOST   = "Method Not Allowed"
 	agentOK        = "OK"
+	agentNoProber  = "app prober config does not exists for " // sic, then the path
 )
 
 // istioDrainPath is what a sidecar pilot-agent POSTs to Envoy on /drain.
@@ -224,6 +225,12 @@ func (p *PilotAgent) route(r *http.Request) agentReply {
 			return agentReply{status: http.StatusOK}
 		}
 		return agentReply{status: http.StatusServiceUnavailable}
+	}
+	if strings.HasPrefix(r.URL.Path, "/app-health/") || strings.HasPrefix(r.URL.Path, "/app-lifecycle/") {
+		// The fake has no app probers (ISTIO_KUBE_APP_PROBERS), so every
+		// such path is unknown: 400, written without http.Error (no
+		// newline, no nosniff), for any method.
+		return agentReply{status: http.StatusBadRequest, ctype: "text/plain; charset=utf-8", body: agentNoProber + r.URL.Path}
 	}
 	return httpError("404 page not found", http.StatusNotFound)
 }

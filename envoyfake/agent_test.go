@@ -68,6 +68,40 @@ func TestAgentGate(t *testing.T) {
 	}
 }
 
+// TestAgentUnknownAppProbe: with no app probers configured, pilot-agent
+// answers every /app-health/ and /app-lifecycle/ path 400 with its own
+// (misspelt) line, written without http.Error (envoy-admin.md §3).
+func TestAgentUnknownAppProbe(t *testing.T) {
+	t.Parallel()
+	e := mustStart(t, Options{})
+	p := mustStartAgent(t, e)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/app-health/nope/readyz"},
+		{"GET", "/app-health/app/livez"},
+		{"GET", "/app-lifecycle/app/prestopz"},
+		{"POST", "/app-lifecycle/app/poststartz"},
+		{"GET", "/app-health/"},
+	} {
+		a := call(t, c.method, p.URL()+c.path)
+		if want := "app prober config does not exists for " + c.path; a.status != http.StatusBadRequest || a.body != want {
+			t.Errorf("%s %s got %d %q, want 400 %q", c.method, c.path, a.status, a.body, want)
+		}
+		if ct := a.resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+			t.Errorf("%s %s content-type got %q", c.method, c.path, ct)
+		}
+		if ns := a.resp.Header.Get("X-Content-Type-Options"); ns != "" {
+			t.Errorf("%s %s X-Content-Type-Options got %q, want none", c.method, c.path, ns)
+		}
+	}
+	// Other unknown paths stay 404, as pilot-agent's mux answers them.
+	if a := call(t, "GET", p.URL()+"/app-healthz"); a.status != http.StatusNotFound {
+		t.Errorf("/app-healthz got %d %q, want 404", a.status, a.body)
+	}
+	if n := len(e.Requests()); n != 0 {
+		t.Errorf("Envoy saw %d requests, want 0", n)
+	}
+}
+
 func TestAgentDrain(t *testing.T) {
 	t.Parallel()
 	e := mustStart(t, Options{})

@@ -87,11 +87,11 @@ func TestPilotAgentQuit(t *testing.T) {
 		return
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root, to create network and PID namespaces with unshare (pilot-agent binds *:15020, so it must only ever run in a private network namespace)")
+		skipOrFailInCI(t, "skipped: needs root, to create network and PID namespaces with unshare (pilot-agent binds *:15020, so it must only ever run in a private network namespace)")
 	}
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		t.Skip("skipped: unshare not found (install util-linux)")
+		skipOrFailInCI(t, "skipped: unshare not found (install util-linux)")
 	}
 
 	agent, tmpl := pilotAgent(t)
@@ -558,6 +558,16 @@ func goBuild(t *testing.T, dir, name, pkg string) string {
 		t.Fatalf("cannot build %s: %v\n%s", pkg, err, b)
 	}
 	return out
+}
+
+// skipOrFailInCI skips t, except in CI (CI=true), where a skip would hide
+// a broken test: there it fails with the same message.
+func skipOrFailInCI(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 }
 
 // pilotAgent returns the cached pilot-agent binary and bootstrap template,

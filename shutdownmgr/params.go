@@ -66,11 +66,40 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 // ParseParams reads delay, period and deadline from q over the defaults
-// def. startDelay (the server's start-drain delay) counts against the
-// deadline too. A parameter given twice, a value ParseDuration refuses, a
-// zero period and a deadline shorter than startDelay+delay+period are
-// errors, reported as *ParamError.
+// def, for a request that starts or joins a drain (/shutdown, /drain).
+// startDelay (the server's start-drain delay) counts against the deadline
+// too. A parameter given twice, a value ParseDuration refuses, a zero
+// period, a zero deadline and a deadline shorter than
+// startDelay+delay+period are errors, reported as *ParamError.
 func ParseParams(q url.Values, def Params, startDelay time.Duration) (Params, error) {
+	p, err := parseWaitParams(q, def)
+	if err != nil {
+		return Params{}, err
+	}
+	_, deadlineSet := q["deadline"]
+	if deadlineSet || p.Deadline > 0 {
+		if need := startDelay + p.Delay + p.Period; p.Deadline < need {
+			what := "delay+period"
+			if startDelay > 0 {
+				what = "start-drain-delay+delay+period"
+			}
+			value, whose := q.Get("deadline"), ""
+			if !deadlineSet {
+				value, whose = p.Deadline.String(), "the default "
+			}
+			return Params{}, &ParamError{Name: "deadline", Value: value,
+				Reason: fmt.Sprintf("%sis shorter than %s (%s)", whose, what, need)}
+		}
+	}
+	return p, nil
+}
+
+// parseWaitParams reads the query of a request that only waits
+// (/waitforshutdown, the ready-file waits): it checks delay and period as
+// ParseParams does, so a bad query is a 400 on every path, but it does not
+// hold the deadline against them, since such a request uses neither. An
+// explicit deadline must be greater than 0 (zero would mean none).
+func parseWaitParams(q url.Values, def Params) (Params, error) {
 	p := def
 	for _, f := range []struct {
 		name string
@@ -92,20 +121,8 @@ func ParseParams(q url.Values, def Params, startDelay time.Duration) (Params, er
 	if p.Period <= 0 {
 		return Params{}, &ParamError{Name: "period", Value: q.Get("period"), Reason: "must be greater than 0"}
 	}
-	_, deadlineSet := q["deadline"]
-	if deadlineSet || p.Deadline > 0 {
-		if need := startDelay + p.Delay + p.Period; p.Deadline < need {
-			what := "delay+period"
-			if startDelay > 0 {
-				what = "start-drain-delay+delay+period"
-			}
-			value, whose := q.Get("deadline"), ""
-			if !deadlineSet {
-				value, whose = p.Deadline.String(), "the default "
-			}
-			return Params{}, &ParamError{Name: "deadline", Value: value,
-				Reason: fmt.Sprintf("%sis shorter than %s (%s)", whose, what, need)}
-		}
+	if _, ok := q["deadline"]; ok && p.Deadline <= 0 {
+		return Params{}, &ParamError{Name: "deadline", Value: q.Get("deadline"), Reason: "must be greater than 0"}
 	}
 	return p, nil
 }

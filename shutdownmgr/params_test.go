@@ -43,6 +43,44 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+// TestParseWaitParams: a request that only waits is held to the same
+// syntax, but its deadline is not compared with delay+period.
+func TestParseWaitParams(t *testing.T) {
+	t.Parallel()
+	def := Params{Delay: 5 * time.Second, Period: time.Second, Deadline: 300 * time.Second}
+	cases := []struct {
+		query   string
+		want    Params
+		wantErr string
+	}{
+		{"", def, ""},
+		{"deadline=0.2", Params{5 * time.Second, time.Second, 200 * time.Millisecond}, ""},
+		{"delay=400", Params{400 * time.Second, time.Second, 300 * time.Second}, ""},
+		{"deadline=0", Params{}, `deadline="0": must be greater than 0`},
+		{"deadline=-1", Params{}, `deadline="-1": negative`},
+		{"period=0", Params{}, `period="0": must be greater than 0`},
+		{"delay=abc", Params{}, `delay="abc": cannot parse`},
+		{"deadline=1&deadline=2", Params{}, "given more than once"},
+	}
+	for _, c := range cases {
+		q, err := url.ParseQuery(c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := parseWaitParams(q, def)
+		if c.wantErr == "" {
+			if err != nil || got != c.want {
+				t.Errorf("parseWaitParams(%q) got %+v, %v; want %+v", c.query, got, err, c.want)
+			}
+			continue
+		}
+		var pe *ParamError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), c.wantErr) {
+			t.Errorf("parseWaitParams(%q) error got %v, want a *ParamError containing %q", c.query, err, c.wantErr)
+		}
+	}
+}
+
 func TestParseParams(t *testing.T) {
 	t.Parallel()
 	def := Params{Delay: 5 * time.Second, Period: time.Second, Deadline: 300 * time.Second}

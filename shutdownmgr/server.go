@@ -552,8 +552,16 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, log hclog.Lo
 }
 
 // params reads the query over the defaults; on false it has answered 400.
-func (s *Server) params(w http.ResponseWriter, r *http.Request, log hclog.Logger) (Params, bool) {
-	p, err := ParseParams(r.URL.Query(), s.defaultParams(), s.Drain.StartDelay)
+// drain is true for the requests that start or join a drain: only their
+// deadline must cover start-drain-delay+delay+period.
+func (s *Server) params(w http.ResponseWriter, r *http.Request, log hclog.Logger, drain bool) (Params, bool) {
+	var p Params
+	var err error
+	if drain {
+		p, err = ParseParams(r.URL.Query(), s.defaultParams(), s.Drain.StartDelay)
+	} else {
+		p, err = parseWaitParams(r.URL.Query(), s.defaultParams())
+	}
 	if err != nil {
 		s.reply(w, log, http.StatusBadRequest, err.Error())
 		return Params{}, false
@@ -611,7 +619,7 @@ func (s *Server) handleWaitForShutdown(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	p, ok := s.params(w, r, log)
+	p, ok := s.params(w, r, log, false)
 	if !ok {
 		return
 	}
@@ -642,7 +650,7 @@ func (s *Server) serveDrain(w http.ResponseWriter, r *http.Request, name string)
 		return
 	}
 	defer release()
-	p, ok := s.params(w, r, log)
+	p, ok := s.params(w, r, log, true)
 	if !ok {
 		return
 	}
@@ -712,7 +720,7 @@ func (s *Server) serveReadyFile(w http.ResponseWriter, r *http.Request, name str
 		s.reply(w, log, http.StatusNotFound, "no ready file configured")
 		return
 	}
-	p, ok := s.params(w, r, log)
+	p, ok := s.params(w, r, log, false)
 	if !ok {
 		return
 	}

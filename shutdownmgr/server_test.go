@@ -296,12 +296,24 @@ func TestTokenRefusedAndAccepted(t *testing.T) {
 func TestBadQueryIs400(t *testing.T) {
 	t.Parallel()
 	s := &Server{Drain: quit.Drain{Delay: time.Second, Period: time.Second, Deadline: time.Minute}, Logger: testLogger(t)}
-	for _, q := range []string{"delay=-1", "delay=abc", "period=0", "deadline=1&delay=1&period=1", "deadline=-3", "period=1h&deadline=2"} {
-		for _, path := range []string{"/shutdown", "/drain", "/waitforshutdown"} {
-			w := record(s, http.MethodGet, path+"?"+q)
+	drainPaths, allPaths := []string{"/shutdown", "/drain"}, []string{"/shutdown", "/drain", "/waitforshutdown"}
+	for _, c := range []struct {
+		q     string
+		paths []string
+	}{
+		{"delay=-1", allPaths},
+		{"delay=abc", allPaths},
+		{"period=0", allPaths},
+		{"deadline=-3", allPaths},
+		{"deadline=0", allPaths},
+		{"deadline=1&delay=1&period=1", drainPaths}, // only a drain uses delay and period
+		{"period=1h&deadline=2", drainPaths},
+	} {
+		for _, path := range c.paths {
+			w := record(s, http.MethodGet, path+"?"+c.q)
 			body := w.Body.String()
 			if w.Code != http.StatusBadRequest || strings.Count(body, "\n") != 1 {
-				t.Errorf("GET %s?%s got %d %q, want 400 with one line", path, q, w.Code, body)
+				t.Errorf("GET %s?%s got %d %q, want 400 with one line", path, c.q, w.Code, body)
 			}
 		}
 	}
@@ -313,6 +325,37 @@ func TestBadQueryIs400(t *testing.T) {
 	}
 	if w := record(s, http.MethodDelete, "/shutdown"); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") == "" {
 		t.Errorf("DELETE /shutdown got %d, want 405 with Allow", w.Code)
+	}
+}
+
+// TestWaitDeadlineNotHeldAgainstDelayAndPeriod: /waitforshutdown and the
+// ready-file waits start no drain, so a deadline shorter than the drain's
+// delay+period is theirs to choose: they wait that long and answer 408,
+// not 400.
+func TestWaitDeadlineNotHeldAgainstDelayAndPeriod(t *testing.T) {
+	t.Parallel()
+	ready := filepath.Join(t.TempDir(), "ok")
+	drain := quit.Drain{StartDelay: time.Second, Delay: 5 * time.Second, Period: time.Second, Deadline: time.Minute}
+	for _, c := range []struct {
+		path, want string
+		only       bool // ReadyFileOnly
+	}{
+		{"/waitforshutdown?deadline=0.2", "deadline: no drain started within 200ms", false},
+		{"/waitforshutdown?deadline=0.2", "deadline: no ready file", true},
+		{"/shutdown?deadline=0.2", "deadline: no ready file", true},
+		{"/shutdown/ready?deadline=0.2", "deadline: no ready file", false},
+	} {
+		s := &Server{Drain: drain, ReadyFile: ready, ReadyFileOnly: c.only, ReadyFileInterval: 10 * time.Millisecond, Logger: testLogger(t)}
+		w := record(s, http.MethodGet, c.path)
+		if body := w.Body.String(); w.Code != http.StatusRequestTimeout || !strings.HasPrefix(body, c.want) {
+			t.Errorf("GET %s (ready-file-only %v) got %d %q, want 408 %q...", c.path, c.only, w.Code, body, c.want)
+		}
+	}
+	// A drain still needs the room for its delays.
+	s := &Server{Drain: drain, Logger: testLogger(t)}
+	w := record(s, http.MethodGet, "/shutdown?deadline=0.2")
+	if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, "shorter than start-drain-delay+delay+period (7s)") {
+		t.Errorf("GET /shutdown?deadline=0.2 got %d %q, want 400 shorter than start-drain-delay+delay+period", w.Code, body)
 	}
 }
 
@@ -567,10 +610,12 @@ func TestReadyFileOnly(t *testing.T) {
 		t.Fatal("stale ready file not removed on Open")
 	}
 	shutdown, waitfor := goCall(s, "/shutdown"), goCall(s, "/waitforshutdown")
-	waitFor(t, "two waiters", func() bool { return s.State().Waiters == 2 })
-	if st := s.State(); !st.Terminating {
-		t.Error("/shutdown did not start the termination")
-	}
+	// Waiters counts a request once it is admitted, before /shutdown has
+	// marked the termination: wait for the termination itself.
+	waitFor(t, "/shutdown to start the termination, with both callers waiting", func() bool {
+		st := s.State()
+		return st.Terminating && st.Waiters == 2
+	})
 	if a := call(context.Background(), s, http.MethodGet, "/shutdown/ready?deadline=0.05"); a.status != http.StatusRequestTimeout {
 		t.Errorf("/shutdown/ready without file got %d %q, want 408", a.status, a.body)
 	}

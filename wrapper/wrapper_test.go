@@ -143,6 +143,16 @@ func (l *lines) nextInt(t *testing.T) int {
 	return n
 }
 
+// skipOrFailInCI skips t, except in CI (CI=true), where a skip would hide
+// a broken test: there it fails with the same message.
+func skipOrFailInCI(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 func skipIfIgnored(t *testing.T, s syscall.Signal) {
 	t.Helper()
 	// A child inherits an ignored disposition (a shell's "cmd &" ignores
@@ -554,7 +564,7 @@ func TestInstantExit(t *testing.T) {
 // parallel), so zombie children of ours can only be its own.
 func TestSubreaperOrphan(t *testing.T) {
 	if err := SetSubreaper(); err != nil {
-		t.Skipf("cannot become a subreaper: %v", err)
+		skipOrFailInCI(t, fmt.Sprintf("cannot become a subreaper: %v", err))
 	}
 	if sub, err := IsSubreaper(); err != nil || !sub {
 		t.Fatalf("IsSubreaper got %v, %v, want true, nil", sub, err)
@@ -592,7 +602,7 @@ func TestPID1(t *testing.T) {
 	t.Parallel()
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		t.Skip("no unshare(1)")
+		skipOrFailInCI(t, "no unshare(1)")
 	}
 	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
 	if err != nil {
@@ -609,7 +619,7 @@ func TestPID1(t *testing.T) {
 	}
 	out, _ := os.ReadFile(stderr.Name())
 	if strings.Contains(string(out), "unshare failed") {
-		t.Skipf("cannot create a pid namespace: %s", out)
+		skipOrFailInCI(t, fmt.Sprintf("cannot create a pid namespace: %s", out))
 	}
 	t.Errorf("got %v, want exit status 0; stderr:\n%s", st, out)
 }

@@ -38,7 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"QuitRequestTimeout", c.QuitRequestTimeout, 5 * time.Second},
 		{"LogLevel", c.LogLevel, "info"},
 		{"LogFormat", c.LogFormat, "text"},
-		{"PollMax", c.PollMax, 45 * time.Millisecond},
+		{"PollMax", c.PollMax, 44 * time.Millisecond},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {

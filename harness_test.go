@@ -107,6 +107,9 @@ var appCommands = map[string]func(args []string) int{
 var signalByName = map[string]syscall.Signal{
 	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT,
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "WINCH": syscall.SIGWINCH, "KILL": syscall.SIGKILL,
+	"ALRM": syscall.SIGALRM, "PIPE": syscall.SIGPIPE, "CONT": syscall.SIGCONT, "TSTP": syscall.SIGTSTP,
+	"TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "PWR": syscall.SIGPWR, "XCPU": syscall.SIGXCPU,
+	"XFSZ": syscall.SIGXFSZ, "VTALRM": syscall.SIGVTALRM, "IO": syscall.SIGIO,
 }
 
 func sigName(s syscall.Signal) string {

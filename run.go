@@ -19,12 +19,25 @@ import (
 	"envoy-lifecycle/wrapper"
 )
 
-// forwarded are the signals relayed to the app. SIGCHLD (the reaper's) and
-// SIGURG (the Go runtime's preemption signal) are never on it: forwarding
-// SIGURG has killed Python apps under other wrappers.
+// forwarded are the signals relayed to the app: every catchable one, as
+// tini does, but SIGCHLD (the reaper's), SIGURG (the Go runtime's preemption
+// signal; forwarding it has killed Python apps under other wrappers) and
+// SIGPROF (the runtime's profiler). Synchronous signals (SEGV, BUS, FPE, ILL,
+// TRAP, SYS, ABRT) are about the wrapper itself and are not relayed.
 var forwarded = []os.Signal{
 	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH,
+	syscall.SIGALRM, syscall.SIGPIPE, syscall.SIGCONT, syscall.SIGTSTP,
+	syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPWR, syscall.SIGXCPU,
+	syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGIO,
+}
+
+// harmless are the forwarded signals whose default action would not have
+// ended the app (ignore, stop or continue): they do not end the readiness
+// wait, since there is no app yet to give them to.
+var harmless = map[os.Signal]bool{
+	syscall.SIGWINCH: true, syscall.SIGCONT: true, syscall.SIGTSTP: true,
+	syscall.SIGTTIN: true, syscall.SIGTTOU: true,
 }
 
 // defaultTerminationLog is where Kubernetes reads a container's termination
@@ -240,9 +253,9 @@ func (l *lifecycle) waitLive() (code int, ok bool) {
 			return exitUnavailable, false
 		case sig := <-l.sigs:
 			// A signal whose default action would have ended the app ends
-			// the wait. SIGWINCH (a terminal resize) does not: the app
-			// reads the size when it starts.
-			if sig == syscall.SIGWINCH {
+			// the wait. The others (a terminal resize, job control) do
+			// not: the app reads the terminal when it starts.
+			if harmless[sig] {
 				l.log.Debug("signal ignored while waiting for envoy", "signal", sig.String())
 				continue
 			}

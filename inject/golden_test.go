@@ -25,10 +25,12 @@ var goldens = []struct {
 	{"list", []string{"-c", "testdata/list.config.yaml"}},
 	{"json", []string{"-c", "testdata/json.config.yaml"}},
 	{"seed", []string{"-c", "testdata/seed.config.yaml"}},
+	{"istio-native", []string{"-c", "testdata/istio-native.config.yaml"}},
 	// presets
 	{"preset-envoy", []string{"--preset", "envoy"}},
 	{"layout", []string{"--preset", "envoy"}},
 	{"preset-envoy-options", []string{"--preset", "envoy", "--entrypoint", "/search", "--admin-port", "9000", "--image", "registry.example.com/envoy-lifecycle:1.0.0"}},
+	{"preset-envoy-native", []string{"--preset", "envoy"}},
 	{"preset-envoy-json", []string{"--preset", "envoy", "--drain-deadline", "45s", "--stop-timeout", "20s"}},
 	{"preset-istio", []string{"--preset", "istio"}},
 	{"preset-shutdown-manager", []string{"--preset", "shutdown-manager"}},

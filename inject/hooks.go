@@ -66,14 +66,45 @@ func (r *run) hookWorkload(w *workload, e *hookEntry) (missing []error, err erro
 		}
 		where := fmt.Sprintf("%s %q (%s:%d) has no container %q (containers: %s)",
 			strings.ToLower(e.kind), e.name, w.file, w.line(w.obj.Line), h.container, names(cs))
+		if h.container != istioProxy {
+			missing = append(missing, &Error{Code: ExitMismatch, File: r.o.Config.file, Line: h.line, Msg: where})
+			continue
+		}
+		// A native sidecar pod gets the stub as a native sidecar: see
+		// istioStub.
+		native := nativeSidecarOn(w)
+		stub := "an istio-proxy container"
+		if native {
+			stub = "an istio-proxy init container"
+		}
+		inits, err := seqAt(spec, "initContainers", "initContainers", false)
+		if err != nil {
+			return nil, w.fail(err)
+		}
+		decl, err := named(inits, istioProxy, "initContainers")
+		if err != nil {
+			return nil, w.fail(err)
+		}
 		switch {
-		case h.container != istioProxy:
+		case decl != nil:
+			// Not a native sidecar, or containers() would have found it.
+			where += "; istio-proxy is an init container without restartPolicy: Always, which cannot have a preStop hook"
 		case !r.o.IstioStub:
-			where += "; without --no-istio-stub inject adds an istio-proxy container for Istio to merge"
+			where += "; without --no-istio-stub inject adds " + stub + " for Istio to merge"
 		case istioOff(w):
 			where += "; Istio injection is off for this pod (sidecar.istio.io/inject: \"false\"), so an istio-proxy stub would not be merged"
+		case native:
+			if inits == nil {
+				inits = sequence()
+				setBefore(spec, "initContainers", inits, "containers")
+			}
+			inits.Content = append(inits.Content, istioStub(handler, true))
+			r.notef("%s: added init container %q with restartPolicy: Always, carrying only the preStop hook; "+
+				"sidecar.istio.io/nativeSidecar is \"true\", and Istio merges it into the native sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
+			cs = append(cs, container{name: istioProxy, sidecar: true})
+			continue
 		default:
-			if err := addContainer(spec, istioStub(handler)); err != nil {
+			if err := addContainer(spec, istioStub(handler, false)); err != nil {
 				return nil, w.fail(err)
 			}
 			r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
@@ -88,12 +119,31 @@ func (r *run) hookWorkload(w *workload, e *hookEntry) (missing []error, err erro
 // istioStub is a container named istio-proxy that carries only a preStop
 // hook. Istio's injector merges a declared istio-proxy container into the
 // sidecar it injects; "image: auto" is the image Istio's injector fills in.
-func istioStub(preStop *yaml.Node) *yaml.Node {
-	return obj(
+//
+// With native, the stub is a native sidecar, for the initContainers of a
+// pod annotated sidecar.istio.io/nativeSidecar: "true". Istio's template
+// then injects istio-proxy as an init container with its own preStop
+// (pilot-agent request POST drain; manifests/charts/istio-control/
+// istio-discovery/files/injection-template.yaml), and the webhook re-applies
+// the pod's declared init container of that name on top of it, dropping
+// "image: auto" (reapplyOverwrittenContainers, the templatePod.Spec.
+// InitContainers loop, in istio/istio pkg/kube/inject/webhook.go): so the
+// stub's hook is the one that stays. A stub left in containers is only
+// moved to initContainers by recent Istio versions (RunTemplate in
+// pkg/kube/inject/inject.go); older ones re-apply overrides from the pod's
+// initContainers only, and the template's preStop would win. Where the
+// stub goes among the init containers does not matter: the webhook moves a
+// native istio-proxy first (reorderPod in webhook.go).
+func istioStub(preStop *yaml.Node, native bool) *yaml.Node {
+	c := obj(
 		field{"name", str(istioProxy)},
 		field{"image", str("auto")},
-		field{"lifecycle", obj(field{"preStop", preStop})},
 	)
+	if native {
+		c.Content = append(c.Content, str("restartPolicy"), str("Always"))
+	}
+	c.Content = append(c.Content, str("lifecycle"), obj(field{"preStop", preStop}))
+	return c
 }
 
 // istioOff reports a pod template labelled or annotated

@@ -149,6 +149,20 @@ func TestErrors(t *testing.T) {
 			want: []string{`Istio injection is off for this pod`},
 		},
 		{
+			name:     "istio-proxy native by annotation with --no-istio-stub",
+			manifest: strings.Replace(webDeployment, "        app: web\n    spec:", "        app: web\n      annotations:\n        sidecar.istio.io/nativeSidecar: \"true\"\n    spec:", 1),
+			config:   "deployment:\n  web:\n    istio-proxy: [a]\n",
+			args:     []string{"--no-istio-stub", "-c", "CONFIG", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`config.yaml:3: deployment "web" (`, `has no container "istio-proxy" (containers: web, envoy); without --no-istio-stub inject adds an istio-proxy init container`},
+		},
+		{
+			name:     "istio-proxy an init container that is not a native sidecar",
+			manifest: strings.Replace(webDeployment, "    spec:\n      containers:\n", "    spec:\n      initContainers:\n      - name: istio-proxy\n        image: auto\n      containers:\n", 1),
+			config:   "deployment:\n  web:\n    istio-proxy: [a]\n",
+			args:     []string{"-c", "CONFIG", "MANIFEST"}, code: ExitMismatch,
+			want: []string{`config.yaml:3: deployment "web" (`, `istio-proxy is an init container without restartPolicy: Always, which cannot have a preStop hook`},
+		},
+		{
 			name: "preset without command", manifest: webDeployment,
 			args: []string{"--preset", "envoy", "MANIFEST"}, code: ExitMismatch,
 			want: []string{`manifest.yaml:15: deployment/web: container "web" has no command, so inject cannot tell what its image runs: write the image's ENTRYPOINT (and CMD) as command, or pass --entrypoint`},

@@ -186,9 +186,10 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 	}
 	proxy, hasProxy := r.proxy(cs)
 	apps := r.apps(cs, proxy, hasProxy, seenApps)
-	// Istio's native sidecar (an init container with restartPolicy
-	// Always, declared or to be injected): kubelet stops it after the app.
-	native := istio && (nativeSidecarOn(w) || (hasProxy && proxy.sidecar))
+	// A native sidecar proxy (an init container with restartPolicy
+	// Always, declared, or Istio's to be injected): kubelet stops it after
+	// the app, so the wrapper must leave it running.
+	native := (hasProxy && proxy.sidecar) || (istio && nativeSidecarOn(w))
 	switch {
 	case !hasProxy && !istio:
 		r.notef("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
@@ -265,12 +266,19 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 	}
 	hook := sleepHandler(sleep)
 	switch {
-	case native && hasProxy:
+	case native && istio && hasProxy:
 		r.notef("%s: %q is an Istio native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, proxy.name)
-	case native:
+	case native && istio:
 		r.notef("%s: sidecar.istio.io/nativeSidecar is \"true\": Istio injects %s as a native sidecar, which kubelet stops after the app exits, so inject adds no %s stub, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, istioProxy, istioProxy)
-	case hasProxy && proxy.sidecar:
-		r.notef("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook", w, proxy.name)
+	case native:
+		r.notef("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ENVOY=true)", w, proxy.name)
+		// kubelet runs every preStop hook at t=0, a native sidecar's too
+		// (only its SIGTERM waits for the app): one here races the drain.
+		if lc, _ := lookup(proxy.node, "lifecycle"); lc != nil {
+			if ps, _ := lookup(lc, "preStop"); ps != nil && !isNull(ps) {
+				r.notef("%s: container %q has a preStop hook, which kubelet runs at t=0 even for a native sidecar, racing the wrapper's drain: remove it", w, proxy.name)
+			}
+		}
 	case hasProxy:
 		replaced, err := setPreStop(proxy.node, hook)
 		if err != nil {
@@ -280,7 +288,7 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 			r.notef("%s: container %q: replaced its preStop hook", w, proxy.name)
 		}
 	case r.o.IstioStub:
-		if err := addContainer(spec, istioStub(hook)); err != nil {
+		if err := addContainer(spec, istioStub(hook, false)); err != nil {
 			return false, w.fail(err)
 		}
 		r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
@@ -400,8 +408,9 @@ func (r *run) wrapCommand(w *workload, c container) (bool, error) {
 
 // setWrapEnv points the wrapper at the proxy. Variables already set are
 // kept; the drain settings given as flags are written over, and so is
-// NEVER_KILL_ISTIO=true when Istio's sidecar is native: kubelet stops it
-// after the app, and a native sidecar that quits is restarted.
+// NEVER_KILL_ISTIO=true (istio) or NEVER_KILL_ENVOY=true (envoy) when the
+// proxy is a native sidecar: kubelet stops it after the app, and a native
+// sidecar that quits is restarted.
 func (r *run) setWrapEnv(c container, adminPort int, istio, native bool) error {
 	if err := setEnv(c.node, "ENVOY_ADMIN_API", fmt.Sprintf("http://127.0.0.1:%d", adminPort), true); err != nil {
 		return err
@@ -412,7 +421,11 @@ func (r *run) setWrapEnv(c container, adminPort int, istio, native bool) error {
 		}
 	}
 	if native {
-		if err := setEnv(c.node, "NEVER_KILL_ISTIO", "true", false); err != nil {
+		never := "NEVER_KILL_ENVOY"
+		if istio {
+			never = "NEVER_KILL_ISTIO"
+		}
+		if err := setEnv(c.node, never, "true", false); err != nil {
 			return err
 		}
 	}

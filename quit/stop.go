@@ -124,7 +124,7 @@ func (p *Policy) Stop(ctx context.Context, code int) Report {
 	if p.Istio != nil {
 		if !envoy.IsLocal(p.Istio.Base()) {
 			log.Warn("not stopping istio: quit api is not local", "url", p.Istio.Base().String())
-		} else if err := p.retry(ctx, p.Istio.Quit); err != nil {
+		} else if err := quitting(p.retry(ctx, p.Istio.Quit)); err != nil {
 			rep.Err = fmt.Errorf("cannot stop istio: %w", err)
 			log.Error("cannot stop istio proxy", "url", p.Istio.Base().String(), "error", err)
 		} else {
@@ -176,7 +176,18 @@ func (p *Policy) quitEnvoy(ctx context.Context) error {
 	if !envoy.IsLocal(p.Envoy.Base()) {
 		return fmt.Errorf("admin address %s is not local", p.Envoy.Base())
 	}
-	return p.retry(ctx, p.Envoy.Quit)
+	return quitting(p.retry(ctx, p.Envoy.Quit))
+}
+
+// quitting reads a quit request's outcome. A connection closed or reset
+// after the request was sent is the proxy already going away (envoy-admin.md
+// §2.7: tolerate EOF right after sending, then wait for the exit): success,
+// which verify then confirms.
+func quitting(err error) error {
+	if errors.Is(err, envoy.ErrConnectionClosed) {
+		return nil
+	}
+	return err
 }
 
 // verify waits, within p.Verify, for the proxy's address to refuse

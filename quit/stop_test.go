@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -251,5 +252,38 @@ func TestSignalByNameIgnoresOthers(t *testing.T) {
 	n, err := signalByName("/proc", "no-such-process-el", syscall.SIGINT)
 	if err != nil || n != 0 {
 		t.Errorf("got %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestQuitAnsweredByAHangUp: a proxy that closes the connection right after
+// reading the quit request is quitting, not failing (envoy-admin.md §2.7).
+func TestQuitAnsweredByAHangUp(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			calls.Add(1)
+			// Read the whole request, then hang up without answering, and
+			// stop listening, as an exiting pilot-agent does.
+			http.ReadRequest(bufio.NewReader(c))
+			c.Close()
+			ln.Close()
+		}
+	}()
+	p := Policy{Istio: mustClient(t, "http://"+ln.Addr().String()), Retries: 3, Verify: 5 * time.Second}
+	rep := p.Stop(context.Background(), 0)
+	if rep.Err != nil || rep.Method != "istio" || !rep.Gone {
+		t.Errorf("report got %+v, want istio, no error, gone", rep)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("quit attempts got %d, want 1 (a hang-up is not retried)", n)
 	}
 }

@@ -39,7 +39,7 @@ var appCommands = map[string]func(args []string) int{
 	// exit 0 when stdin closes.
 	"echo-signals": func(args []string) int {
 		ch := make(chan os.Signal, 64)
-		sigs := []os.Signal{syscall.SIGURG, syscall.SIGCHLD}
+		sigs := []os.Signal{syscall.SIGURG, syscall.SIGCHLD, syscall.SIGPIPE}
 		for _, s := range signalByName {
 			sigs = append(sigs, s)
 		}
@@ -107,8 +107,7 @@ var appCommands = map[string]func(args []string) int{
 var signalByName = map[string]syscall.Signal{
 	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT,
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "WINCH": syscall.SIGWINCH, "KILL": syscall.SIGKILL,
-	"ALRM": syscall.SIGALRM, "PIPE": syscall.SIGPIPE, "CONT": syscall.SIGCONT, "TSTP": syscall.SIGTSTP,
-	"TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "PWR": syscall.SIGPWR, "XCPU": syscall.SIGXCPU,
+	"ALRM": syscall.SIGALRM, "CONT": syscall.SIGCONT, "PWR": syscall.SIGPWR, "XCPU": syscall.SIGXCPU,
 	"XFSZ": syscall.SIGXFSZ, "VTALRM": syscall.SIGVTALRM, "IO": syscall.SIGIO,
 }
 
@@ -123,6 +122,8 @@ func sigName(s syscall.Signal) string {
 		return "URG"
 	case syscall.SIGCHLD:
 		return "CHLD"
+	case syscall.SIGPIPE:
+		return "PIPE"
 	}
 	return s.String()
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -20,25 +21,27 @@ import (
 )
 
 // forwarded are the signals relayed to the app: every catchable one, as
-// tini does, but SIGCHLD (the reaper's), SIGURG (the Go runtime's preemption
-// signal; forwarding it has killed Python apps under other wrappers) and
-// SIGPROF (the runtime's profiler). Synchronous signals (SEGV, BUS, FPE, ILL,
-// TRAP, SYS, ABRT) are about the wrapper itself and are not relayed.
+// tini does, except
+//   - SIGCHLD (the reaper's), SIGURG (the Go runtime's preemption signal;
+//     forwarding it has killed Python apps under other wrappers) and SIGPROF
+//     (the runtime's profiler);
+//   - SIGPIPE: once notified, Go reports the wrapper's own EPIPE writes (a
+//     socket, a closed stderr pipe) as SIGPIPE, which must never reach the app;
+//   - SIGTSTP, SIGTTIN, SIGTTOU: job control stops the wrapper with its app
+//     (the terminal signals the whole group), so Ctrl-Z keeps working;
+//   - the synchronous signals (SEGV, BUS, FPE, ILL, TRAP, SYS, ABRT), which are
+//     about the wrapper itself.
 var forwarded = []os.Signal{
 	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH,
-	syscall.SIGALRM, syscall.SIGPIPE, syscall.SIGCONT, syscall.SIGTSTP,
-	syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPWR, syscall.SIGXCPU,
-	syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGIO,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGALRM,
+	syscall.SIGCONT, syscall.SIGPWR, syscall.SIGXCPU, syscall.SIGXFSZ,
+	syscall.SIGVTALRM, syscall.SIGIO,
 }
 
 // harmless are the forwarded signals whose default action would not have
-// ended the app (ignore, stop or continue): they do not end the readiness
-// wait, since there is no app yet to give them to.
-var harmless = map[os.Signal]bool{
-	syscall.SIGWINCH: true, syscall.SIGCONT: true, syscall.SIGTSTP: true,
-	syscall.SIGTTIN: true, syscall.SIGTTOU: true,
-}
+// ended the app: they do not end the readiness wait, since there is no app
+// yet to give them to.
+var harmless = map[os.Signal]bool{syscall.SIGWINCH: true, syscall.SIGCONT: true}
 
 // defaultTerminationLog is where Kubernetes reads a container's termination
 // message.
@@ -313,7 +316,12 @@ func (l *lifecycle) supervise(child *wrapper.Child) (st wrapper.Status, drained 
 			switch {
 			case drainDone != nil && (l.cfg.termSignals[sig] || sig == syscall.SIGINT):
 				l.log.Info("second signal; skipping the rest of the drain", "signal", sig.String())
-				held = append(held, sig)
+				// A repeat of the held signal only cuts the drain short: the
+				// app gets it once (the kernel would merge the two anyway),
+				// so its first-signal cleanup is not cut short in turn.
+				if !slices.Contains(held, sig) {
+					held = append(held, sig)
+				}
 				cancelDrain()
 			case drainDone == nil && !drained && l.drain != nil && l.cfg.termSignals[sig]:
 				l.startShutdownClock()
@@ -383,6 +391,11 @@ func (l *lifecycle) stopProxy(code int) {
 	by := time.Now().Add(budget)
 	if !l.shutdownBy.IsZero() && l.shutdownBy.Before(by) {
 		by = l.shutdownBy
+	}
+	// Past the deadline (an app reaped late), still make one real attempt:
+	// a proxy left running keeps a Job from ever finishing.
+	if floor := time.Now().Add(min(l.cfg.QuitRequestTimeout, quitBudget)); by.Before(floor) {
+		by = floor
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), by)
 	defer cancel()

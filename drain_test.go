@@ -110,6 +110,20 @@ func waitNth(t *testing.T, e *envoyfake.Envoy, path string, n int) {
 	}
 }
 
+// termMidDrain starts the wrapper around echo-signals with a request held
+// open, sends SIGTERM and returns once the drain is polling connections: the
+// app's SIGTERM is then held until the drain ends.
+func termMidDrain(t *testing.T) (*envoyfake.Envoy, *proc) {
+	t.Helper()
+	e, h := startProxiedEnvoy(t, envoyfake.Options{})
+	holdRequest(t, e, h)
+	p := start(t, drainEnv(e), app("echo-signals")...)
+	p.expectLine("ready")
+	p.signal(syscall.SIGTERM)
+	waitNth(t, e, "/stats", 1)
+	return e, p
+}
+
 // order returns the admin paths (with query for drain_listeners) the fake
 // saw, polls and duplicates of consecutive entries folded.
 func order(reqs []envoyfake.Request) []string {
@@ -170,16 +184,11 @@ func TestSecondSignalSkipsTheDrain(t *testing.T) {
 	for _, second := range []string{"TERM", "INT"} {
 		t.Run(second, func(t *testing.T) {
 			t.Parallel()
-			e, h := startProxiedEnvoy(t, envoyfake.Options{})
-			holdRequest(t, e, h)
-			p := start(t, drainEnv(e), app("echo-signals")...)
-			p.expectLine("ready")
-			p.signal(syscall.SIGTERM)
-			waitNth(t, e, "/stats", 1)
+			_, p := termMidDrain(t)
 			p.signal(signalByName[second])
-			// Both are forwarded back to back. The kernel delivers pending
-			// signals lowest number first and merges two pending TERMs, so
-			// only the set of names is certain.
+			// The held signals go back to back, each name once (a repeated
+			// TERM only cut the drain short). The kernel delivers pending
+			// signals lowest number first, so only the set is certain.
 			want := map[string]bool{"TERM": true, second: true}
 			for len(want) > 0 {
 				l, ok := p.line(10 * time.Second)
@@ -191,6 +200,9 @@ func TestSecondSignalSkipsTheDrain(t *testing.T) {
 			p.stdin.Close()
 			if got := p.exitCode(); got != 0 {
 				t.Errorf("exit code got %d, want 0", got)
+			}
+			for l, ok := p.line(time.Second); ok; l, ok = p.line(time.Second) {
+				t.Errorf("app got %q after its signals: a held signal was forwarded twice", l)
 			}
 			if !strings.Contains(p.stderr.String(), "reason=cancelled") {
 				t.Errorf("drain did not end as cancelled:\n%s", p.stderr.String())
@@ -237,12 +249,7 @@ func TestHealthcheckFailErrorDoesNotStopTheDrain(t *testing.T) {
 
 func TestAdminGoneDuringTheDrain(t *testing.T) {
 	t.Parallel()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
-	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	waitNth(t, e, "/stats", 1)
+	e, p := termMidDrain(t)
 	e.Kill()
 	p.expectLine("TERM")
 	p.stdin.Close()
@@ -349,12 +356,7 @@ func TestIdlePodSkipsTheDelay(t *testing.T) {
 // a SIGTERM drain waits; the drain stops and is not run a second time.
 func TestAppExitDuringTheDrainDoesNotDrainAgain(t *testing.T) {
 	t.Parallel()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
-	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	waitNth(t, e, "/stats", 1)
+	e, p := termMidDrain(t)
 	p.stdin.Close() // the app exits by itself, SIGTERM still held
 	if got := p.exitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)

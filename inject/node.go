@@ -111,40 +111,31 @@ func scalarAt(m *yaml.Node, key string) string {
 // mapAt returns the mapping under key. With create, a missing or null value
 // becomes an empty mapping appended to m. Anything else is a shape error.
 func mapAt(m *yaml.Node, key, what string, create bool) (*yaml.Node, error) {
-	v, err := lookup(m, key)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case v != nil && v.Kind == yaml.MappingNode:
-		return v, nil
-	case v != nil && !isNull(v):
-		return nil, shapeErrorf(v, "%s: want a mapping, got %s", what, describe(v))
-	case !create:
-		return nil, nil
-	}
-	n := mapping()
-	set(m, key, n)
-	return n, nil
+	return collectionAt(m, key, what, mapping(), "a mapping", create)
 }
 
 // seqAt is mapAt for sequences.
 func seqAt(m *yaml.Node, key, what string, create bool) (*yaml.Node, error) {
+	return collectionAt(m, key, what, sequence(), "a list", create)
+}
+
+// collectionAt returns the node under key if it is of empty's kind; with
+// create, a missing or null value is replaced by empty.
+func collectionAt(m *yaml.Node, key, what string, empty *yaml.Node, want string, create bool) (*yaml.Node, error) {
 	v, err := lookup(m, key)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case v != nil && v.Kind == yaml.SequenceNode:
+	case v != nil && v.Kind == empty.Kind:
 		return v, nil
 	case v != nil && !isNull(v):
-		return nil, shapeErrorf(v, "%s: want a list, got %s", what, describe(v))
+		return nil, shapeErrorf(v, "%s: want %s, got %s", what, want, describe(v))
 	case !create:
 		return nil, nil
 	}
-	n := sequence()
-	set(m, key, n)
-	return n, nil
+	set(m, key, empty)
+	return empty, nil
 }
 
 // set makes key's value in m equal to v. An equal value is left alone (with

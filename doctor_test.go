@@ -10,7 +10,7 @@ import (
 
 func runDoctorBin(t *testing.T, env ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(binPath, "doctor")
+	cmd := exec.Command(bin(t), "doctor")
 	cmd.Env = append(baseEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/testproc"
 )
 
 // drainEnv is a graceful-termination setup with short, test-sized settings.
@@ -77,7 +78,7 @@ func holdRequest(t *testing.T, e *envoyfake.Envoy, h *heldApp) <-chan error {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the app never got the request")
 	}
-	waitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
 	return done
 }
 
@@ -89,9 +90,9 @@ func touchListener(t *testing.T, e *envoyfake.Envoy) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
 	c.Close()
-	waitFor(t, "the connection to close", func() bool { return e.ActiveConnections() == 0 })
+	testproc.WaitFor(t, "the connection to close", func() bool { return e.ActiveConnections() == 0 })
 }
 
 // waitNth waits until the fake has seen n requests matching path.
@@ -118,8 +119,8 @@ func termMidDrain(t *testing.T) (*envoyfake.Envoy, *proc) {
 	e, h := startProxiedEnvoy(t, envoyfake.Options{})
 	holdRequest(t, e, h)
 	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
 	waitNth(t, e, "/stats", 1)
 	return e, p
 }
@@ -149,24 +150,25 @@ func TestTermDrainsEnvoyBeforeTheApp(t *testing.T) {
 	e, h := startProxiedEnvoy(t, envoyfake.Options{})
 	inflight := holdRequest(t, e, h)
 	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
 
 	// Two polls after the drain started: a period has passed with the
 	// connection open, and the app must not have its SIGTERM yet.
 	waitNth(t, e, "/stats", 2)
-	select {
-	case l := <-p.lines:
+	if l, ok := p.Line(time.Millisecond); ok {
 		t.Fatalf("app got %q while a connection was still open", l)
-	default:
+	}
+	if testproc.IsClosed(p.Done()) {
+		t.Fatalf("envoy-lifecycle exited while a connection was still open")
 	}
 	h.Release()
 	if err := <-inflight; err != nil {
 		t.Errorf("the in-flight request failed: %v", err)
 	}
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	waitQuit(t, e.Quit(), "envoy")
@@ -174,8 +176,8 @@ func TestTermDrainsEnvoyBeforeTheApp(t *testing.T) {
 	if got := order(e.Requests()); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("admin calls got %q, want %q", got, want)
 	}
-	if !strings.Contains(p.stderr.String(), "open connections: count=1") {
-		t.Errorf("the drain did not log the connections left at each poll:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "open connections: count=1") {
+		t.Errorf("the drain did not log the connections left at each poll:\n%s", p.Stderr.String())
 	}
 }
 
@@ -185,27 +187,27 @@ func TestSecondSignalSkipsTheDrain(t *testing.T) {
 		t.Run(second, func(t *testing.T) {
 			t.Parallel()
 			_, p := termMidDrain(t)
-			p.signal(signalByName[second])
+			p.Signal(signalNamed(second))
 			// The held signals go back to back, each name once (a repeated
 			// TERM only cut the drain short). The kernel delivers pending
 			// signals lowest number first, so only the set is certain.
 			want := map[string]bool{"TERM": true, second: true}
 			for len(want) > 0 {
-				l, ok := p.line(10 * time.Second)
+				l, ok := p.Line(10 * time.Second)
 				if !ok || !want[l] {
 					t.Fatalf("stdout line got %q (ok=%v), want one of %v", l, ok, want)
 				}
 				delete(want, l)
 			}
-			p.stdin.Close()
-			if got := p.exitCode(); got != 0 {
+			p.Stdin.Close()
+			if got := p.ExitCode(); got != 0 {
 				t.Errorf("exit code got %d, want 0", got)
 			}
-			for l, ok := p.line(time.Second); ok; l, ok = p.line(time.Second) {
+			for l, ok := p.Line(time.Second); ok; l, ok = p.Line(time.Second) {
 				t.Errorf("app got %q after its signals: a held signal was forwarded twice", l)
 			}
-			if !strings.Contains(p.stderr.String(), "reason=cancelled") {
-				t.Errorf("drain did not end as cancelled:\n%s", p.stderr.String())
+			if !strings.Contains(p.Stderr.String(), "reason=cancelled") {
+				t.Errorf("drain did not end as cancelled:\n%s", p.Stderr.String())
 			}
 		})
 	}
@@ -216,15 +218,15 @@ func TestDrainDeadlineWithConnectionsOpen(t *testing.T) {
 	e, h := startProxiedEnvoy(t, envoyfake.Options{})
 	holdRequest(t, e, h)
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DEADLINE=300ms"), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
-	if !strings.Contains(p.stderr.String(), "reason=deadline connections=1") {
-		t.Errorf("drain did not end at the deadline with the connection counted:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "reason=deadline connections=1") {
+		t.Errorf("drain did not end at the deadline with the connection counted:\n%s", p.Stderr.String())
 	}
 }
 
@@ -232,11 +234,11 @@ func TestHealthcheckFailErrorDoesNotStopTheDrain(t *testing.T) {
 	t.Parallel()
 	e := startEnvoy(t, envoyfake.Options{FailHealthcheckStatus: http.StatusInternalServerError})
 	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if n := len(posts(e.Requests(), "/healthcheck/fail")); n != 3 {
@@ -251,13 +253,13 @@ func TestAdminGoneDuringTheDrain(t *testing.T) {
 	t.Parallel()
 	e, p := termMidDrain(t)
 	e.Kill()
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
-	if !strings.Contains(p.stderr.String(), `reason="admin unreachable"`) {
-		t.Errorf("drain did not end on the unreachable admin:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), `reason="admin unreachable"`) {
+		t.Errorf("drain did not end on the unreachable admin:\n%s", p.Stderr.String())
 	}
 }
 
@@ -265,15 +267,15 @@ func TestOldEnvoyWithoutDrainListeners(t *testing.T) {
 	t.Parallel()
 	e := startEnvoy(t, envoyfake.Options{NoDrainListeners: true})
 	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
-	if !strings.Contains(p.stderr.String(), "before 1.12") {
-		t.Errorf("the 404 was not logged:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "before 1.12") {
+		t.Errorf("the 404 was not logged:\n%s", p.Stderr.String())
 	}
 }
 
@@ -281,9 +283,9 @@ func TestStopTimeoutKillsAnAppIgnoringTerm(t *testing.T) {
 	t.Parallel()
 	e := startEnvoy(t, envoyfake.Options{})
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_STOP_TIMEOUT=200ms"), app("ignore-term")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	if got := p.exitCode(); got != 128+int(syscall.SIGKILL) {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	if got := p.ExitCode(); got != 128+int(syscall.SIGKILL) {
 		t.Errorf("exit code got %d, want %d", got, 128+int(syscall.SIGKILL))
 	}
 	waitQuit(t, e.Quit(), "envoy")
@@ -294,11 +296,11 @@ func TestDrainOffForwardsAtOnce(t *testing.T) {
 	e, h := startProxiedEnvoy(t, envoyfake.Options{})
 	holdRequest(t, e, h)
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN=false"), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	waitQuit(t, e.Quit(), "envoy")
@@ -313,7 +315,7 @@ func TestFinishedJobDrainsWithoutDelay(t *testing.T) {
 	t.Parallel()
 	e := startEnvoy(t, envoyfake.Options{})
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DELAY=25s"), app("exit", "0")...) // longer than exitCode waits
-	if got := p.exitCode(); got != 0 {
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	want := []string{"POST /healthcheck/fail", "POST /drain_listeners?graceful&inboundonly", "GET /stats", "POST /quitquitquit"}
@@ -338,15 +340,15 @@ func TestIdlePodSkipsTheDelay(t *testing.T) {
 				touchListener(t, e)
 			}
 			p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE=true", "ENVOY_LIFECYCLE_DRAIN_DELAY=300ms"), app("echo-signals")...)
-			p.expectLine("ready")
-			p.signal(syscall.SIGTERM)
-			p.expectLine("TERM")
-			p.stdin.Close()
-			p.exitCode()
-			skipped := strings.Contains(p.stderr.String(), "skipping the endpoint delay")
-			waited := strings.Contains(p.stderr.String(), "waiting for endpoints to be deprogrammed")
+			p.ExpectLine("ready")
+			p.Signal(syscall.SIGTERM)
+			p.ExpectLine("TERM")
+			p.Stdin.Close()
+			p.ExitCode()
+			skipped := strings.Contains(p.Stderr.String(), "skipping the endpoint delay")
+			waited := strings.Contains(p.Stderr.String(), "waiting for endpoints to be deprogrammed")
 			if skipped == used || waited != used {
-				t.Errorf("delay skipped=%v waited=%v for a %s pod:\n%s", skipped, waited, name, p.stderr.String())
+				t.Errorf("delay skipped=%v waited=%v for a %s pod:\n%s", skipped, waited, name, p.Stderr.String())
 			}
 		})
 	}
@@ -357,8 +359,8 @@ func TestIdlePodSkipsTheDelay(t *testing.T) {
 func TestAppExitDuringTheDrainDoesNotDrainAgain(t *testing.T) {
 	t.Parallel()
 	e, p := termMidDrain(t)
-	p.stdin.Close() // the app exits by itself, SIGTERM still held
-	if got := p.exitCode(); got != 0 {
+	p.Stdin.Close() // the app exits by itself, SIGTERM still held
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if n, m := len(posts(e.Requests(), "/healthcheck/fail")), len(posts(e.Requests(), "/drain_listeners")); n != 1 || m != 1 {
@@ -392,18 +394,18 @@ func TestOneShutdownDeadline(t *testing.T) {
 		"ENVOY_LIFECYCLE_STOP_TIMEOUT=1s",
 		"QUIT_REQUEST_TIMEOUT=5s",
 	), app("echo-signals")...)
-	p.expectLine("ready")
+	p.ExpectLine("ready")
 	sent := time.Now()
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	p.exitCode()
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	p.ExitCode()
 	// Budget 1s + 1s + 3s. Without the one deadline, three 5s quit attempts
 	// would take 15s; the slack covers a loaded machine.
 	if took := time.Since(sent); took > 8*time.Second {
 		t.Errorf("termination took %v, want within its 5s budget", took)
 	}
-	if !strings.Contains(p.stderr.String(), "cannot stop istio") {
-		t.Errorf("the failed quit was not logged:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "cannot stop istio") {
+		t.Errorf("the failed quit was not logged:\n%s", p.Stderr.String())
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 // What the image promises (issue 6): at most 10 MB (10^6 bytes). The image
@@ -21,13 +23,6 @@ import (
 const (
 	imageTarget   = 10_000_000
 	baseImageSize = 0
-)
-
-// Stamped into the image test's binary, as the Dockerfile stamps VERSION and
-// COMMIT.
-const (
-	testVersion = "v0.0.0-imagetest"
-	testCommit  = "0123abc"
 )
 
 // skipOrFailInCI skips t, except in CI (CI=true), where a skip would hide
@@ -45,11 +40,9 @@ func skipOrFailInCI(t testing.TB, msg string) {
 // as PID 1 of a root filesystem holding only itself and a static app.
 func TestImage(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "envoy-lifecycle")
-	staticBuild(t, bin, "-tags=nethttpomithttp2", "-ldflags=-s -w -X main.version="+testVersion+" -X main.commit="+testCommit, ".")
-	app := filepath.Join(dir, "app")
-	staticBuild(t, app, "./testdata/orphanapp")
+	// Both as the Dockerfile builds: static, stripped, trimmed.
+	bin := bin(t)
+	app := testproc.BuildMain(t, "./testdata/orphanapp")
 
 	t.Run("static and stripped", func(t *testing.T) {
 		checkStatic(t, bin)
@@ -108,7 +101,7 @@ func TestImage(t *testing.T) {
 		root := emptyRootfs(t, bin, app)
 
 		stdout, stderr, code := runInRootfs(t, unshare, root, "/envoy-lifecycle", "version")
-		want := fmt.Sprintf("envoy-lifecycle %s (commit %s, %s)", testVersion, testCommit, runtime.Version())
+		want := fmt.Sprintf("envoy-lifecycle %s (commit %s, %s)", testproc.Version, testproc.Commit, runtime.Version())
 		if code != 0 || strings.TrimSpace(stdout) != want {
 			t.Errorf("version got %q (exit %d, stderr %q), want %q", stdout, code, stderr, want)
 		}
@@ -137,16 +130,6 @@ func TestImage(t *testing.T) {
 			}
 		}
 	})
-}
-
-// staticBuild builds pkg as the Dockerfile does.
-func staticBuild(t *testing.T, out string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-o", out}, args...)...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cannot build %s: %v\n%s", out, err, b)
-	}
 }
 
 // checkStatic fails unless path is an ELF with no interpreter and no dynamic

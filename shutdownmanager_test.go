@@ -19,6 +19,7 @@ import (
 
 	"envoy-lifecycle/envoyfake"
 	"envoy-lifecycle/inject"
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/shutdownmgr"
 )
 
@@ -46,13 +47,13 @@ func startManager(t *testing.T, env []string, args ...string) *mgr {
 	t.Helper()
 	p := start(t, mgrEnv(env...), append([]string{"shutdown-manager", "--address", "127.0.0.1", "--port", "0"}, args...)...)
 	m := &mgr{proc: p}
-	waitFor(t, "the manager to listen", func() bool {
+	testproc.WaitFor(t, "the manager to listen", func() bool {
 		select {
-		case <-p.done:
-			t.Fatalf("manager exited before listening:\n%s", p.stderr.String())
+		case <-p.Done():
+			t.Fatalf("manager exited before listening:\n%s", p.Stderr.String())
 		default:
 		}
-		m.port = listeningPort(p.stderr.String())
+		m.port = listeningPort(p.Stderr.String())
 		return m.port != 0
 	})
 	return m
@@ -149,7 +150,7 @@ func (m *mgr) state(t *testing.T) shutdownmgr.Status {
 
 func (m *mgr) waitWaiters(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d waiting requests", n), func() bool { return m.state(t).Waiters == n })
+	testproc.WaitFor(t, fmt.Sprintf("%d waiting requests", n), func() bool { return m.state(t).Waiters == n })
 }
 
 func mgrRecv(t *testing.T, ch <-chan mgrAnswer, what string) mgrAnswer {
@@ -250,8 +251,8 @@ func TestManagerShutdownHandlerLayout(t *testing.T) {
 		t.Errorf("admin calls got %q, want %q", got, want)
 	}
 	// The log lines come through a pipe: wait for them.
-	waitFor(t, "a JSON line per poll with the count, and the end with a context", func() bool {
-		logs := m.stderr.String()
+	testproc.WaitFor(t, "a JSON line per poll with the count, and the end with a context", func() bool {
+		logs := m.Stderr.String()
 		return logged(logs, "open connections", "count", 1) && logged(logs, "open connections", "count", 0) &&
 			logged(logs, "drain finished", "reason", "drained", "context", "drain")
 	})
@@ -259,8 +260,8 @@ func TestManagerShutdownHandlerLayout(t *testing.T) {
 		t.Error("ready file not written")
 	}
 	// The manager's own SIGTERM comes after its preStop: it exits at once.
-	m.signal(syscall.SIGTERM)
-	if got := m.exitCode(); got != 0 {
+	m.Signal(syscall.SIGTERM)
+	if got := m.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 }
@@ -283,8 +284,8 @@ func TestManagerDeadlineIs408(t *testing.T) {
 	if b := mgrRecv(t, waitfor, "/waitforshutdown"); b.status != http.StatusRequestTimeout {
 		t.Errorf("/waitforshutdown got %d %q, want the drain's 408", b.status, b.body)
 	}
-	waitFor(t, "the deadline logged with the connection counted", func() bool {
-		return logged(m.stderr.String(), "drain finished", "reason", "deadline", "connections", 1)
+	testproc.WaitFor(t, "the deadline logged with the connection counted", func() bool {
+		return logged(m.Stderr.String(), "drain finished", "reason", "deadline", "connections", 1)
 	})
 }
 
@@ -310,8 +311,8 @@ func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 	}
 	h.Release()
 	<-inflight
-	if got := d.exitCode(); got != 0 {
-		t.Errorf("drain exit code got %d, want 0:\n%s", got, d.stderr.String())
+	if got := d.ExitCode(); got != 0 {
+		t.Errorf("drain exit code got %d, want 0:\n%s", got, d.Stderr.String())
 	}
 	if a := mgrRecv(t, shutdown, "/shutdown"); a.status != http.StatusOK || !strings.Contains(a.body, "ready file") {
 		t.Errorf("/shutdown got %d %q, want 200 on the ready file", a.status, a.body)
@@ -319,8 +320,8 @@ func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 	if n := len(posts(e.Requests(), "/healthcheck/fail")); n != 1 {
 		t.Errorf("healthcheck/fail calls got %d, want 1 (the drain process only)", n)
 	}
-	if !logged(d.stderr.String(), "drain finished", "reason", "drained") {
-		t.Errorf("drain process did not log JSON:\n%s", d.stderr.String())
+	if !logged(d.Stderr.String(), "drain finished", "reason", "drained") {
+		t.Errorf("drain process did not log JSON:\n%s", d.Stderr.String())
 	}
 }
 
@@ -368,14 +369,14 @@ func TestManagerSigtermFlipsReadiness(t *testing.T) {
 			t.Errorf("before SIGTERM: %s got %d, want %d", path, a.status, want)
 		}
 	}
-	m.signal(syscall.SIGTERM)
-	waitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
+	m.Signal(syscall.SIGTERM)
+	testproc.WaitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
 	for path, want := range map[string]int{"/readyz": 503, "/healthz": 200, "/nlb-health": 503, "/": 503} {
 		if a := m.get(path); a.status != want {
 			t.Errorf("after SIGTERM: %s got %d %q, want %d", path, a.status, a.body, want)
 		}
 	}
-	if got := m.exitCode(); got != 0 {
+	if got := m.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if n := len(e.Requests()); n != 0 {
@@ -437,10 +438,10 @@ func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	m.waitWaiters(t, 1)
 	// Two quiet windows' worth of probes: /waitz must still be waiting.
 	start := count()
-	waitFor(t, "the probes", func() bool { return count() >= start+int(2*(interval+cooldown)/(20*time.Millisecond)) })
+	testproc.WaitFor(t, "the probes", func() bool { return count() >= start+int(2*(interval+cooldown)/(20*time.Millisecond)) })
 	mgrPending(t, waitz, "/waitz")
 
-	m.signal(syscall.SIGTERM)
+	m.Signal(syscall.SIGTERM)
 	select {
 	case <-lbDone:
 	case <-time.After(10 * time.Second):
@@ -456,11 +457,11 @@ func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	if quiet < interval+cooldown || quiet > interval+cooldown+2*time.Second {
 		t.Errorf("/waitz returned %v after the last probe, want INTERVAL+COOLDOWN (%v) and a little", quiet, interval+cooldown)
 	}
-	if got := m.exitCode(); got != 0 {
+	if got := m.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
-	if !logged(m.stderr.String(), "load-balancer hit", "status", 503) {
-		t.Errorf("LOG=yes did not log the hits:\n%s", m.stderr.String())
+	if !logged(m.Stderr.String(), "load-balancer hit", "status", 503) {
+		t.Errorf("LOG=yes did not log the hits:\n%s", m.Stderr.String())
 	}
 }
 
@@ -479,8 +480,8 @@ func TestManagerRestartUndoesHealthcheckFail(t *testing.T) {
 	if code, _ := adminReady(t, e); code != http.StatusServiceUnavailable {
 		t.Fatalf("envoy /ready during the drain got %d, want 503", code)
 	}
-	m1.signal(syscall.SIGKILL)
-	<-m1.done
+	m1.Signal(syscall.SIGKILL)
+	<-m1.Done()
 	if a := <-shutdown; a.err == nil {
 		t.Errorf("/shutdown of a killed manager got %d %q", a.status, a.body)
 	}
@@ -493,8 +494,8 @@ func TestManagerRestartUndoesHealthcheckFail(t *testing.T) {
 	if code, body := adminReady(t, e); code != http.StatusOK || body != "LIVE\n" {
 		t.Errorf("envoy /ready after the restart got %d %q, want 200 LIVE", code, body)
 	}
-	waitFor(t, "the state file to be cleared", func() bool { return !exists(state) })
-	waitFor(t, "the restore to be logged", func() bool { return logged(m2.stderr.String(), "health checks restored") })
+	testproc.WaitFor(t, "the state file to be cleared", func() bool { return !exists(state) })
+	testproc.WaitFor(t, "the restore to be logged", func() bool { return logged(m2.Stderr.String(), "health checks restored") })
 	if st := m2.state(t); st.Terminating || st.Drain != "none" {
 		t.Errorf("restarted manager state got %+v, want idle", st)
 	}
@@ -611,11 +612,11 @@ func TestManagerExitAnswersWaiters(t *testing.T) {
 		m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 		waitfor := m.goGet("/waitforshutdown")
 		m.waitWaiters(t, 1)
-		m.signal(syscall.SIGTERM)
+		m.Signal(syscall.SIGTERM)
 		if a := mgrRecv(t, waitfor, "/waitforshutdown"); a.status != http.StatusServiceUnavailable {
 			t.Errorf("/waitforshutdown at exit got %d %q, want 503", a.status, a.body)
 		}
-		if got := m.exitCode(); got != 0 {
+		if got := m.ExitCode(); got != 0 {
 			t.Errorf("exit code got %d, want 0", got)
 		}
 	})
@@ -627,8 +628,8 @@ func TestManagerExitAnswersWaiters(t *testing.T) {
 		m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state, "--delay", "0", "--period", "20ms")
 		shutdown := m.goGet("/shutdown")
 		waitNth(t, e, "/stats", 1)
-		m.signal(syscall.SIGTERM)
-		waitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
+		m.Signal(syscall.SIGTERM)
+		testproc.WaitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
 		waitNth(t, e, "/stats", 3)
 		mgrPending(t, shutdown, "/shutdown")
 		h.Release()
@@ -636,7 +637,7 @@ func TestManagerExitAnswersWaiters(t *testing.T) {
 		if a := mgrRecv(t, shutdown, "/shutdown"); a.status != http.StatusOK {
 			t.Errorf("/shutdown got %d %q, want 200", a.status, a.body)
 		}
-		if got := m.exitCode(); got != 0 {
+		if got := m.ExitCode(); got != 0 {
 			t.Errorf("exit code got %d, want 0", got)
 		}
 	})
@@ -648,8 +649,8 @@ func TestManagerDrainOnSignal(t *testing.T) {
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"SHUTDOWN_MANAGER_DRAIN_ON_SIGNAL=true"}, "--envoy-admin", e.AdminURL(),
 		"--ready-file", ready, "--state-file", state, "--delay", "0")
-	m.signal(syscall.SIGTERM)
-	if got := m.exitCode(); got != 0 {
+	m.Signal(syscall.SIGTERM)
+	if got := m.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if n := len(posts(e.Requests(), "/healthcheck/fail")); n != 1 {
@@ -685,7 +686,7 @@ func TestDrainSubcommandExitCodes(t *testing.T) {
 		ready, state := mgrFiles(t)
 		d := start(t, mgrEnv(), "drain", "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 			"--delay", "0", "--period", "20ms", "--deadline", "200ms")
-		if got := d.exitCode(); got != exitDrainDeadline {
+		if got := d.ExitCode(); got != exitDrainDeadline {
 			t.Errorf("exit code got %d, want %d", got, exitDrainDeadline)
 		}
 		if !exists(ready) || !exists(state) {
@@ -699,7 +700,7 @@ func TestDrainSubcommandExitCodes(t *testing.T) {
 		e.Kill()
 		ready, state := mgrFiles(t)
 		d := start(t, mgrEnv(), "drain", "--envoy-admin", admin, "--ready-file", ready, "--state-file", state, "--delay", "0")
-		if got := d.exitCode(); got != exitUnavailable {
+		if got := d.ExitCode(); got != exitUnavailable {
 			t.Errorf("exit code got %d, want %d", got, exitUnavailable)
 		}
 	})
@@ -711,8 +712,8 @@ func TestDrainSubcommandExitCodes(t *testing.T) {
 		d := start(t, mgrEnv(), "drain", "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 			"--delay", "0", "--period", "20ms")
 		waitNth(t, e, "/stats", 1)
-		d.signal(syscall.SIGTERM)
-		if got := d.exitCode(); got != 128+int(syscall.SIGTERM) {
+		d.Signal(syscall.SIGTERM)
+		if got := d.ExitCode(); got != 128+int(syscall.SIGTERM) {
 			t.Errorf("exit code got %d, want 143", got)
 		}
 		if exists(ready) {
@@ -749,10 +750,10 @@ func TestManagerBadSettings(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			p := start(t, mgrEnv(c.env...), c.args...)
-			if got := p.exitCode(); got != exitUsage {
+			if got := p.ExitCode(); got != exitUsage {
 				t.Errorf("exit code got %d, want %d", got, exitUsage)
 			}
-			out := p.stderr.String()
+			out := p.Stderr.String()
 			want := "envoy-lifecycle " + c.args[0] + ": "
 			if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, want) || !strings.Contains(out, c.want) {
 				t.Errorf("stderr got %q, want one line %q...%q", out, want, c.want)
@@ -767,7 +768,7 @@ func TestManagerHelpListsEverySetting(t *testing.T) {
 		cmd  string
 		mask cmdMask
 	}{{"shutdown-manager", forManager}, {"drain", forDrain}} {
-		cmd := exec.Command(binPath, c.cmd, "--help")
+		cmd := exec.Command(bin(t), c.cmd, "--help")
 		cmd.Env = append(baseEnv(), mgrEnv()...)
 		var out bytes.Buffer
 		cmd.Stdout = &out

@@ -14,7 +14,7 @@ func TestTerminationLogWritten(t *testing.T) {
 	e := startEnvoy(t, envoyfake.Options{})
 	path := filepath.Join(t.TempDir(), "termination-log")
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_TERMINATION_LOG="+path), app("die-by", "TERM")...)
-	if got := p.exitCode(); got != 143 {
+	if got := p.ExitCode(); got != 143 {
 		t.Errorf("exit code got %d, want 143", got)
 	}
 	data, err := os.ReadFile(path)

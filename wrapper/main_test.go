@@ -36,9 +36,7 @@ var childCommands = map[string]func(args []string) int{
 var reaperLog testproc.Buffer
 
 func TestMain(m *testing.M) {
-	for name, fn := range childCommands {
-		testproc.Register(name, fn)
-	}
+	testproc.RegisterAll(childCommands)
 	testproc.Dispatch()
 
 	// Start the reaper with a logger the orphan tests can read.

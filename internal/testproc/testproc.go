@@ -46,6 +46,14 @@ func Register(name string, fn func(args []string) int) {
 	commands.cmds[name] = fn
 }
 
+// RegisterAll registers every command of cmds, for a package that keeps its
+// commands in one map.
+func RegisterAll(cmds map[string]func(args []string) int) {
+	for name, fn := range cmds {
+		Register(name, fn)
+	}
+}
+
 // MarkUsed records child commands that run only inside other children (a
 // parent process never asks for them), so the unused check counts them.
 func MarkUsed(names ...string) {

@@ -97,6 +97,13 @@ func Env(extra ...string) []string {
 	return append(append(env, Marker+"=1", "GORACE="+gorace), extra...)
 }
 
+// BareEnv is the least environment a child needs: PATH, Marker and GORACE,
+// for a process that must start from an empty environment, as a
+// container's does.
+func BareEnv() []string {
+	return []string{"PATH=" + os.Getenv("PATH"), Marker + "=1", "GORACE=atexit_sleep_ms=0"}
+}
+
 // Main runs the child command when the test binary is a child, and the tests
 // otherwise; it does not return. Packages that must set something up between
 // the two call Dispatch and Run themselves.

@@ -3,15 +3,14 @@
 package wrapper
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"unsafe"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 // The signal policy is tested in a process of its own ("policy"), since
@@ -27,9 +26,9 @@ import (
 //	                           its terminal again
 func init() {
 	childCommands["policy"] = cmdPolicy
-	childCommands["echo-all"] = cmdEchoAll
-	childCommands["ignore-exec"] = cmdIgnoreExec
-	childCommands["session"] = cmdSession
+	childCommands["echo-all"] = testproc.EchoAll("app ")
+	childCommands["ignore-exec"] = testproc.IgnoreExec
+	childCommands["session"] = testproc.Session
 }
 
 // cmdPolicy is a minimal wrapper: Catch, start echo-all (in its own group
@@ -48,7 +47,11 @@ func cmdPolicy(args []string) int {
 		fmt.Fprintln(os.Stderr, "policy:", err)
 		return 2
 	}
-	fmt.Printf("wrapper ready %d %s\n", c.Pid(), sigList(p.IgnoredAtStart()))
+	ign := map[syscall.Signal]bool{}
+	for _, s := range p.IgnoredAtStart() {
+		ign[s] = true
+	}
+	fmt.Printf("wrapper ready %d %s\n", c.Pid(), testproc.SigList(ign))
 	for {
 		select {
 		case st := <-c.ExitCh():
@@ -66,118 +69,6 @@ func cmdPolicy(args []string) int {
 	}
 }
 
-// cmdEchoAll prints "app <n>" for every signal it can catch, reads its
-// stdin line by line ("app read <line>"), and exits 0 at EOF. Signals it
-// inherited ignored stay ignored (Go's Notify would take them over).
-func cmdEchoAll([]string) int {
-	ignored := procSigIgn()
-	ch := make(chan os.Signal, 64)
-	for s := syscall.Signal(1); s <= NumSignals; s++ {
-		if !ignored[s] {
-			signal.Notify(ch, s)
-		}
-	}
-	var ign []syscall.Signal
-	for s := range ignored {
-		ign = append(ign, s)
-	}
-	fmt.Printf("app ready %s\n", sigList(ign))
-	eof := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			fmt.Printf("app read %s\n", sc.Text())
-		}
-		close(eof)
-	}()
-	for {
-		select {
-		case s := <-ch:
-			// The Go runtime sends itself SIGURG to preempt goroutines.
-			if s != syscall.SIGURG {
-				fmt.Printf("app %d\n", s.(syscall.Signal))
-			}
-		case <-eof:
-			return 0
-		}
-	}
-}
-
-// cmdIgnoreExec ignores the signals of its first argument (comma-separated
-// numbers), then execs the rest as a child command, as `trap "" INT; exec`
-// and nohup do.
-func cmdIgnoreExec(args []string) int {
-	if len(args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ignore-exec SIGS COMMAND ARGS...")
-		return 2
-	}
-	for _, f := range strings.Split(args[0], ",") {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		if err := setDisposition(syscall.Signal(n), sigIGN); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-	}
-	return execChild(args[1], args[2:])
-}
-
-// cmdSession makes itself a session leader with its stdin, a terminal, as
-// controlling terminal (as a terminal emulator or sshd does), then execs
-// the rest as a child command.
-func cmdSession(args []string) int {
-	if _, err := syscall.Setsid(); err != nil {
-		fmt.Fprintln(os.Stderr, "setsid:", err)
-		return 2
-	}
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, 0, syscall.TIOCSCTTY, 0); e != 0 {
-		fmt.Fprintln(os.Stderr, "TIOCSCTTY:", e)
-		return 2
-	}
-	return execChild(args[0], args[1:])
-}
-
-func execChild(name string, args []string) int {
-	env := childEnviron(name)
-	err := syscall.Exec(os.Args[0], append([]string{os.Args[0]}, args...), env)
-	fmt.Fprintln(os.Stderr, "exec:", err)
-	return 2
-}
-
-// procSigIgn returns the signals /proc/self/status lists as ignored.
-func procSigIgn() map[syscall.Signal]bool {
-	ign := make(map[syscall.Signal]bool)
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return ign
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "SigIgn:"); ok {
-			mask, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			for s := syscall.Signal(1); s <= NumSignals; s++ {
-				if mask&(1<<(s-1)) != 0 {
-					ign[s] = true
-				}
-			}
-		}
-	}
-	return ign
-}
-
-func sigList(sigs []syscall.Signal) string {
-	if len(sigs) == 0 {
-		return "-"
-	}
-	var f []string
-	for _, s := range sigs {
-		f = append(f, strconv.Itoa(int(s)))
-	}
-	return strings.Join(f, ",")
-}
-
 // policyProc is a running "policy" wrapper and its output.
 type policyProc struct {
 	*app
@@ -190,7 +81,7 @@ type policyProc struct {
 // take every SIGINT for the terminal's (TerminalDelivered).
 func policyOptions() Options {
 	o := appOptions("policy")
-	usedCommands.Store("echo-all", true) // policy's app
+	testproc.MarkUsed("echo-all") // policy's app
 	o.Setpgid = true
 	return o
 }
@@ -255,7 +146,7 @@ func TestSignalPolicy(t *testing.T) {
 			t.Parallel()
 			o := policyOptions()
 			if setpgid {
-				o.Args = []string{"setpgid"}
+				o.Args = append(o.Args, "setpgid")
 			}
 			p := startPolicy(t, o)
 			if p.ignored != "-" {
@@ -285,8 +176,8 @@ func TestSignalPolicy(t *testing.T) {
 						continue // last
 					}
 					kill(t, w, s)
-					if err := poll(func() (bool, string) {
-						state, _, err := procStat(w)
+					if err := testproc.Poll(func() (bool, string) {
+						state, _, err := testproc.ProcStat(w)
 						return err == nil && state == 'T', fmt.Sprintf("wrapper state %q, want T (stopped)", state)
 					}); err != nil {
 						t.Fatalf("%s: %v", what, err)
@@ -317,15 +208,19 @@ func TestIgnoredAtStart(t *testing.T) {
 	t.Parallel()
 	// HUP (nohup), INT (trap, cmd &), CONT and TSTP (which Go leaves alone
 	// until asked), 34 (reserved).
-	ign := []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGCONT, syscall.SIGTSTP, 34}
-	o := appOptions("ignore-exec", sigList(ign), "policy")
-	o.Setpgid = policyOptions().Setpgid
+	ign := map[syscall.Signal]bool{syscall.SIGHUP: true, syscall.SIGINT: true, syscall.SIGCONT: true, syscall.SIGTSTP: true, 34: true}
+	policyOptions() // marks policy's commands used
+	o := appOptions("ignore-exec", append([]string{testproc.SigList(ign)}, testproc.Argv("policy")...)...)
+	o.Setpgid = true
 	p := startPolicy(t, o)
-	if p.ignored != sigList(ign) {
-		t.Errorf("wrapper: ignored at start %s, want %s", p.ignored, sigList(ign))
+	if want := testproc.SigList(ign); p.ignored != want {
+		t.Errorf("wrapper: ignored at start %s, want %s", p.ignored, want)
 	}
-	appIgn := procSigIgnOf(t, p.appPid)
-	for _, s := range ign {
+	appIgn, err := testproc.ProcSigIgn(p.appPid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range ign {
 		if !appIgn[s] {
 			t.Errorf("app: signal %d not ignored; /proc SigIgn has %v", s, appIgn)
 		}
@@ -337,7 +232,7 @@ func TestIgnoredAtStart(t *testing.T) {
 	}
 	kill(t, p.Pid(), syscall.SIGUSR1)
 	expect(t, p.out, "ignored signals, then SIGUSR1", "wrapper got 10", "app 10")
-	if state, _, err := procStat(p.Pid()); err != nil || state == 'T' {
+	if state, _, err := testproc.ProcStat(p.Pid()); err != nil || state == 'T' {
 		t.Fatalf("wrapper state %q, %v: stopped or gone", state, err)
 	}
 	p.in.Close()
@@ -350,70 +245,6 @@ func TestIgnoredAtStart(t *testing.T) {
 	}
 }
 
-// procSigIgnOf returns the ignored signals of process pid.
-func procSigIgnOf(t *testing.T, pid int) map[syscall.Signal]bool {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ign := make(map[syscall.Signal]bool)
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "SigIgn:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for s := syscall.Signal(1); s <= NumSignals; s++ {
-				if mask&(1<<(s-1)) != 0 {
-					ign[s] = true
-				}
-			}
-		}
-	}
-	return ign
-}
-
-// openPTY returns a new pseudo-terminal's master and its terminal, with
-// echo off so the master reads only what the processes write.
-func openPTY(t *testing.T) (master, tty *os.File) {
-	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		skipOrFailInCI(t, fmt.Sprintf("no pseudo-terminals: %v", err))
-	}
-	t.Cleanup(func() { master.Close() })
-	var unlock int32
-	var n uint32
-	if err := ioctl(master, syscall.TIOCSPTLCK, unsafe.Pointer(&unlock)); err != nil {
-		t.Fatal(err)
-	}
-	if err := ioctl(master, syscall.TIOCGPTN, unsafe.Pointer(&n)); err != nil {
-		t.Fatal(err)
-	}
-	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	var tio syscall.Termios
-	if err := ioctl(tty, syscall.TCGETS, unsafe.Pointer(&tio)); err != nil {
-		t.Fatal(err)
-	}
-	tio.Lflag &^= syscall.ECHO
-	if err := ioctl(tty, syscall.TCSETS, unsafe.Pointer(&tio)); err != nil {
-		t.Fatal(err)
-	}
-	return master, tty
-}
-
-func ioctl(f *os.File, req uint, arg unsafe.Pointer) error {
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), uintptr(req), uintptr(arg)); e != 0 {
-		return os.NewSyscallError("ioctl", e)
-	}
-	return nil
-}
-
 // TestTerminal runs the wrapper as the session leader of a pseudo-terminal,
 // as `docker run -t`, ssh or script(1) do, in both process-group modes: the
 // app can read the terminal (no SIGTTIN stop in its own group), Ctrl-C
@@ -423,12 +254,13 @@ func TestTerminal(t *testing.T) {
 	for _, setpgid := range []bool{false, true} {
 		t.Run(fmt.Sprintf("setpgid=%v", setpgid), func(t *testing.T) {
 			t.Parallel()
-			master, tty := openPTY(t)
-			o := appOptions("session", "policy")
+			master, tty := testproc.OpenPTY(t)
 			policyOptions() // marks policy's commands used
+			argv := testproc.Argv("policy")
 			if setpgid {
-				o.Args = append(o.Args, "setpgid")
+				argv = append(argv, "setpgid")
 			}
+			o := appOptions("session", argv...)
 			o.Stdin, o.Stdout, o.Stderr = tty, tty, tty
 			c, err := New(o)
 			if err != nil {
@@ -449,7 +281,7 @@ func TestTerminal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fg, err := foreground(master.Fd()); err != nil || fg != pgid {
+			if fg, err := testproc.Foreground(master); err != nil || fg != pgid {
 				t.Errorf("terminal foreground got %d, %v, want the app's group %d", fg, err, pgid)
 			}
 

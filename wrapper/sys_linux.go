@@ -70,3 +70,12 @@ func setForeground(fd uintptr, pgrp int) error {
 	}
 	return nil
 }
+
+// getsid returns the caller's session id.
+func getsid() (int, error) {
+	sid, _, e := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
+	if e != 0 {
+		return 0, os.NewSyscallError("getsid", e)
+	}
+	return int(sid), nil
+}

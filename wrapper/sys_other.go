@@ -18,3 +18,4 @@ func disposition(syscall.Signal) (uintptr, error)  { return 0, errors.ErrUnsuppo
 func setDisposition(syscall.Signal, uintptr) error { return errors.ErrUnsupported }
 func foreground(uintptr) (int, error)              { return 0, errors.ErrUnsupported }
 func setForeground(uintptr, int) error             { return errors.ErrUnsupported }
+func getsid() (int, error)                         { return 0, errors.ErrUnsupported }

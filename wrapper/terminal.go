@@ -58,3 +58,12 @@ func (c *Child) TerminalDelivered(sig os.Signal) bool {
 	fg, err := foreground(tty.Fd())
 	return err == nil && fg == syscall.Getpgrp()
 }
+
+// LeadsTerminal reports whether the calling process leads the session of the
+// terminal f, its controlling terminal, and its group is the foreground:
+// the case of `docker run -t`, kubectl run -t, ssh or script(1), with no
+// job-control shell above it.
+func LeadsTerminal(f *os.File) bool {
+	sid, err := getsid()
+	return err == nil && sid == os.Getpid() && takeTerminal(f)
+}

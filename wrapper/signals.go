@@ -12,9 +12,6 @@ import (
 // NumSignals is the highest signal number on Linux; signals run 1..64.
 const NumSignals = 64
 
-// sigSTKFLT is Linux's 16, which syscall names on Linux only.
-const sigSTKFLT = syscall.Signal(16)
-
 // Action is what the wrapper does with a signal while the app runs.
 type Action int
 
@@ -133,13 +130,20 @@ var rules = []rule{
 	{sigs: []syscall.Signal{syscall.SIGPIPE}, action: Dropped,
 		why:  "the Go runtime reports the wrapper's own writes to a closed pipe (stderr, a socket) as SIGPIPE, which must neither end the wrapper nor reach the app; a kill(2) cannot be told apart",
 		tini: "forwarded", dumbInit: "forwarded"},
-	{sigs: jobControl, action: JobControl,
-		why:  "not caught, so it stops the wrapper; Ctrl-Z stops the wrapper and the app together when they share a process group",
-		tini: "TSTP forwarded; TTIN, TTOU ignored", dumbInit: "forwarded (as STOP to a group), then dumb-init stops itself"},
-	{sigs: reserved, action: Reserved,
-		why:  "reserved for the C library; Go cannot catch it, so the wrapper ignores it (SIG_IGN) and the app starts with the default",
-		tini: "32 not forwarded (glibc reserves it); 34 forwarded", dumbInit: "32 not forwarded (glibc reserves it); 34 forwarded"},
+	{sigs: jobControl[:1], action: JobControl, why: jobControlWhy,
+		tini: "forwarded: the app stops, tini runs on", dumbInit: "forwarded (as STOP to a group), then dumb-init stops itself"},
+	{sigs: jobControl[1:], action: JobControl, why: jobControlWhy,
+		tini: "ignored", dumbInit: "forwarded (as STOP to a group), then dumb-init stops itself"},
+	{sigs: reserved[:1], action: Reserved, why: reservedWhy,
+		tini: "not forwarded: glibc reserves it", dumbInit: "not forwarded: glibc reserves it"},
+	{sigs: reserved[1:], action: Reserved, why: reservedWhy,
+		tini: "forwarded", dumbInit: "forwarded"},
 }
+
+const (
+	jobControlWhy = "not caught, so it stops the wrapper; Ctrl-Z stops the wrapper and the app together when they share a process group"
+	reservedWhy   = "reserved for the C library; Go cannot catch it, so the wrapper ignores it (SIG_IGN) and the app starts with the default"
+)
 
 // Notes on the forwarded signals, for SignalTable.
 var forwardNotes = map[syscall.Signal]rule{
@@ -155,7 +159,6 @@ func init() {
 			tini: "not caught: the default action ends tini", dumbInit: "forwarded",
 		}
 	}
-	forwardNotes[sigSTKFLT] = rule{dumbInit: "forwarded"}
 }
 
 // defaults are the kernel's default actions that are not Term (signal(7));

@@ -303,6 +303,7 @@ func wrap(argv []string, stderr io.Writer) int {
 			log.Warn("cannot become a child subreaper", "error", err)
 		}
 	}
+	policy.Wait() // the readiness wait ends on any signal that would end the app
 	out := r.Run()
 	lifecycle.WriteMessage(cfg.TerminationLog, out, log)
 	return out.Code

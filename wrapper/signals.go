@@ -145,6 +145,15 @@ const (
 	reservedWhy   = "reserved for the C library; Go cannot catch it, so the wrapper ignores it (SIG_IGN) and the app starts with the default"
 )
 
+// fatalToGo are the forwarded signals the Go runtime dies of when one is
+// sent with kill(2) and not notified (_SigKill, _SigThrow and _SigPanic in
+// runtime/sigtab_linux_generic.go); it drops the others.
+var fatalToGo = map[syscall.Signal]bool{
+	syscall.SIGHUP: true, syscall.SIGINT: true, syscall.SIGTERM: true,
+	syscall.SIGQUIT: true, syscall.SIGILL: true, syscall.SIGTRAP: true, syscall.SIGABRT: true,
+	syscall.SIGBUS: true, syscall.SIGFPE: true, syscall.SIGSEGV: true, 16: true, syscall.SIGSYS: true,
+}
+
 // Notes on the forwarded signals, for SignalTable.
 var forwardNotes = map[syscall.Signal]rule{
 	syscall.SIGINT:   {why: "not forwarded when the terminal already delivered it (see TerminalDelivered)"},
@@ -232,6 +241,9 @@ var (
 	// get at their default: Start resets them around the fork.
 	childDefaultMu sync.Mutex
 	childDefault   []syscall.Signal
+	// catchDone is closed once Catch has notified every signal; nil
+	// before Catch. Guarded by childDefaultMu.
+	catchDone chan struct{}
 )
 
 // Catch sets the process's signal dispositions and returns its policy. The
@@ -243,6 +255,8 @@ var (
 //     forwarded;
 //   - every other signal whose Action is Forward is relayed to ch, which
 //     should be buffered (os/signal drops what a full channel cannot take);
+//     those the Go runtime would die of from the moment Catch returns, the
+//     others once Wait returns;
 //   - SIGPIPE is caught and dropped, so the wrapper's own writes to a closed
 //     pipe end neither it nor the app;
 //   - the reserved signals are ignored, so they cannot end the wrapper; Start
@@ -258,16 +272,30 @@ func Catch(ch chan<- os.Signal) *Policy {
 }
 
 func catch(ch chan<- os.Signal) *Policy {
+	childDefaultMu.Lock()
+	defer childDefaultMu.Unlock()
 	p := &Policy{ignored: ignoredSignals()}
+	var now, later []os.Signal
 	for s := syscall.Signal(1); s <= NumSignals; s++ {
-		if p.ignored[s] {
+		if p.ignored[s] || Lookup(s).Action != Forward {
 			continue
 		}
-		if Lookup(s).Action == Forward {
-			p.forwarded = append(p.forwarded, s)
+		p.forwarded = append(p.forwarded, s)
+		if fatalToGo[s] {
+			now = append(now, s)
+		} else {
+			later = append(later, s)
 		}
 	}
-	signal.Notify(ch, p.forwarded...)
+	// Each signal costs a round trip to the runtime's signal thread: the
+	// ones the runtime would die of now, the rest (which it drops until
+	// then) while the caller reads its configuration. Start waits for them.
+	signal.Notify(ch, now...)
+	catchDone = make(chan struct{})
+	go func() {
+		signal.Notify(ch, later...)
+		close(catchDone)
+	}()
 
 	// Not to ch: the caller never needs to see it.
 	pipe := make(chan os.Signal, 1)
@@ -277,8 +305,6 @@ func catch(ch chan<- os.Signal) *Policy {
 		}
 	}()
 
-	childDefaultMu.Lock()
-	defer childDefaultMu.Unlock()
 	for _, s := range reserved {
 		if p.ignored[s] {
 			continue
@@ -313,6 +339,17 @@ func (p *Policy) Action(s os.Signal) Action {
 	return Lookup(ss).Action
 }
 
+// Wait returns once every signal Catch notifies reaches its channel: Catch
+// notifies those the Go runtime would die of before it returns, and the
+// rest, which the runtime drops until then, in the background. Start waits
+// for them too.
+func (p *Policy) Wait() {
+	childDefaultMu.Lock()
+	done := catchDone
+	childDefaultMu.Unlock()
+	<-done
+}
+
 // Forwarded returns the signals Catch relays to its channel.
 func (p *Policy) Forwarded() []os.Signal {
 	return append([]os.Signal(nil), p.forwarded...)
@@ -338,6 +375,9 @@ func (p *Policy) IgnoredAtStart() []syscall.Signal {
 func startWithDefaults(cmd *exec.Cmd) error {
 	childDefaultMu.Lock()
 	defer childDefaultMu.Unlock()
+	if catchDone != nil {
+		<-catchDone // every signal is forwarded while the app lives
+	}
 	for _, s := range childDefault {
 		_ = setDisposition(s, sigDFL)
 	}

@@ -1,7 +1,7 @@
 package main
 
 // Settings shared by every mode's command line: the error for a bad setting,
-// the root logger, and the tables printed by --help.
+// the value parsers, the root logger, and the tables printed by --help.
 
 import (
 	"errors"
@@ -9,11 +9,16 @@ import (
 	"io"
 	"net/url"
 	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"envoy-lifecycle/envoy"
+	"envoy-lifecycle/shutdownmgr"
 )
 
 // ConfigError is a bad setting: it names the variable, echoes the value and
@@ -115,3 +120,114 @@ func printEnvUsage(w io.Writer, spec any) {
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+// What ParseDuration and the others accept, for error messages.
+const (
+	validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m"
+	validBool     = "true or false (also yes/no, on/off, 1/0)"
+)
+
+func durationSetter(dst *time.Duration) func(string) error {
+	return func(s string) error {
+		d, err := shutdownmgr.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func boolSetter(dst *bool) func(string) error {
+	return func(s string) error {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "1", "t", "true", "yes", "y", "on":
+			*dst = true
+		case "0", "f", "false", "no", "n", "off":
+			*dst = false
+		default:
+			return errors.New("cannot parse")
+		}
+		return nil
+	}
+}
+
+func intSetter(dst *int, lo, hi int) func(string) error {
+	return func(s string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return errors.New("cannot parse")
+		}
+		if n < lo || n > hi {
+			return errors.New("out of range")
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func stringSetter(dst *string) func(string) error {
+	return func(s string) error { *dst = s; return nil }
+}
+
+func oneOf(dst *string, valid ...string) func(string) error {
+	return func(s string) error {
+		s = strings.ToLower(strings.TrimSpace(s))
+		for _, v := range valid {
+			if s == v {
+				*dst = s
+				return nil
+			}
+		}
+		return errors.New("unknown value")
+	}
+}
+
+// positive wraps a duration setter: zero is refused too.
+func positive(set func(string) error, dst *time.Duration) func(string) error {
+	return func(s string) error {
+		if err := set(s); err != nil {
+			return err
+		}
+		if *dst == 0 {
+			return errors.New("must be greater than 0")
+		}
+		return nil
+	}
+}
+
+func regexpSetter(dst **regexp.Regexp) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			*dst = nil
+			return nil
+		}
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return errors.New("cannot compile")
+		}
+		*dst = re
+		return nil
+	}
+}
+
+// settingFlag adapts a setting to flag.Value; a bad value is kept in *bad so
+// the caller can print our one-line message instead of the flag package's.
+type settingFlag struct {
+	s    *mgrSetting
+	name string
+	bad  **ConfigError
+}
+
+func (f settingFlag) String() string { return "" }
+
+func (f settingFlag) IsBoolFlag() bool { return f.s.isBool }
+
+func (f settingFlag) Set(v string) error {
+	if err := f.s.set(v); err != nil {
+		ce := &ConfigError{Name: "--" + f.name, Value: v, Valid: f.s.valid, Err: err}
+		*f.bad = ce
+		return ce
+	}
+	return nil
+}

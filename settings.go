@@ -91,26 +91,59 @@ func newRootLogger(w io.Writer, level, format string) hclog.Logger {
 	})
 }
 
-// printEnvUsage writes a table of every variable of spec: name, default,
-// origin and meaning, read from the struct tags so it cannot drift.
-func printEnvUsage(w io.Writer, spec any) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tFROM\tMEANING")
-	t := reflect.TypeOf(spec).Elem()
+// envVar is one row of an environment table.
+type envVar struct{ name, def, from, desc string }
+
+// envVars lists the variables of defaults (a pointer to a tagged struct):
+// name, origin and meaning from the tags; the default from the default tag,
+// or else the field's preset value, so a default lives in one place.
+func envVars(defaults any) []envVar {
+	v := reflect.ValueOf(defaults).Elem()
+	t := v.Type()
+	var out []envVar
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if f.Tag.Get("envconfig") == "" {
 			continue
 		}
-		from := f.Tag.Get("from")
-		if from == "" {
-			from = "-"
+		e := envVar{name: f.Tag.Get("envconfig"), def: f.Tag.Get("default"), from: f.Tag.Get("from"), desc: f.Tag.Get("desc")}
+		if fv := v.Field(i); e.def == "" && !fv.IsZero() {
+			switch x := fv.Interface().(type) {
+			case time.Duration:
+				e.def = fmtDuration(x)
+			default:
+				e.def = fmt.Sprint(x)
+			}
 		}
-		def := f.Tag.Get("default")
-		if def == "" {
-			def = "-"
+		if e.def == "" {
+			e.def = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Tag.Get("envconfig"), def, from, f.Tag.Get("desc"))
+		if e.from == "" {
+			e.from = "-"
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// fmtDuration writes d as a person would: 10m, not 10m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// printEnvUsage writes the table of envVars(defaults).
+func printEnvUsage(w io.Writer, defaults any) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tFROM\tMEANING")
+	for _, e := range envVars(defaults) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.name, e.def, e.from, e.desc)
 	}
 	tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
 
 func runDoctorBin(t *testing.T, env ...string) (string, int) {
@@ -24,9 +25,9 @@ func runDoctorBin(t *testing.T, env ...string) (string, int) {
 
 func TestDoctor(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	agent := startAgent(t, e)
-	old := startEnvoy(t, envoyfake.Options{Version: "abc/1.11.2/Clean/RELEASE/BoringSSL", NoDrainListeners: true})
+	old := envoytest.Start(t, envoyfake.Options{Version: "abc/1.11.2/Clean/RELEASE/BoringSSL", NoDrainListeners: true})
 	cases := []struct {
 		name     string
 		env      []string

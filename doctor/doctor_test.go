@@ -9,6 +9,7 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 )
 
@@ -16,11 +17,7 @@ import (
 // TestDoctor in package main.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	e, err := envoyfake.Start(envoyfake.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := envoytest.Start(t, envoyfake.Options{})
 	live := Settings{AdminAPI: e.AdminURL(), RequestTimeout: time.Second, Drain: true, Selector: envoy.DefaultConnSelector(),
 		DrainDeadline: 15 * time.Second, StopTimeout: 10 * time.Second, Grace: 30 * time.Second, GraceSet: true}
 	cases := []struct {

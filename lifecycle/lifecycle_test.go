@@ -197,6 +197,13 @@ func TestRunner(t *testing.T) {
 			steps:  func(r *run) {},
 			code:   127, cause: CauseStartFailed,
 		},
+		{
+			name:   "no command",
+			opts:   func(o *Options) { o.Command = "" },
+			exitOn: "TERM",
+			steps:  func(r *run) {},
+			code:   software, cause: CauseStartFailed,
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -263,7 +263,7 @@ func TestAdminGoneDuringTheDrain(t *testing.T) {
 
 func TestOldEnvoyWithoutDrainListeners(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{NoDrainListeners: true})
+	e := startEnvoy(t, envoyfake.Options{Version: "1.11.0"}) // the newest release without /drain_listeners
 	p := start(t, drainEnv(e), app("echo-signals")...)
 	p.expectLine("ready")
 	p.signal(syscall.SIGTERM)

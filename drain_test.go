@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 )
 
@@ -26,60 +22,6 @@ func drainEnv(e *envoyfake.Envoy, extra ...string) []string {
 		"ENVOY_LIFECYCLE_DRAIN_PERIOD=20ms",
 		"ENVOY_LIFECYCLE_DRAIN_DEADLINE=30s",
 	}, extra...)
-}
-
-// startProxiedEnvoy starts a fake Envoy whose listener proxies to an app
-// that holds every request until released, so a test can keep a request,
-// and its connection, in flight.
-func startProxiedEnvoy(t *testing.T, o envoyfake.Options) (*envoyfake.Envoy, *heldApp) {
-	t.Helper()
-	h := &heldApp{entered: make(chan struct{}, 16), release: make(chan struct{})}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.entered <- struct{}{}
-		<-h.release
-		io.WriteString(w, "done\n")
-	}))
-	t.Cleanup(func() { h.Release(); h.Close() })
-	o.Upstream = h.Listener.Addr().String()
-	return startEnvoy(t, o), h
-}
-
-type heldApp struct {
-	*httptest.Server
-	entered  chan struct{}
-	release  chan struct{}
-	released sync.Once
-}
-
-// Release lets every held request finish.
-func (h *heldApp) Release() { h.released.Do(func() { close(h.release) }) }
-
-// holdRequest sends a request through the fake's listener and returns once
-// the app holds it and the fake counts its connection. The returned channel
-// gets the request's outcome.
-func holdRequest(t *testing.T, e *envoyfake.Envoy, h *heldApp) <-chan error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		resp, err := http.Get("http://" + e.ListenerAddr() + "/work")
-		if err == nil {
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-		}
-		done <- err
-	}()
-	select {
-	case <-h.entered:
-	case err := <-done:
-		t.Fatalf("request ended before the app held it: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the app never got the request")
-	}
-	testproc.WaitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
-	return done
 }
 
 // touchListener opens and closes one connection, so the listener has
@@ -95,33 +37,17 @@ func touchListener(t *testing.T, e *envoyfake.Envoy) {
 	testproc.WaitFor(t, "the connection to close", func() bool { return e.ActiveConnections() == 0 })
 }
 
-// waitNth waits until the fake has seen n requests matching path.
-func waitNth(t *testing.T, e *envoyfake.Envoy, path string, n int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	seen := 0
-	if _, err := e.WaitRequest(ctx, func(r envoyfake.Request) bool {
-		if r.Path == path {
-			seen++
-		}
-		return seen >= n
-	}); err != nil {
-		t.Fatalf("envoy fake saw fewer than %d %s: %v", n, path, err)
-	}
-}
-
 // termMidDrain starts the wrapper around echo-signals with a request held
 // open, sends SIGTERM and returns once the drain is polling connections: the
 // app's SIGTERM is then held until the drain ends.
 func termMidDrain(t *testing.T) (*envoyfake.Envoy, *proc) {
 	t.Helper()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	p := start(t, drainEnv(e), app("echo-signals")...)
 	p.ExpectLine("ready")
 	p.Signal(syscall.SIGTERM)
-	waitNth(t, e, "/stats", 1)
+	envoytest.WaitRequests(t, e, "/stats", 1)
 	return e, p
 }
 
@@ -147,15 +73,15 @@ func order(reqs []envoyfake.Request) []string {
 
 func TestTermDrainsEnvoyBeforeTheApp(t *testing.T) {
 	t.Parallel()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	p := start(t, drainEnv(e), app("echo-signals")...)
 	p.ExpectLine("ready")
 	p.Signal(syscall.SIGTERM)
 
 	// Two polls after the drain started: a period has passed with the
 	// connection open, and the app must not have its SIGTERM yet.
-	waitNth(t, e, "/stats", 2)
+	envoytest.WaitRequests(t, e, "/stats", 2)
 	if l, ok := p.Line(time.Millisecond); ok {
 		t.Fatalf("app got %q while a connection was still open", l)
 	}
@@ -215,8 +141,8 @@ func TestSecondSignalSkipsTheDrain(t *testing.T) {
 
 func TestDrainDeadlineWithConnectionsOpen(t *testing.T) {
 	t.Parallel()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DEADLINE=300ms"), app("echo-signals")...)
 	p.ExpectLine("ready")
 	p.Signal(syscall.SIGTERM)
@@ -232,7 +158,7 @@ func TestDrainDeadlineWithConnectionsOpen(t *testing.T) {
 
 func TestHealthcheckFailErrorDoesNotStopTheDrain(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{FailHealthcheckStatus: http.StatusInternalServerError})
+	e := envoytest.Start(t, envoyfake.Options{FailHealthcheckStatus: http.StatusInternalServerError})
 	p := start(t, drainEnv(e), app("echo-signals")...)
 	p.ExpectLine("ready")
 	p.Signal(syscall.SIGTERM)
@@ -265,7 +191,7 @@ func TestAdminGoneDuringTheDrain(t *testing.T) {
 
 func TestOldEnvoyWithoutDrainListeners(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{NoDrainListeners: true})
+	e := envoytest.Start(t, envoyfake.Options{Version: "1.11.0"}) // the newest release without /drain_listeners
 	p := start(t, drainEnv(e), app("echo-signals")...)
 	p.ExpectLine("ready")
 	p.Signal(syscall.SIGTERM)
@@ -281,7 +207,7 @@ func TestOldEnvoyWithoutDrainListeners(t *testing.T) {
 
 func TestStopTimeoutKillsAnAppIgnoringTerm(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_STOP_TIMEOUT=200ms"), app("ignore-term")...)
 	p.ExpectLine("ready")
 	p.Signal(syscall.SIGTERM)
@@ -293,8 +219,8 @@ func TestStopTimeoutKillsAnAppIgnoringTerm(t *testing.T) {
 
 func TestDrainOffForwardsAtOnce(t *testing.T) {
 	t.Parallel()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN=false"), app("echo-signals")...)
 	p.ExpectLine("ready")
 	p.Signal(syscall.SIGTERM)
@@ -313,7 +239,7 @@ func TestDrainOffForwardsAtOnce(t *testing.T) {
 // runs without its (here absurd) delay and the proxy is stopped.
 func TestFinishedJobDrainsWithoutDelay(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DELAY=25s"), app("exit", "0")...) // longer than exitCode waits
 	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
@@ -335,7 +261,7 @@ func TestIdlePodSkipsTheDelay(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			if used {
 				touchListener(t, e)
 			}
@@ -373,7 +299,7 @@ func TestAppExitDuringTheDrainDoesNotDrainAgain(t *testing.T) {
 // graceful termination past its budget (DRAIN_DEADLINE + STOP_TIMEOUT + 3s).
 func TestOneShutdownDeadline(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	hole, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

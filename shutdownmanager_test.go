@@ -19,6 +19,7 @@ import (
 
 	"envoy-lifecycle/envoyfake"
 	"envoy-lifecycle/inject"
+	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/shutdownmgr"
 )
@@ -181,15 +182,6 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// proxiedEnvoy is startProxiedEnvoy whose held requests are released before
-// the fake closes, so its Close need not wait for them.
-func proxiedEnvoy(t *testing.T) (*envoyfake.Envoy, *heldApp) {
-	t.Helper()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	t.Cleanup(h.Release)
-	return e, h
-}
-
 // adminReady reads the fake's GET /ready.
 func adminReady(t *testing.T, e *envoyfake.Envoy) (int, string) {
 	t.Helper()
@@ -207,8 +199,8 @@ func adminReady(t *testing.T, e *envoyfake.Envoy) (int, string) {
 // admin given as scheme, host and port.
 func TestManagerShutdownHandlerLayout(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	u, _ := url.Parse(e.AdminURL())
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin-scheme", "http", "--envoy-admin-host", u.Hostname(), "--envoy-admin-port", u.Port(),
@@ -217,7 +209,7 @@ func TestManagerShutdownHandlerLayout(t *testing.T) {
 	waitfor := m.goGet("/waitforshutdown")
 	m.waitWaiters(t, 1)
 	shutdown := m.goGet("/shutdown?delay=0&period=0.02&deadline=30")
-	waitNth(t, e, "/stats", 3)
+	envoytest.WaitRequests(t, e, "/stats", 3)
 	mgrPending(t, shutdown, "/shutdown")
 	mgrPending(t, waitfor, "/waitforshutdown")
 	if code, body := adminReady(t, e); code != http.StatusServiceUnavailable || body != "DRAINING\n" {
@@ -268,8 +260,8 @@ func TestManagerShutdownHandlerLayout(t *testing.T) {
 
 func TestManagerDeadlineIs408(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 	waitfor := m.goGet("/waitforshutdown?deadline=30")
@@ -294,8 +286,8 @@ func TestManagerDeadlineIs408(t *testing.T) {
 // process, drains and writes it.
 func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file-only", "--ready-file", ready,
 		"--ready-file-interval", "20ms", "--state-file", state)
@@ -304,7 +296,7 @@ func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 
 	d := start(t, mgrEnv("SHUTDOWN_MANAGER_READY_FILE="+ready, "SHUTDOWN_MANAGER_STATE_FILE="+state),
 		"drain", "--envoy-admin", e.AdminURL(), "--delay", "0", "--period", "20ms", "--log-to-pid1", "false")
-	waitNth(t, e, "/stats", 3)
+	envoytest.WaitRequests(t, e, "/stats", 3)
 	mgrPending(t, shutdown, "/shutdown")
 	if exists(ready) {
 		t.Error("ready file written while a connection is open")
@@ -330,13 +322,13 @@ func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 // --drain-listeners=false, and writes the ready file.
 func TestManagerMarin3rLayout(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 		"--check-drain-delay", "0", "--check-drain-interval", "0.02", "--min-open-connections", "0", "--drain-listeners=false")
 	drain := m.goGet("/drain")
-	waitNth(t, e, "/stats", 1)
+	envoytest.WaitRequests(t, e, "/stats", 1)
 	shutdown := m.goGet("/shutdown")
 	m.waitWaiters(t, 2)
 	h.Release()
@@ -361,7 +353,7 @@ func TestManagerMarin3rLayout(t *testing.T) {
 // load-balancer path while /healthz stays 200, and does not drain Envoy.
 func TestManagerSigtermFlipsReadiness(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"INTERVAL=100ms", "COOLDOWN=100ms"}, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 	for path, want := range map[string]int{"/readyz": 200, "/healthz": 200, "/nlb-health": 200} {
@@ -390,7 +382,7 @@ func TestManagerSigtermFlipsReadiness(t *testing.T) {
 func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	t.Parallel()
 	const interval, cooldown = 200 * time.Millisecond, 200 * time.Millisecond
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"INTERVAL=" + interval.String(), "COOLDOWN=" + cooldown.String(), "LOG=yes"},
 		"--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
@@ -470,13 +462,13 @@ func TestManagerWaitzAfterProbesStop(t *testing.T) {
 // the state file and makes Envoy healthy again (projectcontour/contour#4851).
 func TestManagerRestartUndoesHealthcheckFail(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	args := []string{"--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state, "--period", "20ms", "--delay", "0"}
 	m1 := startManager(t, nil, args...)
 	shutdown := m1.goGet("/shutdown")
-	waitNth(t, e, "/stats", 2)
+	envoytest.WaitRequests(t, e, "/stats", 2)
 	if code, _ := adminReady(t, e); code != http.StatusServiceUnavailable {
 		t.Fatalf("envoy /ready during the drain got %d, want 503", code)
 	}
@@ -503,7 +495,7 @@ func TestManagerRestartUndoesHealthcheckFail(t *testing.T) {
 
 func TestManagerToken(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"SHUTDOWN_MANAGER_TOKEN=k8s-hook-token"}, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 	if a := m.get("/shutdown?delay=0"); a.status != http.StatusUnauthorized {
@@ -530,7 +522,7 @@ func TestManagerToken(t *testing.T) {
 
 func TestManagerBadQuery(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 	cases := []struct {
@@ -568,8 +560,8 @@ func TestManagerBadQuery(t *testing.T) {
 // one past --max-waiters gets 503.
 func TestManager200Waiters(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 		"--max-waiters", "200", "--delay", "0", "--period", "20ms")
@@ -607,7 +599,7 @@ func TestManagerExitAnswersWaiters(t *testing.T) {
 	t.Parallel()
 	t.Run("waiting for nothing", func(t *testing.T) {
 		t.Parallel()
-		e := startEnvoy(t, envoyfake.Options{})
+		e := envoytest.Start(t, envoyfake.Options{})
 		ready, state := mgrFiles(t)
 		m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 		waitfor := m.goGet("/waitforshutdown")
@@ -622,15 +614,15 @@ func TestManagerExitAnswersWaiters(t *testing.T) {
 	})
 	t.Run("drain in progress", func(t *testing.T) {
 		t.Parallel()
-		e, h := proxiedEnvoy(t)
-		inflight := holdRequest(t, e, h)
+		e, h := envoytest.StartHeld(t, envoyfake.Options{})
+		inflight := envoytest.Hold(t, e, h)
 		ready, state := mgrFiles(t)
 		m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state, "--delay", "0", "--period", "20ms")
 		shutdown := m.goGet("/shutdown")
-		waitNth(t, e, "/stats", 1)
+		envoytest.WaitRequests(t, e, "/stats", 1)
 		m.Signal(syscall.SIGTERM)
 		testproc.WaitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
-		waitNth(t, e, "/stats", 3)
+		envoytest.WaitRequests(t, e, "/stats", 3)
 		mgrPending(t, shutdown, "/shutdown")
 		h.Release()
 		<-inflight
@@ -645,7 +637,7 @@ func TestManagerExitAnswersWaiters(t *testing.T) {
 
 func TestManagerDrainOnSignal(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"SHUTDOWN_MANAGER_DRAIN_ON_SIGNAL=true"}, "--envoy-admin", e.AdminURL(),
 		"--ready-file", ready, "--state-file", state, "--delay", "0")
@@ -665,7 +657,7 @@ func TestManagerUnixSocketAdmin(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "admin.sock")
-	e := startEnvoy(t, envoyfake.Options{AdminSocket: sock})
+	e := envoytest.Start(t, envoyfake.Options{AdminSocket: sock})
 	ready, state := mgrFiles(t)
 	// A bare path, as Contour passes it.
 	m := startManager(t, nil, "--envoy-admin", sock, "--ready-file", ready, "--state-file", state)
@@ -681,8 +673,8 @@ func TestDrainSubcommandExitCodes(t *testing.T) {
 	t.Parallel()
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
-		e, h := proxiedEnvoy(t)
-		holdRequest(t, e, h)
+		e, h := envoytest.StartHeld(t, envoyfake.Options{})
+		envoytest.Hold(t, e, h)
 		ready, state := mgrFiles(t)
 		d := start(t, mgrEnv(), "drain", "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 			"--delay", "0", "--period", "20ms", "--deadline", "200ms")
@@ -695,7 +687,7 @@ func TestDrainSubcommandExitCodes(t *testing.T) {
 	})
 	t.Run("admin unreachable", func(t *testing.T) {
 		t.Parallel()
-		e := startEnvoy(t, envoyfake.Options{})
+		e := envoytest.Start(t, envoyfake.Options{})
 		admin := e.AdminURL()
 		e.Kill()
 		ready, state := mgrFiles(t)
@@ -706,12 +698,12 @@ func TestDrainSubcommandExitCodes(t *testing.T) {
 	})
 	t.Run("signal", func(t *testing.T) {
 		t.Parallel()
-		e, h := proxiedEnvoy(t)
-		holdRequest(t, e, h)
+		e, h := envoytest.StartHeld(t, envoyfake.Options{})
+		envoytest.Hold(t, e, h)
 		ready, state := mgrFiles(t)
 		d := start(t, mgrEnv(), "drain", "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 			"--delay", "0", "--period", "20ms")
-		waitNth(t, e, "/stats", 1)
+		envoytest.WaitRequests(t, e, "/stats", 1)
 		d.Signal(syscall.SIGTERM)
 		if got := d.ExitCode(); got != 128+int(syscall.SIGTERM) {
 			t.Errorf("exit code got %d, want 143", got)
@@ -833,52 +825,4 @@ func TestInjectPresetKnowsManagerDefaults(t *testing.T) {
 		return
 	}
 	t.Error("no --shutdown-timeout setting")
-}
-
-func TestLogOutputToPID1(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	stdout1 := filepath.Join(dir, "pid1-stdout")
-	if err := os.WriteFile(stdout1, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	missing := filepath.Join(dir, "missing", "fd1")
-	cases := []struct {
-		name, mode, path string
-		pid              int
-		tee, err         bool
-	}{
-		{"auto, not pid 1, writable", "auto", stdout1, 42, true, false},
-		{"auto, pid 1", "auto", stdout1, 1, false, false},
-		{"auto, not writable", "auto", missing, 42, false, false},
-		{"true, not writable", "true", missing, 42, false, true},
-		{"true, writable", "true", stdout1, 1, true, false},
-		{"false", "false", stdout1, 42, false, false},
-	}
-	for _, c := range cases {
-		var stderr bytes.Buffer
-		w, err := logOutput(c.mode, &stderr, c.path, c.pid)
-		if (err != nil) != c.err {
-			t.Errorf("%s: error got %v, want error %v", c.name, err, c.err)
-		}
-		if _, tee := w.(*teeWriter); tee != c.tee {
-			t.Errorf("%s: tee got %v, want %v", c.name, tee, c.tee)
-		}
-	}
-	// A copy that stops working never breaks the logs.
-	f, err := os.Open(stdout1) // read-only: every write fails
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var stderr bytes.Buffer
-	tw := &teeWriter{main: &stderr, extra: f}
-	for i := 0; i < 2; i++ {
-		if _, err := tw.Write([]byte("line\n")); err != nil {
-			t.Errorf("write %d failed: %v", i, err)
-		}
-	}
-	if stderr.String() != "line\nline\n" {
-		t.Errorf("stderr got %q", stderr.String())
-	}
 }

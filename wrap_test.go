@@ -15,18 +15,8 @@ import (
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
-
-func startEnvoy(t *testing.T, o envoyfake.Options) *envoyfake.Envoy {
-	t.Helper()
-	o.Logf = t.Logf
-	e, err := envoyfake.Start(o)
-	if err != nil {
-		t.Fatalf("cannot start envoy fake: %v", err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}
 
 func startAgent(t *testing.T, e *envoyfake.Envoy) *envoyfake.PilotAgent {
 	t.Helper()
@@ -93,7 +83,7 @@ func TestExitCodesPassThrough(t *testing.T) {
 				t.Parallel()
 				var env []string
 				if withEnvoy {
-					e := startEnvoy(t, envoyfake.Options{})
+					e := envoytest.Start(t, envoyfake.Options{})
 					env = append(env, "ENVOY_ADMIN_API="+e.AdminURL())
 				}
 				p := start(t, env, app("exit", strconv.Itoa(code))...)
@@ -141,7 +131,7 @@ func TestStartFailures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, c.argv...)
 			if got := p.ExitCode(); got != c.want {
 				t.Errorf("exit code got %d, want %d", got, c.want)
@@ -159,7 +149,7 @@ func TestSignalsForwardedExactlyOnce(t *testing.T) {
 			t.Parallel()
 			env := []string{"ENVOY_LIFECYCLE_DRAIN=false"}
 			if withEnvoy {
-				e := startEnvoy(t, envoyfake.Options{})
+				e := envoytest.Start(t, envoyfake.Options{})
 				env = append(env, "ENVOY_ADMIN_API="+e.AdminURL())
 			}
 			p := start(t, env, app("echo-signals")...)
@@ -210,7 +200,7 @@ func TestQuitOnEveryExitPath(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, c.fake)
+			e := envoytest.Start(t, c.fake)
 			agent := startAgent(t, e)
 			gen := startEndpoint(t)
 			env := append([]string{
@@ -254,7 +244,7 @@ func waitRequest(t *testing.T, e *envoyfake.Envoy, path string) {
 
 func TestQuitEnvoyItselfWithoutIstio(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{PreInitializing: 3})
+	e := envoytest.Start(t, envoyfake.Options{PreInitializing: 3})
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("exit", "0")...)
 	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
@@ -271,7 +261,7 @@ func TestNeverKillIstioOnFailure(t *testing.T) {
 	for _, code := range []int{0, 3} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			agent := startAgent(t, e)
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "ISTIO_QUIT_API=" + agent.URL(), "NEVER_KILL_ISTIO_ON_FAILURE=true"}, app("exit", strconv.Itoa(code))...)
 			if got := p.ExitCode(); got != code {
@@ -287,7 +277,7 @@ func TestNeverKillIstioOnFailure(t *testing.T) {
 
 func TestBlackholedAdminCannotHang(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{BlackHole: true})
+	e := envoytest.Start(t, envoyfake.Options{BlackHole: true})
 	begin := time.Now()
 	p := start(t, []string{
 		"ENVOY_ADMIN_API=" + e.AdminURL(),
@@ -322,7 +312,7 @@ func TestEnvoyNeverLive(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{NeverLive: true})
+			e := envoytest.Start(t, envoyfake.Options{NeverLive: true})
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, append(c.env, "ENVOY_ADMIN_API="+e.AdminURL()), app("touch", marker)...)
 			if got := p.ExitCode(); got != c.want {
@@ -342,7 +332,7 @@ func TestSignalDuringWaitDoesNotStartApp(t *testing.T) {
 	for _, sig := range []string{"TERM", "INT", "HUP"} {
 		t.Run(sig, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{NeverLive: true})
+			e := envoytest.Start(t, envoyfake.Options{NeverLive: true})
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("touch", marker)...)
 			waitRequest(t, e, "/server_info")
@@ -361,7 +351,7 @@ func TestSignalDuringWaitDoesNotStartApp(t *testing.T) {
 func TestUnixSocketAdmin(t *testing.T) {
 	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "admin.sock")
-	e := startEnvoy(t, envoyfake.Options{AdminSocket: sock, LiveAfter: 100 * time.Millisecond})
+	e := envoytest.Start(t, envoyfake.Options{AdminSocket: sock, LiveAfter: 100 * time.Millisecond})
 	if !strings.HasPrefix(e.AdminURL(), "unix://") {
 		t.Fatalf("admin url got %q, want unix://", e.AdminURL())
 	}
@@ -462,7 +452,7 @@ func TestNotLiveAnswersMeanNotYet(t *testing.T) {
 	for _, g := range []string{envoyfake.GarbageHTML, envoyfake.GarbageTruncated, envoyfake.Garbage503, envoyfake.GarbageNonJSON} {
 		t.Run(g, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{Garbage: g, LiveAfter: 150 * time.Millisecond})
+			e := envoytest.Start(t, envoyfake.Options{Garbage: g, LiveAfter: 150 * time.Millisecond})
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("stamp", marker)...)
 			if got := p.ExitCode(); got != 0 {
@@ -515,7 +505,7 @@ func TestManyRunsKeepTheirExitCode(t *testing.T) {
 // for Envoy must not cost the pod its app.
 func TestWinchDuringWaitIsIgnored(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{LiveAfter: 300 * time.Millisecond})
+	e := envoytest.Start(t, envoyfake.Options{LiveAfter: 300 * time.Millisecond})
 	marker := filepath.Join(t.TempDir(), "started")
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("touch", marker)...)
 	waitRequest(t, e, "/server_info")
@@ -527,5 +517,30 @@ func TestWinchDuringWaitIsIgnored(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Error("app was not started after SIGWINCH during the wait")
+	}
+}
+
+// The end-to-end view of lifecycle.WriteMessage: the built binary writes
+// the termination message where it was told.
+func TestTerminationLogWritten(t *testing.T) {
+	t.Parallel()
+	e := envoytest.Start(t, envoyfake.Options{})
+	path := filepath.Join(t.TempDir(), "termination-log")
+	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_TERMINATION_LOG="+path), app("die-by", "TERM")...)
+	if got := p.ExitCode(); got != 143 {
+		t.Errorf("exit code got %d, want 143", got)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := string(data)
+	for _, want := range []string{"exit 143", "killed by signal", "drain ", "(drained, 0 connections left)", "proxy stopped via envoy"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("termination log %q lacks %q", line, want)
+		}
+	}
+	if strings.Count(line, "\n") != 1 {
+		t.Errorf("termination log got %q, want one line", line)
 	}
 }

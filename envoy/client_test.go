@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,25 +26,14 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/internal/testproc"
 )
-
-// logWriter sends hclog output through t.Log (contour internal/fixture/log.go).
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t *testing.T) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "envoy", Level: hclog.Trace, Output: logWriter{t}})
-}
 
 // newTestClient builds a client for base and fails at the caller's line.
 func newTestClient(t *testing.T, base string, timeout time.Duration) *Client {
 	t.Helper()
-	c, err := New(base, Options{Timeout: timeout, Logger: testLogger(t)})
+	c, err := New(base, Options{Timeout: timeout, Logger: testproc.Logger(t).Named("envoy")})
 	if err != nil {
 		t.Fatalf("New(%q): %v", base, err)
 	}
@@ -148,13 +138,7 @@ func startFake(t *testing.T, f http.Handler) *httptest.Server {
 // refusedAddr returns a loopback address nothing listens on.
 func refusedAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return "127.0.0.1:" + strconv.Itoa(testproc.FreePorts(t, 1)[0])
 }
 
 // blackHole accepts connections and never answers.

@@ -66,7 +66,7 @@ func (e *Envoy) snapshot(now time.Time) []stat {
 	}
 	live := st == StateLive
 
-	return []stat{
+	return append([]stat{
 		{name: "control_plane.identifier", kind: kindText, text: "abc", used: true, prom: "control_plane_identifier"},
 
 		{name: "cluster_manager.cds.update_success", kind: kindCounter, value: b2u(initialized), used: initialized, prom: "cluster_manager_cds_update_success"},
@@ -108,7 +108,7 @@ func (e *Envoy) snapshot(now time.Time) []stat {
 			prom: "http_downstream_rq_total", labels: []label{{"envoy_http_conn_manager_prefix", httpPrefix}}},
 
 		{name: "h", kind: kindHistogram, prom: "h"}, // never recorded
-	}
+	}, e.upstreamStats()...)
 }
 
 // statsQuery is the parsed /stats parameters.

@@ -37,15 +37,20 @@ type realClock struct{}
 func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// Reasons a Quiet wait ends with.
+// QuietReason says why a Quiet wait ended. Compare it with the constants,
+// never with text.
+type QuietReason string
+
+// The reasons a Quiet wait ends.
 const (
-	QuietReached     = "quiet"             // nothing new arrived for Window (and Min passed)
-	QuietIdle        = "idle"              // nothing had ever arrived: no wait at all
-	QuietMax         = "max"               // arrivals went on until Max (e.g. keep-alive clients)
-	QuietMissing     = "stats missing"     // no counter matched; Fallback was waited instead
-	QuietUnreadable  = "stats unreadable"  // the counters could not be read; Fallback was waited instead
-	QuietUnreachable = "admin unreachable" // the proxy is gone: nothing to protect
-	// and "deadline" or "cancelled" when ctx ends first, as for Drain.
+	QuietReached     QuietReason = "quiet"             // nothing new arrived for Window (and Min passed)
+	QuietIdle        QuietReason = "idle"              // nothing had ever arrived: no wait at all
+	QuietMax         QuietReason = "max"               // arrivals went on until Max (e.g. keep-alive clients)
+	QuietMissing     QuietReason = "stats missing"     // no counter matched; Fallback was waited instead
+	QuietUnreadable  QuietReason = "stats unreadable"  // the counters could not be read; Fallback was waited instead
+	QuietUnreachable QuietReason = "admin unreachable" // the proxy is gone: nothing to protect
+	QuietDeadline    QuietReason = "deadline"          // ctx's deadline passed
+	QuietCancelled   QuietReason = "cancelled"         // ctx was cancelled
 )
 
 // DefaultQuietWindow is the quiet window when Quiet.Window is zero.
@@ -90,7 +95,7 @@ type Quiet struct {
 
 // QuietResult says how a Quiet wait ended.
 type QuietResult struct {
-	Reason string
+	Reason QuietReason
 	Took   time.Duration
 	// QuietSince is when, after the start, the last arrival (or reset) was
 	// observed: the quiet point. Zero if none was seen.
@@ -129,27 +134,27 @@ func (q *Quiet) Wait(ctx context.Context) QuietResult {
 		changed    bool // an arrival or reset was seen after the first reading
 		failures   int
 	)
-	end := func(reason string) QuietResult {
+	end := func(reason QuietReason) QuietResult {
 		res.Reason, res.Took = reason, clk.Now().Sub(start)
 		if changed {
 			res.QuietSince = lastChange.Sub(start)
 		}
-		log.Info("traffic wait over", "reason", reason, "quiet_since", res.QuietSince, "took", res.Took,
+		log.Info("traffic wait over", "reason", string(reason), "quiet_since", res.QuietSince, "took", res.Took,
 			"window", window, "arrivals", res.Arrivals, "samples", res.Samples)
 		return res
 	}
 	// fallback waits what a fixed delay would have, as quiet cannot be seen.
-	fallback := func(reason string) QuietResult {
+	fallback := func(reason QuietReason) QuietResult {
 		d := max(q.Fallback, q.Min)
 		if q.Max > 0 {
 			d = min(d, q.Max)
 		}
 		left := d - clk.Now().Sub(start)
-		log.Warn("cannot observe traffic; waiting the fixed delay instead", "reason", reason, "delay", d)
+		log.Warn("cannot observe traffic; waiting the fixed delay instead", "reason", string(reason), "delay", d)
 		if left > 0 {
 			select {
 			case <-ctx.Done():
-				return end(endReason(ctx))
+				return end(quietEnd(ctx))
 			case <-clk.After(left):
 			}
 		}
@@ -162,7 +167,7 @@ func (q *Quiet) Wait(ctx context.Context) QuietResult {
 		now := clk.Now()
 		switch {
 		case ctx.Err() != nil:
-			return end(endReason(ctx))
+			return end(quietEnd(ctx))
 		case err != nil && errors.Is(err, envoy.ErrUnreachable):
 			log.Warn("cannot read arrival counters; proxy gone", "error", err)
 			return end(QuietUnreachable)
@@ -207,7 +212,7 @@ func (q *Quiet) Wait(ctx context.Context) QuietResult {
 		}
 		select {
 		case <-ctx.Done():
-			return end(endReason(ctx))
+			return end(quietEnd(ctx))
 		case <-clk.After(wait):
 		}
 	}
@@ -240,4 +245,12 @@ func anyArrived(c Counters) bool {
 		}
 	}
 	return false
+}
+
+// quietEnd names why ctx ended.
+func quietEnd(ctx context.Context) QuietReason {
+	if endReason(ctx) == ReasonDeadline {
+		return QuietDeadline
+	}
+	return QuietCancelled
 }

@@ -47,7 +47,7 @@ func TestDrainQuietAgainstTheFake(t *testing.T) {
 		keepSending bool // a keep-alive client sends until the drain ends
 		arrivals    envoy.Arrivals
 		quiet       Quiet
-		wantQuiet   string
+		wantQuiet   QuietReason
 		atLeast     time.Duration
 		below       time.Duration
 	}{
@@ -99,7 +99,7 @@ func TestDrainQuietAgainstTheFake(t *testing.T) {
 					t.Fatalf("the keep-alive client sent %d requests, want a stream", n)
 				}
 			}
-			if res.Quiet != tc.wantQuiet || res.Reason != "drained" {
+			if res.Quiet != tc.wantQuiet || res.Reason != ReasonDrained {
 				t.Errorf("result got quiet %q, reason %q; want %q, drained", res.Quiet, res.Reason, tc.wantQuiet)
 			}
 			if res.Delayed < tc.atLeast || res.Delayed >= tc.below {

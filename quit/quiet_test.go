@@ -103,7 +103,7 @@ func TestQuietWait(t *testing.T) {
 		name        string
 		steps       []step
 		min, fall   time.Duration
-		wantReason  string
+		wantReason  QuietReason
 		wantTook    time.Duration
 		wantSince   time.Duration
 		wantArrived uint64

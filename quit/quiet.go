@@ -139,7 +139,7 @@ func (q *Quiet) Wait(ctx context.Context) QuietResult {
 		if changed {
 			res.QuietSince = lastChange.Sub(start)
 		}
-		log.Info("traffic wait over", "reason", string(reason), "quiet_since", res.QuietSince, "took", res.Took,
+		log.Debug("traffic wait over", "reason", string(reason), "quiet_since", res.QuietSince, "took", res.Took,
 			"window", window, "arrivals", res.Arrivals, "samples", res.Samples)
 		return res
 	}

@@ -104,6 +104,9 @@ func diagnose(ctx context.Context, cfg *Config) []check {
 			}
 		}
 	}
+	if admin != nil {
+		out = append(out, waitChecks(ctx, cfg, admin)...)
+	}
 	if cfg.IstioQuitAPI != "" {
 		out = append(out, istioCheck(ctx, cfg))
 	}

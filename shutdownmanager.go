@@ -65,6 +65,9 @@ type mgrConfig struct {
 	requestTimeout    time.Duration
 	startDelay        time.Duration
 	delay             time.Duration
+	delayAuto         bool          // --delay=auto
+	quietWindow       time.Duration // with --delay=auto
+	delayMax          time.Duration // with --delay=auto; 0: half the deadline
 	period            time.Duration
 	deadline          time.Duration
 	minConns          uint64
@@ -210,9 +213,14 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			from: "marin3r; --drain-delay: Contour", valid: validDuration,
 			desc: "Wait before failing Envoy's health checks, at the very start of the drain.", set: durationSetter(&c.startDelay)},
 		{flags: []string{"delay", "check-drain-delay", "check-delay", "initial-delay-seconds"}, env: []string{"SHUTDOWN_MANAGER_DELAY"}, def: "5s", cmds: forBoth,
-			from: "shutdown handler (?delay=, 0); marin3r --check-drain-delay (15s); Contour --check-delay", valid: validDuration,
-			desc: "Wait after failing health checks, before draining listeners and counting connections, so load balancers stop sending new requests. ?delay= overrides it.",
-			set:  durationSetter(&c.delay)},
+			from: "shutdown handler (?delay=, 0); marin3r --check-drain-delay (15s); Contour --check-delay", valid: validDuration + "; or auto",
+			desc: "Wait after failing health checks, before draining listeners and counting connections, so load balancers stop sending new requests. auto: until no new inbound connection or request arrived for --quiet-window (the fixed 5s if the stats are missing). ?delay= overrides it.",
+			set:  autoDelaySetter(&c.delay, &c.delayAuto)},
+		{flags: []string{"quiet-window"}, env: []string{"SHUTDOWN_MANAGER_QUIET_WINDOW"}, def: "1s", cmds: forBoth, valid: "a duration greater than 0 (" + validDuration + ")",
+			desc: "With --delay=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain.",
+			set:  positive(durationSetter(&c.quietWindow), &c.quietWindow)},
+		{flags: []string{"delay-max"}, env: []string{"SHUTDOWN_MANAGER_DELAY_MAX"}, def: "0s", cmds: forBoth, valid: validDuration + "; 0: half the deadline",
+			desc: "With --delay=auto: the longest delay, however the traffic goes (keep-alive clients that never stop).", set: durationSetter(&c.delayMax)},
 		{flags: []string{"period", "check-drain-interval", "check-interval", "check-period-seconds"}, env: []string{"SHUTDOWN_MANAGER_PERIOD"}, def: "1s", cmds: forBoth,
 			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration greater than 0 (" + validDuration + ")",
 			desc: "Interval between connection polls; /shutdown returns within one period of the count reaching the minimum. ?period= overrides it.",
@@ -459,6 +467,8 @@ func (c *mgrConfig) drain(admin *envoy.Client, log hclog.Logger) quit.Drain {
 		Deadline:           c.deadline,
 		MinConnections:     c.minConns,
 		Selector:           c.selector,
+		Quiet:              c.autoDelay(),
+		Arrivals:           c.arrivals(),
 		Logger:             log.Named("drain").With("context", "drain"),
 	}
 }

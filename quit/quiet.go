@@ -88,6 +88,12 @@ type Quiet struct {
 	// when the counters are missing or unreadable, since quiet cannot be
 	// observed then. Zero returns at once.
 	Fallback time.Duration
+	// LastArrival, if set, tells when the source last saw an arrival (a
+	// source that stamps its own, like the shutdown manager's health
+	// port). Windows then count from it rather than from the reading that
+	// saw the counter move, and a source that never had an arrival is not
+	// idle: it waits a window from LastArrival's zero-hit value.
+	LastArrival func() time.Time
 	// Clock is the time source; nil means the real clock.
 	Clock  Clock
 	Logger hclog.Logger
@@ -98,7 +104,8 @@ type QuietResult struct {
 	Reason QuietReason
 	Took   time.Duration
 	// QuietSince is when, after the start, the last arrival (or reset) was
-	// observed: the quiet point. Zero if none was seen.
+	// observed: the quiet point. Zero if none was seen; negative when
+	// LastArrival placed it before the start.
 	QuietSince time.Duration
 	// Arrivals is how many new connections, requests or hits were seen
 	// during the wait.
@@ -183,7 +190,9 @@ func (q *Quiet) Wait(ctx context.Context) QuietResult {
 		case prev == nil:
 			failures = 0
 			prev, lastChange = cur, now
-			if !anyArrived(cur) {
+			if q.LastArrival != nil {
+				lastChange, changed = earlier(q.LastArrival(), now), true
+			} else if !anyArrived(cur) {
 				log.Info("no connection or request ever arrived; not waiting")
 				return end(QuietIdle)
 			}
@@ -193,6 +202,9 @@ func (q *Quiet) Wait(ctx context.Context) QuietResult {
 			res.Arrivals += n
 			if n > 0 || reset {
 				lastChange, changed = now, true
+				if q.LastArrival != nil && n > 0 {
+					lastChange = earlier(q.LastArrival(), now)
+				}
 				log.Trace("arrivals seen", "new", n, "reset", reset)
 			}
 			prev = cur
@@ -253,4 +265,11 @@ func quietEnd(ctx context.Context) QuietReason {
 		return QuietDeadline
 	}
 	return QuietCancelled
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -238,3 +238,49 @@ func TestArrivalsDiff(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietWaitLastArrival: a source that stamps its arrivals has its
+// window counted from the last one, even from before the wait, and no
+// arrival at all is not "idle".
+func TestQuietWaitLastArrival(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		ago        time.Duration // last arrival, before the wait
+		steps      []step
+		wantTook   time.Duration
+		wantReason QuietReason
+	}{
+		{"quiet for long already", 5 * time.Second, []step{reading(3, 0)}, 0, QuietReached},
+		{"part of the window already passed", 300 * time.Millisecond, []step{reading(3, 0)}, 700 * time.Millisecond, QuietReached},
+		{"no arrival yet still waits", 0, []step{reading(0, 0)}, time.Second, QuietReached},
+	}
+	for _, tc := range tests {
+		clk := newFakeClock()
+		last := clk.Now().Add(-tc.ago)
+		sample, _ := script(tc.steps...)
+		q := Quiet{Sample: sample, Window: time.Second, Period: 100 * time.Millisecond, Clock: clk,
+			LastArrival: func() time.Time { return last }}
+		if got := q.Wait(context.Background()); got.Reason != tc.wantReason || got.Took != tc.wantTook || got.QuietSince != -tc.ago {
+			t.Errorf("%s: got %s after %v (quiet since %v), want %s after %v (quiet since %v)",
+				tc.name, got.Reason, got.Took, got.QuietSince, tc.wantReason, tc.wantTook, -tc.ago)
+		}
+	}
+	// An arrival during the wait moves the window to its own stamp.
+	clk := newFakeClock()
+	start := clk.Now()
+	last := start // the source opened as the wait began
+	n := uint64(0)
+	q := Quiet{Window: time.Second, Period: 100 * time.Millisecond, Clock: clk,
+		LastArrival: func() time.Time { return last },
+		Sample: func(context.Context) (Counters, error) {
+			if clk.Now().Sub(start) == 500*time.Millisecond {
+				n++
+				last = start.Add(450 * time.Millisecond) // stamped between two readings
+			}
+			return Counters{"lb_hits": n}, nil
+		}}
+	if got := q.Wait(context.Background()); got.Took != 1500*time.Millisecond || got.QuietSince != 450*time.Millisecond {
+		t.Errorf("arrival during the wait: got %+v, want done at 1.5s, quiet since 450ms", got)
+	}
+}

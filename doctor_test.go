@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
 
 func runDoctorBin(t *testing.T, env ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(binPath, "doctor")
+	cmd := exec.Command(bin(t), "doctor")
 	cmd.Env = append(baseEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -24,9 +25,9 @@ func runDoctorBin(t *testing.T, env ...string) (string, int) {
 
 func TestDoctor(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	agent := startAgent(t, e)
-	old := startEnvoy(t, envoyfake.Options{Version: "abc/1.11.2/Clean/RELEASE/BoringSSL", NoDrainListeners: true})
+	old := envoytest.Start(t, envoyfake.Options{Version: "abc/1.11.2/Clean/RELEASE/BoringSSL", NoDrainListeners: true})
 	cases := []struct {
 		name     string
 		env      []string

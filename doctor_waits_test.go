@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
 
 func TestDoctorWaits(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	if err := e.SetCluster("web", envoyfake.UpstreamHost{Address: "10.0.0.5:80"}); err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ Usage:
 Wrap mode is configured by the environment:
 
 `)
-	printEnvUsage(w, &Config{})
+	printEnvUsage(w, wrapDefaults())
 	fmt.Fprintf(w, `
 Exit codes: the app's own code; 126 not executable; 127 not found; 128+n app died
 of signal n (or signal n arrived while waiting for Envoy); %d bad usage or

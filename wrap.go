@@ -40,7 +40,7 @@ type Config struct {
 	NeverKillIstioOnFailure bool          `envconfig:"NEVER_KILL_ISTIO_ON_FAILURE" default:"false" from:"scuttle, envoy-preflight fork" desc:"Do not stop the proxy when the app exits non-zero (lets restartPolicy: OnFailure retry in the same pod)."`
 	WaitForEnvoyTimeout     time.Duration `envconfig:"WAIT_FOR_ENVOY_TIMEOUT" from:"scuttle" desc:"Start the app anyway if Envoy is not LIVE after this long. 0: no such limit."`
 	QuitWithoutEnvoyTimeout time.Duration `envconfig:"QUIT_WITHOUT_ENVOY_TIMEOUT" from:"scuttle" desc:"Give up if Envoy is not LIVE after this long: stop the proxy and exit 69. Wins over WAIT_FOR_ENVOY_TIMEOUT. Default 10m when neither is set; 0 waits forever."`
-	QuitRequestTimeout      time.Duration `envconfig:"QUIT_REQUEST_TIMEOUT" default:"5s" from:"kvij/scuttle" desc:"Timeout of each quit request."`
+	QuitRequestTimeout      time.Duration `envconfig:"QUIT_REQUEST_TIMEOUT" from:"kvij/scuttle" desc:"Timeout of each quit request."`
 	PreflightLogging        *bool         `envconfig:"ENVOY_PREFLIGHT_LOGGING" from:"envoy-preflight" desc:"false: log errors only. true or unset: lifecycle lines. ENVOY_LIFECYCLE_LOG_LEVEL wins."`
 	ScuttleLogging          *bool         `envconfig:"SCUTTLE_LOGGING" from:"scuttle" desc:"Same as ENVOY_PREFLIGHT_LOGGING. Logs go to stderr, not stdout."`
 	IstioFallbackPkill      bool          `envconfig:"ISTIO_FALLBACK_PKILL" default:"false" from:"scuttle, envoy-preflight fork" desc:"If Istio's quit API is unset or fails, send SIGINT to processes named pilot-agent (needs shareProcessNamespace). No shell or pkill is used."`
@@ -54,18 +54,18 @@ type Config struct {
 	QuitRetries         int           `envconfig:"ENVOY_LIFECYCLE_QUIT_RETRIES" default:"3" desc:"Attempts of each quit request on a network error or 5xx."`
 	QuitVerify          time.Duration `envconfig:"ENVOY_LIFECYCLE_QUIT_VERIFY" default:"1s" desc:"After quitting, wait up to this long to confirm the proxy went away (only logged). 0: do not check."`
 	Drain               bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN" default:"true" desc:"On a termination signal: fail Envoy's health checks, wait DRAIN_DELAY, drain inbound listeners and wait for connections, then forward the signal. false: forward at once, as envoy-preflight does."`
-	DrainDelay          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" default:"5s" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay). auto: wait until no new inbound connection or request arrived for DRAIN_QUIET, between DRAIN_DELAY_MIN and DRAIN_DELAY_MAX."`
+	DrainDelay          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay). auto: wait until no new inbound connection or request arrived for DRAIN_QUIET, between DRAIN_DELAY_MIN and DRAIN_DELAY_MAX."`
 	DrainQuiet          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_QUIET" default:"1s" desc:"With DRAIN_DELAY=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain."`
 	DrainDelayMin       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MIN" default:"0s" desc:"With DRAIN_DELAY=auto: the shortest delay once any traffic was ever seen. A pod that never had any does not wait."`
 	DrainDelayMax       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MAX" default:"0s" desc:"With DRAIN_DELAY=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half of DRAIN_DEADLINE."`
 	DrainSkipIdle       bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE" default:"true" desc:"Skip DRAIN_DELAY when the inbound listeners never accepted a connection (a Job: nothing routes to it), so a cancelled Job stops at once."`
 	DrainPeriod         time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_PERIOD" default:"500ms" desc:"Interval between connection polls (Contour --check-interval, marin3r --check-drain-interval)."`
-	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" default:"15s" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway. 0: no limit (then no shutdown budget can be given)."`
+	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway. 0: no limit (then no shutdown budget can be given)."`
 	DrainMinConnections uint64        `envconfig:"ENVOY_LIFECYCLE_DRAIN_MIN_CONNECTIONS" default:"0" desc:"The drain ends once open connections are at or below this (Contour and marin3r --min-open-connections)."`
 	DrainCount          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_COUNT" default:"connections" desc:"What is counted: connections (listener.*.downstream_cx_active) or requests (http.*.downstream_rq_active)."`
 	DrainInclude        string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_INCLUDE" desc:"Regexp of the stat names to sum, replacing the default of DRAIN_COUNT."`
 	DrainExclude        string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_EXCLUDE" desc:"Regexp of the stat names to leave out, replacing the default (admin, per-worker, internal and Istio infrastructure listeners)."`
-	StopTimeout         time.Duration `envconfig:"ENVOY_LIFECYCLE_STOP_TIMEOUT" default:"10s" desc:"After forwarding a termination signal, SIGKILL the app if it has not exited within this. 0: wait for it."`
+	StopTimeout         time.Duration `envconfig:"ENVOY_LIFECYCLE_STOP_TIMEOUT" desc:"After forwarding a termination signal, SIGKILL the app if it has not exited within this. 0: wait for it."`
 	TermSignals         []string      `envconfig:"ENVOY_LIFECYCLE_TERM_SIGNALS" default:"TERM" desc:"Signals that start the graceful termination, comma-separated (TERM, INT, HUP, QUIT, USR1, USR2). Others are forwarded at once."`
 
 	ReadyClusters         []string      `envconfig:"ENVOY_LIFECYCLE_READY_CLUSTERS" desc:"After LIVE, before the app starts: wait until each of these clusters (comma-separated names) is active in /clusters with a healthy or degraded host."`
@@ -79,7 +79,7 @@ type Config struct {
 	ReadyURLFatal         bool          `envconfig:"ENVOY_LIFECYCLE_READY_URL_FATAL" default:"false" desc:"As READY_CLUSTERS_FATAL, for READY_URL."`
 
 	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" desc:"The pod's terminationGracePeriodSeconds (30 or 30s), for doctor to check the drain budget against. Unset: Kubernetes' default, 30s."`
-	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" default:"/dev/termination-log" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
+	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
 
 	ProcessGroup bool `envconfig:"ENVOY_LIFECYCLE_PROCESS_GROUP" default:"false" desc:"Run the app in its own process group and signal the whole group."`
 	Subreaper    bool `envconfig:"ENVOY_LIFECYCLE_SUBREAPER" default:"false" desc:"Become a child subreaper, so orphans are reaped even when not PID 1."`
@@ -96,9 +96,27 @@ func (c *Config) ShutdownBudget() time.Duration {
 	return lifecycle.ShutdownBudget(c.DrainDeadline, c.StopTimeout)
 }
 
+// wrapDefaults is the configuration before the environment is read. The
+// defaults other code sizes things from are lifecycle's, not struct tags, so
+// they exist once; help prints them from here.
+func wrapDefaults() *Config {
+	return &Config{
+		QuitRequestTimeout: lifecycle.DefaultQuitRequestTimeout,
+		DrainDelay:         fmtDuration(lifecycle.DefaultDrainDelay), // or "auto"
+		DrainDeadline:      lifecycle.DefaultDrainDeadline,
+		StopTimeout:        lifecycle.DefaultStopTimeout,
+		TerminationLog:     lifecycle.DefaultTerminationLog,
+	}
+}
+
+// defaultGrace is Kubernetes' default terminationGracePeriodSeconds.
+const defaultGrace = 30 * time.Second
+
 // LoadConfig reads and validates the environment.
 func LoadConfig() (*Config, error) {
-	var c Config
+	c := *wrapDefaults()
+	// A field without a default tag keeps its preset value when its
+	// variable is unset.
 	if err := envconfig.Process("", &c); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
@@ -219,7 +237,7 @@ func (c *Config) resolve() error {
 func parseGrace(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 30 * time.Second, nil
+		return defaultGrace, nil
 	}
 	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
 		return time.Duration(n) * time.Second, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
 
 func TestWaitsConfig(t *testing.T) {
@@ -99,19 +100,19 @@ func TestAutoDrainDelay(t *testing.T) {
 		name := map[bool]string{false: "never had traffic", true: "traffic stopped"}[used]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			if used {
 				touchListener(t, e)
 			}
 			p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DELAY=auto", "ENVOY_LIFECYCLE_DRAIN_QUIET=300ms"), app("echo-signals")...)
-			p.expectLine("ready")
-			p.signal(syscall.SIGTERM)
-			p.expectLine("TERM")
-			p.stdin.Close()
-			if got := p.exitCode(); got != 0 {
+			p.ExpectLine("ready")
+			p.Signal(syscall.SIGTERM)
+			p.ExpectLine("TERM")
+			p.Stdin.Close()
+			if got := p.ExitCode(); got != 0 {
 				t.Errorf("exit code got %d, want 0", got)
 			}
-			log := p.stderr.String()
+			log := p.Stderr.String()
 			want := map[bool]string{false: "reason=idle", true: "reason=quiet"}[used]
 			if !strings.Contains(log, "endpoint delay over: mode=auto "+want) {
 				t.Errorf("want the delay to end with %s:\n%s", want, log)
@@ -133,7 +134,7 @@ func TestReadyClusterNeverHealthy(t *testing.T) {
 	for _, fatal := range []bool{true, false} {
 		t.Run(map[bool]string{true: "fatal", false: "start anyway"}[fatal], func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			if err := e.SetCluster("web", envoyfake.UpstreamHost{Address: "10.0.0.5:80", Flags: []string{envoyfake.FlagFailedActiveHC}}); err != nil {
 				t.Fatal(err)
 			}
@@ -141,11 +142,11 @@ func TestReadyClusterNeverHealthy(t *testing.T) {
 				"ENVOY_LIFECYCLE_READY_CLUSTERS_TIMEOUT=300ms", "ENVOY_LIFECYCLE_READY_CLUSTERS_FATAL=" + map[bool]string{true: "true", false: "false"}[fatal]},
 				app("exit", "3")...)
 			want := map[bool]int{true: 69, false: 3}[fatal]
-			if got := p.exitCode(); got != want {
-				t.Errorf("exit code got %d, want %d\n%s", got, want, p.stderr.String())
+			if got := p.ExitCode(); got != want {
+				t.Errorf("exit code got %d, want %d\n%s", got, want, p.Stderr.String())
 			}
 			waitQuit(t, e.Quit(), "envoy")
-			if log := p.stderr.String(); !strings.Contains(log, "web: 0 of 1 hosts serving") {
+			if log := p.Stderr.String(); !strings.Contains(log, "web: 0 of 1 hosts serving") {
 				t.Errorf("the log does not say what was seen:\n%s", log)
 			}
 		})
@@ -156,21 +157,19 @@ func TestReadyClusterNeverHealthy(t *testing.T) {
 // healthy host, not before.
 func TestReadyClusterBecomesHealthy(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "ENVOY_LIFECYCLE_READY_CLUSTERS=web", "ENVOY_LIFECYCLE_READY_CLUSTERS_FATAL=true"},
 		app("echo-signals")...)
-	waitNth(t, e, "/clusters", 2) // missing twice: the app must not have started
-	select {
-	case l := <-p.lines:
+	envoytest.WaitRequests(t, e, "/clusters", 2) // missing twice: the app must not have started
+	if l, ok := p.Line(0); ok {
 		t.Fatalf("app printed %q before the cluster was healthy", l)
-	default:
 	}
 	if err := e.SetCluster("web", envoyfake.UpstreamHost{Address: "10.0.0.5:80"}); err != nil {
 		t.Fatal(err)
 	}
-	p.expectLine("ready")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 }
@@ -184,13 +183,14 @@ func TestReadyURLBlackHole(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
+	bin(t) // built before the clock starts
 	began := time.Now()
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "ENVOY_LIFECYCLE_READY_URL=http://" + l.Addr().String() + "/healthz",
 		"ENVOY_LIFECYCLE_REQUEST_TIMEOUT=100ms", "ENVOY_LIFECYCLE_READY_URL_TIMEOUT=500ms", "ENVOY_LIFECYCLE_READY_URL_FATAL=true"},
 		app("exit", "0")...)
-	if got := p.exitCode(); got != 69 {
-		t.Errorf("exit code got %d, want 69\n%s", got, p.stderr.String())
+	if got := p.ExitCode(); got != 69 {
+		t.Errorf("exit code got %d, want 69\n%s", got, p.Stderr.String())
 	}
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("took %v, want about the 500ms deadline", took)

@@ -27,7 +27,7 @@ func TestDoctor(t *testing.T) {
 	t.Parallel()
 	e := envoytest.Start(t, envoyfake.Options{})
 	agent := startAgent(t, e)
-	old := envoytest.Start(t, envoyfake.Options{Version: "abc/1.11.2/Clean/RELEASE/BoringSSL", NoDrainListeners: true})
+	old := envoytest.Start(t, envoyfake.Options{Version: "abc/1.11.0/Clean/RELEASE/BoringSSL"})
 	cases := []struct {
 		name     string
 		env      []string
@@ -40,7 +40,7 @@ func TestDoctor(t *testing.T) {
 			[]string{"FAIL", "exceeds the grace period 20s"}},
 		{"admin unreachable", []string{"ENVOY_ADMIN_API=http://127.0.0.1:1"}, exitProblems, []string{"FAIL", "not reachable"}},
 		{"istio quit api unreachable", []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "ISTIO_QUIT_API=http://127.0.0.1:1"}, exitProblems, []string{"FAIL  istio quit api"}},
-		{"old envoy", []string{"ENVOY_ADMIN_API=" + old.AdminURL()}, 0, []string{"envoy 1.11.2: drain_listeners no", "answers 405", "has no /drain_listeners"}},
+		{"old envoy", []string{"ENVOY_ADMIN_API=" + old.AdminURL()}, 0, []string{"envoy 1.11.0: drain_listeners no", "answers 405", "has no /drain_listeners"}},
 		{"bad config", []string{"ENVOY_LIFECYCLE_GRACE_PERIOD=soon"}, exitUsage, []string{"ENVOY_LIFECYCLE_GRACE_PERIOD=\"soon\""}},
 	}
 	for _, c := range cases {

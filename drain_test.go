@@ -191,7 +191,7 @@ func TestAdminGoneDuringTheDrain(t *testing.T) {
 
 func TestOldEnvoyWithoutDrainListeners(t *testing.T) {
 	t.Parallel()
-	e := envoytest.Start(t, envoyfake.Options{NoDrainListeners: true})
+	e := envoytest.Start(t, envoyfake.Options{Version: "1.11.0"}) // the newest release without /drain_listeners
 	p := start(t, drainEnv(e), app("echo-signals")...)
 	p.ExpectLine("ready")
 	p.Signal(syscall.SIGTERM)

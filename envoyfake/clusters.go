@@ -140,11 +140,11 @@ func (e *Envoy) upstreamStats() []stat {
 }
 
 // handleClusters is GET /clusters[?format=json][&filter=RE2]. The filter
-// exists from 1.38 on; older versions ignore it (§2.9.1).
+// exists from 1.38 on (featClustersFilter); older releases ignore it.
 func (e *Envoy) handleClusters(_ *http.Request, q params) reply {
 	var filter *regexp.Regexp
 	if f := q["filter"]; f != "" {
-		if major, minor, _ := parseSemver(e.version); major > 1 || major == 1 && minor >= 38 {
+		if e.rel.supports(featClustersFilter) {
 			re, err := regexp.Compile(f)
 			if err != nil {
 				return text(http.StatusBadRequest, "Invalid re2 regex")

@@ -156,7 +156,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			desc: "With --delay=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain.",
 			set:  positive(durationSetter(&c.quietWindow), &c.quietWindow)},
 		{flags: []string{"delay-max"}, env: []string{"SHUTDOWN_MANAGER_DELAY_MAX"}, def: "0s", cmds: forBoth, valid: validDuration + "; 0: half the deadline",
-			desc: "With --delay=auto: the longest delay, however the traffic goes (keep-alive clients that never stop).", set: durationSetter(&c.delayMax)},
+			desc: "With --delay=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half the deadline, or none with --deadline=0, like the rest of the drain.", set: durationSetter(&c.delayMax)},
 		{flags: []string{"period", "check-drain-interval", "check-interval", "check-period-seconds"}, env: []string{"SHUTDOWN_MANAGER_PERIOD"}, def: "1s", cmds: forBoth,
 			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration greater than 0 (" + validDuration + ")",
 			desc: "Interval between connection polls; /shutdown returns within one period of the count reaching the minimum. ?period= overrides it.",

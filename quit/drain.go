@@ -30,7 +30,8 @@ type Drain struct {
 	// until no new connection or request arrived for Quiet.Window. Run
 	// fills in a nil Sample (Envoy's Arrivals), a zero Fallback (Delay),
 	// a zero Max (half the Deadline, so the listener drain keeps the other
-	// half) and a nil Logger. Nil means the fixed Delay.
+	// half; none without a Deadline) and a nil Logger. Nil means the fixed
+	// Delay.
 	Quiet *Quiet
 	// Arrivals selects the counters Quiet watches; the zero value means
 	// the defaults of envoy.Arrivals.

@@ -31,6 +31,7 @@ const (
 	HostUnhealthy
 )
 
+// String is "healthy", "degraded" or "unhealthy".
 func (h HostHealth) String() string {
 	switch h {
 	case HostHealthy:

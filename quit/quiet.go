@@ -71,6 +71,7 @@ const quietFailures = 3
 // connections are arrivals as well: the load balancer is still sending
 // them. Clients that never stop are bounded by Max.
 type Quiet struct {
+	// Sample reads the counters; required (Drain fills it in).
 	Sample Sampler
 	// Window is how long nothing new must arrive. Zero means
 	// DefaultQuietWindow.
@@ -95,7 +96,8 @@ type Quiet struct {
 	// idle: it waits a window from LastArrival's zero-hit value.
 	LastArrival func() time.Time
 	// Clock is the time source; nil means the real clock.
-	Clock  Clock
+	Clock Clock
+	// Logger may be nil (no logs).
 	Logger hclog.Logger
 }
 

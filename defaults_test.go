@@ -90,7 +90,7 @@ func TestWrapDefaultsAreLifecycles(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"DrainDelay", c.DrainDelay, lifecycle.DefaultDrainDelay},
+		{"DrainDelay", c.drainDelay, lifecycle.DefaultDrainDelay},
 		{"DrainDeadline", c.DrainDeadline, lifecycle.DefaultDrainDeadline},
 		{"StopTimeout", c.StopTimeout, lifecycle.DefaultStopTimeout},
 		{"QuitRequestTimeout", c.QuitRequestTimeout, lifecycle.DefaultQuitRequestTimeout},

@@ -40,6 +40,9 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 		StopTimeout:          cfg.StopTimeout,
 		Grace:                cfg.grace,
 		GraceSet:             cfg.GracePeriod != "",
+		AutoDelay:            cfg.drainQuiet(nil),
+		Arrivals:             cfg.arrivals(),
+		Readiness:            cfg.readinessConditions,
 	})
 	if doctor.Print(stdout, checks) > 0 {
 		return exitProblems

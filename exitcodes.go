@@ -17,7 +17,7 @@ import (
 const (
 	exitProblems      = 1  // doctor: a check failed, something would break at run time
 	exitUsage         = 64 // bad command line or configuration (EX_USAGE)
-	exitUnavailable   = 69 // Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT, or its admin unreachable (EX_UNAVAILABLE)
+	exitUnavailable   = 69 // Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT, a fatal READY_* condition not met, or its admin unreachable (EX_UNAVAILABLE)
 	exitSoftware      = 70 // internal error (EX_SOFTWARE)
 	exitCannotListen  = 71 // the shutdown manager cannot listen on its address (EX_OSERR)
 	exitDrainDeadline = 75 // drain: connections still open at the deadline (EX_TEMPFAIL)

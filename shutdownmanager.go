@@ -63,6 +63,9 @@ type mgrConfig struct {
 	requestTimeout    time.Duration
 	startDelay        time.Duration
 	delay             time.Duration
+	delayAuto         bool          // --delay=auto
+	quietWindow       time.Duration // with --delay=auto
+	delayMax          time.Duration // with --delay=auto; 0: half the deadline
 	period            time.Duration
 	deadline          time.Duration
 	minConns          uint64
@@ -146,9 +149,14 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			from: "marin3r; --drain-delay: Contour", valid: validDuration,
 			desc: "Wait before failing Envoy's health checks, at the very start of the drain.", set: durationSetter(&c.startDelay)},
 		{flags: []string{"delay", "check-drain-delay", "check-delay", "initial-delay-seconds"}, env: []string{"SHUTDOWN_MANAGER_DELAY"}, def: "5s", cmds: forBoth,
-			from: "shutdown handler (?delay=, 0); marin3r --check-drain-delay (15s); Contour --check-delay", valid: validDuration,
-			desc: "Wait after failing health checks, before draining listeners and counting connections, so load balancers stop sending new requests. ?delay= overrides it.",
-			set:  durationSetter(&c.delay)},
+			from: "shutdown handler (?delay=, 0); marin3r --check-drain-delay (15s); Contour --check-delay", valid: validDuration + "; or auto",
+			desc: "Wait after failing health checks, before draining listeners and counting connections, so load balancers stop sending new requests. auto: until no new inbound connection or request arrived for --quiet-window (the fixed 5s if the stats are missing). ?delay= overrides it.",
+			set:  autoDelaySetter(&c.delay, &c.delayAuto)},
+		{flags: []string{"quiet-window"}, env: []string{"SHUTDOWN_MANAGER_QUIET_WINDOW"}, def: "1s", cmds: forBoth, valid: "a duration greater than 0 (" + validDuration + ")",
+			desc: "With --delay=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain.",
+			set:  positive(durationSetter(&c.quietWindow), &c.quietWindow)},
+		{flags: []string{"delay-max"}, env: []string{"SHUTDOWN_MANAGER_DELAY_MAX"}, def: "0s", cmds: forBoth, valid: validDuration + "; 0: half the deadline",
+			desc: "With --delay=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half the deadline, or none with --deadline=0, like the rest of the drain.", set: durationSetter(&c.delayMax)},
 		{flags: []string{"period", "check-drain-interval", "check-interval", "check-period-seconds"}, env: []string{"SHUTDOWN_MANAGER_PERIOD"}, def: "1s", cmds: forBoth,
 			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration greater than 0 (" + validDuration + ")",
 			desc: "Interval between connection polls; /shutdown returns within one period of the count reaching the minimum. ?period= overrides it.",
@@ -346,6 +354,8 @@ func (c *mgrConfig) drain(admin *envoy.Client, log hclog.Logger) quit.Drain {
 		Deadline:           c.deadline,
 		MinConnections:     c.minConns,
 		Selector:           c.selector,
+		Quiet:              c.autoDelay(),
+		Arrivals:           c.arrivals(),
 		Logger:             log.Named("drain").With("context", "drain"),
 	}
 }
@@ -454,4 +464,42 @@ Token header: %s.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", flags, strings.Join(s.env, ", "), def, from, s.desc)
 	}
 	tw.Flush()
+}
+
+// autoDelaySetter reads --delay: "auto", or a duration (which turns auto
+// off again, so a later flag wins over the environment).
+func autoDelaySetter(dst *time.Duration, auto *bool) func(string) error {
+	set := durationSetter(dst)
+	return func(s string) error {
+		if strings.EqualFold(strings.TrimSpace(s), "auto") {
+			*auto = true
+			return nil
+		}
+		if err := set(s); err != nil {
+			return err
+		}
+		*auto = false
+		return nil
+	}
+}
+
+// autoDelay is the drain's adaptive delay, nil unless --delay=auto. The
+// fixed --delay (5s by default) stays its fallback for missing stats.
+func (c *mgrConfig) autoDelay() *quit.Quiet {
+	if !c.delayAuto {
+		return nil
+	}
+	return &quit.Quiet{Window: c.quietWindow, Max: c.delayMax}
+}
+
+// arrivals watches new traffic with the same --include/--exclude as the
+// count, on the side --count names.
+func (c *mgrConfig) arrivals() envoy.Arrivals {
+	if c.include == nil && c.exclude == nil {
+		return envoy.Arrivals{}
+	}
+	if c.count == "requests" {
+		return envoy.Arrivals{Request: c.selector}
+	}
+	return envoy.Arrivals{Conn: c.selector}
 }

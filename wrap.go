@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/lifecycle"
 	"envoy-lifecycle/quit"
+	"envoy-lifecycle/readiness"
 	"envoy-lifecycle/wrapper"
 )
 
@@ -53,7 +55,10 @@ type Config struct {
 	QuitRetries         int           `envconfig:"ENVOY_LIFECYCLE_QUIT_RETRIES" default:"3" desc:"Attempts of each quit request on a network error or 5xx."`
 	QuitVerify          time.Duration `envconfig:"ENVOY_LIFECYCLE_QUIT_VERIFY" default:"1s" desc:"After quitting, wait up to this long to confirm the proxy went away (only logged). 0: do not check."`
 	Drain               bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN" default:"true" desc:"On a termination signal: fail Envoy's health checks, wait DRAIN_DELAY, drain inbound listeners and wait for connections, then forward the signal. false: forward at once, as envoy-preflight does."`
-	DrainDelay          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay)."`
+	DrainDelay          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay). auto: wait until no new inbound connection or request arrived for DRAIN_QUIET, between DRAIN_DELAY_MIN and DRAIN_DELAY_MAX."`
+	DrainQuiet          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_QUIET" default:"1s" desc:"With DRAIN_DELAY=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain."`
+	DrainDelayMin       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MIN" default:"0s" desc:"With DRAIN_DELAY=auto: the shortest delay once any traffic was ever seen. A pod that never had any does not wait."`
+	DrainDelayMax       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MAX" default:"0s" desc:"With DRAIN_DELAY=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half of DRAIN_DEADLINE."`
 	DrainSkipIdle       bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE" default:"true" desc:"Skip DRAIN_DELAY when the inbound listeners never accepted a connection (a Job: nothing routes to it), so a cancelled Job stops at once."`
 	DrainPeriod         time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_PERIOD" default:"500ms" desc:"Interval between connection polls (Contour --check-interval, marin3r --check-drain-interval)."`
 	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway. 0: no limit (then no shutdown budget can be given)."`
@@ -64,6 +69,16 @@ type Config struct {
 	StopTimeout         time.Duration `envconfig:"ENVOY_LIFECYCLE_STOP_TIMEOUT" desc:"After forwarding a termination signal, SIGKILL the app if it has not exited within this. 0: wait for it."`
 	TermSignals         []string      `envconfig:"ENVOY_LIFECYCLE_TERM_SIGNALS" default:"TERM" desc:"Signals that start the graceful termination, comma-separated (TERM, INT, HUP, QUIT, USR1, USR2). Others are forwarded at once."`
 
+	ReadyClusters         []string      `envconfig:"ENVOY_LIFECYCLE_READY_CLUSTERS" desc:"After LIVE, before the app starts: wait until each of these clusters (comma-separated names) is active in /clusters with a healthy or degraded host."`
+	ReadyClustersTimeout  time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_CLUSTERS_TIMEOUT" default:"30s" desc:"How long READY_CLUSTERS is waited for."`
+	ReadyClustersFatal    bool          `envconfig:"ENVOY_LIFECYCLE_READY_CLUSTERS_FATAL" default:"false" desc:"true: READY_CLUSTERS not met in time stops the proxy and exits 69 without starting the app. false: log it and start the app anyway."`
+	ReadyNoWarming        bool          `envconfig:"ENVOY_LIFECYCLE_READY_NO_WARMING" default:"false" desc:"After LIVE, before the app starts: wait until no cluster or listener is warming (cluster_manager.warming_clusters, listener_manager.total_listeners_warming)."`
+	ReadyNoWarmingTimeout time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_NO_WARMING_TIMEOUT" default:"30s" desc:"How long READY_NO_WARMING is waited for."`
+	ReadyNoWarmingFatal   bool          `envconfig:"ENVOY_LIFECYCLE_READY_NO_WARMING_FATAL" default:"false" desc:"As READY_CLUSTERS_FATAL, for READY_NO_WARMING."`
+	ReadyURL              string        `envconfig:"ENVOY_LIFECYCLE_READY_URL" desc:"After LIVE, before the app starts: wait until a GET of this URL (through the proxy, e.g. a dependency's health path) answers 2xx. Each attempt is bounded by REQUEST_TIMEOUT; redirects are not followed."`
+	ReadyURLTimeout       time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_URL_TIMEOUT" default:"30s" desc:"How long READY_URL is waited for."`
+	ReadyURLFatal         bool          `envconfig:"ENVOY_LIFECYCLE_READY_URL_FATAL" default:"false" desc:"As READY_CLUSTERS_FATAL, for READY_URL."`
+
 	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" desc:"The pod's terminationGracePeriodSeconds (30 or 30s), for doctor to check the drain budget against. Unset: Kubernetes' default, 30s."`
 	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
 
@@ -72,6 +87,8 @@ type Config struct {
 
 	grace       time.Duration      // from GRACE_PERIOD; 30s when unset
 	selector    envoy.Selector     // from DRAIN_COUNT, DRAIN_INCLUDE, DRAIN_EXCLUDE
+	drainDelay  time.Duration      // from DRAIN_DELAY unless auto
+	drainAuto   bool               // DRAIN_DELAY=auto
 	termSignals map[os.Signal]bool // from TERM_SIGNALS
 }
 
@@ -86,7 +103,7 @@ func (c *Config) ShutdownBudget() time.Duration {
 func wrapDefaults() *Config {
 	return &Config{
 		QuitRequestTimeout: lifecycle.DefaultQuitRequestTimeout,
-		DrainDelay:         lifecycle.DefaultDrainDelay,
+		DrainDelay:         fmtDuration(lifecycle.DefaultDrainDelay), // or "auto"
 		DrainDeadline:      lifecycle.DefaultDrainDeadline,
 		StopTimeout:        lifecycle.DefaultStopTimeout,
 		TerminationLog:     lifecycle.DefaultTerminationLog,
@@ -161,8 +178,13 @@ func (c *Config) resolve() error {
 		{"ENVOY_LIFECYCLE_POLL_INITIAL", c.PollInitial, true},
 		{"ENVOY_LIFECYCLE_POLL_MAX", c.PollMax, true},
 		{"ENVOY_LIFECYCLE_QUIT_VERIFY", c.QuitVerify, false},
-		{"ENVOY_LIFECYCLE_DRAIN_DELAY", c.DrainDelay, false},
 		{"ENVOY_LIFECYCLE_DRAIN_PERIOD", c.DrainPeriod, true},
+		{"ENVOY_LIFECYCLE_DRAIN_QUIET", c.DrainQuiet, true},
+		{"ENVOY_LIFECYCLE_DRAIN_DELAY_MIN", c.DrainDelayMin, false},
+		{"ENVOY_LIFECYCLE_DRAIN_DELAY_MAX", c.DrainDelayMax, false},
+		{"ENVOY_LIFECYCLE_READY_CLUSTERS_TIMEOUT", c.ReadyClustersTimeout, true},
+		{"ENVOY_LIFECYCLE_READY_NO_WARMING_TIMEOUT", c.ReadyNoWarmingTimeout, true},
+		{"ENVOY_LIFECYCLE_READY_URL_TIMEOUT", c.ReadyURLTimeout, true},
 		{"ENVOY_LIFECYCLE_DRAIN_DEADLINE", c.DrainDeadline, false},
 		{"ENVOY_LIFECYCLE_STOP_TIMEOUT", c.StopTimeout, false},
 	}
@@ -187,6 +209,9 @@ func (c *Config) resolve() error {
 		}
 	}
 
+	if err := c.resolveWaits(); err != nil {
+		return err
+	}
 	if err := c.resolveDrain(); err != nil {
 		return err
 	}
@@ -276,7 +301,7 @@ func (c *Config) resolveDrain() error {
 	}
 	// The delay is part of the deadline: a delay that fills it would end
 	// every drain before listeners are drained.
-	if c.DrainDeadline > 0 && c.DrainDelay >= c.DrainDeadline {
+	if c.DrainDeadline > 0 && c.drainDelay >= c.DrainDeadline {
 		return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY"), Valid: "less than ENVOY_LIFECYCLE_DRAIN_DEADLINE (" + c.DrainDeadline.String() + "), which includes it", Err: errors.New("out of range")}
 	}
 	return nil
@@ -385,7 +410,9 @@ func (c *Config) lifecycleOptions(argv []string, sigs <-chan os.Signal, log hclo
 	if o.Admin != nil && c.Drain {
 		o.Drain = &quit.Drain{
 			Admin:          o.Admin,
-			Delay:          c.DrainDelay,
+			Delay:          c.drainDelay,
+			Quiet:          c.drainQuiet(log.Named("drain")),
+			Arrivals:       c.arrivals(),
 			SkipIdleDelay:  c.DrainSkipIdle,
 			InboundOnly:    true,
 			Period:         c.DrainPeriod,
@@ -395,10 +422,121 @@ func (c *Config) lifecycleOptions(argv []string, sigs <-chan os.Signal, log hclo
 			Logger:         log.Named("drain"),
 		}
 	}
+	if o.Admin != nil {
+		o.Readiness = c.readinessConditions(o.Admin)
+	}
 	if c.IstioQuitAPI != "" {
 		if o.Stop.Istio, err = envoy.New(c.IstioQuitAPI, envoy.Options{Timeout: c.QuitRequestTimeout, Logger: log.Named("istio")}); err != nil {
 			return o, fmt.Errorf("ISTIO_QUIT_API: %w", err)
 		}
 	}
 	return o, nil
+}
+
+// The wrap mode's two waits that watch Envoy instead of the clock: the
+// adaptive drain delay (DRAIN_DELAY=auto) and the readiness conditions after
+// LIVE (READY_*).
+
+// resolveWaits reads DRAIN_DELAY (a duration or auto), checks the auto
+// bounds against each other and reads the READY_* conditions. It runs
+// before resolveDrain, which holds the fixed delay against the deadline.
+func (c *Config) resolveWaits() error {
+	v := strings.TrimSpace(c.DrainDelay)
+	if strings.EqualFold(v, "auto") {
+		c.drainAuto = true
+	} else {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY", Value: c.DrainDelay, Valid: "auto, or a duration of 0 or more such as 5s", Err: errors.New("cannot parse")}
+		}
+		c.drainDelay = d
+	}
+	if c.drainAuto {
+		max := c.drainDelayMax()
+		switch {
+		case max == 0:
+			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY_MAX"),
+				Valid: "a duration greater than 0 when DRAIN_DELAY=auto and DRAIN_DEADLINE=0: nothing else would bound the wait", Err: errors.New("unbounded")}
+		case c.DrainDeadline > 0 && max >= c.DrainDeadline:
+			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY_MAX"),
+				Valid: "less than ENVOY_LIFECYCLE_DRAIN_DEADLINE (" + c.DrainDeadline.String() + "), which includes it", Err: errors.New("out of range")}
+		case c.DrainDelayMin > max:
+			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY_MIN", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY_MIN"),
+				Valid: "at most the auto delay's maximum (" + max.String() + ")", Err: errors.New("out of range")}
+		}
+	}
+
+	var names []string
+	for _, n := range c.ReadyClusters {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if slices.Contains(names, n) {
+			return &ConfigError{Name: "ENVOY_LIFECYCLE_READY_CLUSTERS", Value: os.Getenv("ENVOY_LIFECYCLE_READY_CLUSTERS"), Valid: "comma-separated cluster names, each once", Err: errors.New("duplicate " + n)}
+		}
+		names = append(names, n)
+	}
+	c.ReadyClusters = names
+	if c.ReadyURL != "" {
+		if err := checkHTTPURL(c.ReadyURL); err != nil {
+			return &ConfigError{Name: "ENVOY_LIFECYCLE_READY_URL", Value: c.ReadyURL, Valid: "an http:// or https:// URL", Err: err}
+		}
+	}
+	return nil
+}
+
+// drainDelayMax is DRAIN_DELAY_MAX, or half of DRAIN_DEADLINE when it is 0:
+// the listener drain keeps the other half.
+func (c *Config) drainDelayMax() time.Duration {
+	if c.DrainDelayMax > 0 {
+		return c.DrainDelayMax
+	}
+	return c.DrainDeadline / 2
+}
+
+// drainQuiet is the adaptive delay, nil unless DRAIN_DELAY=auto. When the
+// traffic counters cannot be read it falls back to the fixed default.
+func (c *Config) drainQuiet(log hclog.Logger) *quit.Quiet {
+	if !c.drainAuto {
+		return nil
+	}
+	return &quit.Quiet{
+		Window:   c.DrainQuiet,
+		Min:      c.DrainDelayMin,
+		Max:      c.drainDelayMax(),
+		Fallback: lifecycle.DefaultDrainDelay,
+		Logger:   log,
+	}
+}
+
+// arrivals selects the counters of new inbound traffic with the same
+// DRAIN_INCLUDE/DRAIN_EXCLUDE as the drain's count, on the side DRAIN_COUNT
+// names; the other side keeps its default.
+func (c *Config) arrivals() envoy.Arrivals {
+	if c.DrainInclude == "" && c.DrainExclude == "" {
+		return envoy.Arrivals{}
+	}
+	if c.DrainCount == "requests" {
+		return envoy.Arrivals{Request: c.selector}
+	}
+	return envoy.Arrivals{Conn: c.selector}
+}
+
+// readinessConditions are the READY_* conditions, in a fixed order.
+func (c *Config) readinessConditions(admin *envoy.Client) []readiness.Condition {
+	var conds []readiness.Condition
+	if len(c.ReadyClusters) > 0 {
+		conds = append(conds, readiness.Condition{Name: "clusters " + strings.Join(c.ReadyClusters, ","),
+			Check: readiness.ClustersServing(admin, c.ReadyClusters), Deadline: c.ReadyClustersTimeout, Fatal: c.ReadyClustersFatal})
+	}
+	if c.ReadyNoWarming {
+		conds = append(conds, readiness.Condition{Name: "nothing warming",
+			Check: readiness.NothingWarming(admin), Deadline: c.ReadyNoWarmingTimeout, Fatal: c.ReadyNoWarmingFatal})
+	}
+	if c.ReadyURL != "" {
+		conds = append(conds, readiness.Condition{Name: "GET " + c.ReadyURL,
+			Check: readiness.HTTPGet(c.ReadyURL, c.RequestTimeout), Deadline: c.ReadyURLTimeout, Fatal: c.ReadyURLFatal})
+	}
+	return conds
 }

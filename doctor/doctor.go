@@ -16,6 +16,8 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/lifecycle"
+	"envoy-lifecycle/quit"
+	"envoy-lifecycle/readiness"
 )
 
 // Settings are what the checks read: the wrap mode's, resolved.
@@ -32,6 +34,13 @@ type Settings struct {
 	// (otherwise it is Kubernetes' default).
 	Grace    time.Duration
 	GraceSet bool
+	// AutoDelay is the adaptive drain delay (DRAIN_DELAY=auto), nil when
+	// the delay is fixed; Arrivals picks the counters it watches.
+	AutoDelay *quit.Quiet
+	Arrivals  envoy.Arrivals
+	// Readiness builds the READY_* conditions on doctor's admin client
+	// (waits.go); nil means none.
+	Readiness func(*envoy.Client) []readiness.Condition
 }
 
 // Level is how bad a check's finding is.
@@ -127,6 +136,9 @@ func Run(ctx context.Context, s Settings) []Check {
 				add(OK, "connection stat found: %d stats match, %d open now", matched, n)
 			}
 		}
+	}
+	if admin != nil {
+		out = append(out, waitChecks(ctx, cfg, admin)...)
 	}
 	if cfg.IstioQuitAPI != "" {
 		out = append(out, istioCheck(ctx, cfg))

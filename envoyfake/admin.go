@@ -47,6 +47,7 @@ func endpoints(r release) map[string]endpoint {
 	ok := func(*Envoy, *http.Request, params) reply { return text(http.StatusOK, "OK\n") }
 	list := []endpoint{
 		{"/", "Admin home page", false, (*Envoy).handleHome},
+		{"/clusters", "upstream cluster status", false, (*Envoy).handleClusters},
 		{"/cpuprofiler", "enable/disable the CPU profiler", true, ok},
 		{"/healthcheck/fail", "cause the server to fail health checks", true, (*Envoy).handleHealthcheckFail},
 		{"/healthcheck/ok", "cause the server to pass health checks", true, (*Envoy).handleHealthcheckOK},

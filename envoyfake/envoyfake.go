@@ -133,6 +133,7 @@ type Envoy struct {
 	rec        *recorder
 	serveWG    sync.WaitGroup
 	hcFailed   atomic.Bool
+	up         upstreams // clusters.go
 
 	mu          sync.Mutex
 	serverInfoN int       // /server_info requests so far

@@ -34,6 +34,9 @@ const (
 	// featSkipExit: drain_listeners?skip_exit, 400 "skip_exit requires
 	// graceful\n" without graceful; before, the parameter is ignored.
 	featSkipExit
+	// featClustersFilter: /clusters?filter=RE2, 400 "Invalid re2 regex" for
+	// a bad one; before, the parameter is ignored (§2.9.1).
+	featClustersFilter
 )
 
 // releaseLine is one Envoy release line, 1.<minor>, with what it added.
@@ -66,7 +69,7 @@ var releases = []releaseLine{
 	{minor: 35},
 	{minor: 36, lastPatch: 6}, // 2025-10; 1.36.6 is the newest release the reference read
 	{minor: 37},
-	{minor: 38}, // 2026-04-23
+	{minor: 38, adds: featClustersFilter}, // 2026-04-23
 }
 
 // release is the Envoy release a fake claims: its number and behaviours.

@@ -109,6 +109,7 @@ func (e *Envoy) snapshot(now time.Time) []stat {
 
 		{name: "h", kind: kindHistogram, prom: "h"}, // never recorded
 	}
+	all = append(all, e.upstreamStats()...) // clusters.go
 	// Stats later releases added: server.state with /ready (1.11), the
 	// per-worker and main-thread listener stats with /drain_listeners (1.12).
 	return slices.DeleteFunc(all, func(s stat) bool {

@@ -19,6 +19,7 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/quit"
+	"envoy-lifecycle/readiness"
 	"envoy-lifecycle/wrapper"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	QuitWithoutEnvoy, WaitForEnvoy time.Duration
 	// PollInitial and PollMax bound the readiness polls' interval.
 	PollInitial, PollMax time.Duration
+	// Readiness are checked once Envoy is LIVE, before the app starts
+	// (ready.go). Nil: none.
+	Readiness []readiness.Condition
 
 	// Drain runs on the first termination signal, before the app gets it.
 	// Nil: forward termination signals at once.
@@ -97,6 +101,9 @@ const (
 	CauseSignalWhileWaiting
 	// CauseEnvoyNotLive: QuitWithoutEnvoy passed; Code is Codes.Unavailable.
 	CauseEnvoyNotLive
+	// CauseNotReady: a fatal readiness condition was not met in time; Code
+	// is Codes.Unavailable and the app never started.
+	CauseNotReady
 )
 
 // Outcome is what a run did.
@@ -118,6 +125,9 @@ type Runner struct {
 
 	drained *quit.Result
 	stopped *quit.Report
+	// live is set once Envoy was seen LIVE: only then are the readiness
+	// conditions worth waiting for.
+	live bool
 	// termSent is when a termination signal reached the app, to log how
 	// long it took to stop.
 	termSent time.Time
@@ -157,6 +167,9 @@ func (r *Runner) Run() Outcome {
 		r.log.Info("not waiting for envoy", "reason", "START_WITHOUT_ENVOY")
 	default:
 		if out, ok := r.waitLive(); !ok {
+			return out
+		}
+		if out, ok := r.waitReady(); !ok {
 			return out
 		}
 	}
@@ -253,6 +266,7 @@ func (r *Runner) waitLive() (out Outcome, ok bool) {
 		case err := <-done:
 			if err == nil {
 				r.log.Info("envoy live", "waited", time.Since(start).Round(time.Microsecond))
+				r.live = true
 				return Outcome{}, true
 			}
 			if !giveUp && errors.Is(err, context.DeadlineExceeded) {

@@ -19,6 +19,7 @@ import (
 	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/quit"
+	"envoy-lifecycle/readiness"
 )
 
 func TestMain(m *testing.M) {
@@ -189,6 +190,38 @@ func TestRunner(t *testing.T) {
 			exitOn: "TERM",
 			steps:  func(r *run) {},
 			code:   unavailable, cause: CauseEnvoyNotLive,
+		},
+		{
+			name: "signal while checking readiness",
+			opts: func(o *Options) {
+				o.Readiness = []readiness.Condition{{Name: "clusters web", Check: readiness.ClustersServing(o.Admin, []string{"web"}), Deadline: time.Hour, Fatal: true}}
+			},
+			exitOn: "TERM",
+			steps: func(r *run) {
+				r.waitRequest("/clusters")
+				r.send(syscall.SIGWINCH) // harmless: does not end the wait
+				r.send(syscall.SIGTERM)
+			},
+			code: 128 + int(syscall.SIGTERM), cause: CauseSignalWhileWaiting,
+		},
+		{
+			name: "fatal readiness condition not met",
+			opts: func(o *Options) {
+				o.Readiness = []readiness.Condition{{Name: "clusters web", Check: readiness.ClustersServing(o.Admin, []string{"web"}), Deadline: 50 * time.Millisecond, Fatal: true}}
+			},
+			exitOn: "TERM",
+			steps:  func(r *run) {},
+			code:   unavailable, cause: CauseNotReady,
+		},
+		{
+			name: "readiness condition not met: start anyway",
+			opts: func(o *Options) {
+				o.Readiness = []readiness.Condition{{Name: "clusters web", Check: readiness.ClustersServing(o.Admin, []string{"web"}), Deadline: 50 * time.Millisecond}}
+			},
+			exitOn: "TERM",
+			steps:  func(r *run) { r.send(syscall.SIGTERM) },
+			code:   0, cause: CauseAppExited, drain: quit.ReasonDrained,
+			record: []string{"ready", "TERM"},
 		},
 		{
 			name:   "app not found",

@@ -17,7 +17,12 @@ const DefaultTerminationLog = "/dev/termination-log"
 func (o Outcome) Message() string {
 	msg := fmt.Sprintf("envoy-lifecycle exit %d: %s", o.Code, o.Why)
 	if d := o.Drained; d != nil {
-		msg += fmt.Sprintf("; drain %v (%s, %d connections left)", d.Took.Round(time.Millisecond), d.Reason, d.Remaining)
+		delay := ""
+		if d.Quiet != "" {
+			// The adaptive delay's outcome: what a rollout comparison reads.
+			delay = fmt.Sprintf("delay auto %v: %s; ", d.Delayed.Round(time.Millisecond), d.Quiet)
+		}
+		msg += fmt.Sprintf("; drain %v (%s%s, %d connections left)", d.Took.Round(time.Millisecond), delay, d.Reason, d.Remaining)
 	}
 	switch s := o.Stopped; {
 	case s == nil:

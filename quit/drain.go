@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,11 +23,22 @@ type Drain struct {
 	// SkipHealthcheckFail leaves Envoy's health checks alone.
 	SkipHealthcheckFail bool
 	// Delay is waited after failing health checks, so load balancers stop
-	// sending new requests before listeners drain. Zero skips it.
+	// sending new requests before listeners drain. Zero skips it. With
+	// Quiet set it is the fallback for missing stats instead.
 	Delay time.Duration
+	// Quiet, if set, replaces the fixed Delay with an adaptive one: wait
+	// until no new connection or request arrived for Quiet.Window. Run
+	// fills in a nil Sample (Envoy's Arrivals), a zero Fallback (Delay),
+	// a zero Max (half the Deadline, so the listener drain keeps the other
+	// half; none without a Deadline) and a nil Logger. Nil means the fixed
+	// Delay.
+	Quiet *Quiet
+	// Arrivals selects the counters Quiet watches; the zero value means
+	// the defaults of envoy.Arrivals.
+	Arrivals envoy.Arrivals
 	// SkipIdleDelay drops Delay when the counted listeners never accepted a
-	// connection: nothing routes to this pod (a Job), so there is nothing for
-	// load balancers to deprogram.
+	// connection or request: nothing routes to this pod (a Job), so there
+	// is nothing for load balancers to deprogram. Quiet always does this.
 	SkipIdleDelay bool
 	// SkipDrainListeners leaves the listeners alone (marin3r never calls
 	// /drain_listeners); connections are still polled.
@@ -81,6 +91,10 @@ type Result struct {
 	// Remaining is the last connection count seen (0 if never read).
 	Remaining uint64
 	Reason    Reason
+	// Delayed is how long the endpoint delay (fixed or Quiet) took.
+	Delayed time.Duration
+	// Quiet is how the Quiet wait ended; empty when it did not run.
+	Quiet QuietReason
 }
 
 // Run drains. skipDelay drops Delay (the app already exited: nothing is left
@@ -94,8 +108,10 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 		ctx, cancel = context.WithTimeout(ctx, d.Deadline)
 		defer cancel()
 	}
+	var delayed time.Duration
+	var quiet QuietReason
 	res := func(reason Reason, remaining uint64) Result {
-		r := Result{Took: time.Since(start), Remaining: remaining, Reason: reason}
+		r := Result{Took: time.Since(start), Remaining: remaining, Reason: reason, Delayed: delayed, Quiet: quiet}
 		log.Info("drain finished", "reason", string(reason), "connections", remaining, "took", r.Took)
 		return r
 	}
@@ -120,17 +136,29 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 		}
 	}
 
-	if d.Delay > 0 && !skipDelay && d.SkipIdleDelay && d.idle(ctx) {
-		log.Info("no connection ever accepted; skipping the endpoint delay", "delay", d.Delay)
-		skipDelay = true
-	}
-	if d.Delay > 0 && !skipDelay {
+	switch {
+	case skipDelay:
+	case d.Quiet != nil:
 		t := time.Now()
-		log.Info("waiting for endpoints to be deprogrammed", "delay", d.Delay)
-		if !sleep(ctx, d.Delay) {
+		q := d.quiet()
+		log.Info("waiting for new connections and requests to stop", "window", q.Window, "min", q.Min, "max", q.Max)
+		qr := q.Wait(ctx)
+		delayed, quiet = time.Since(t), qr.Reason
+		if qr.Reason == QuietDeadline || qr.Reason == QuietCancelled {
 			return res(endReason(ctx), 0)
 		}
-		log.Info("endpoint delay over", "took", time.Since(t))
+		log.Info("endpoint delay over", "mode", "auto", "reason", string(qr.Reason), "quiet_since", qr.QuietSince, "took", delayed)
+	case d.Delay > 0 && d.SkipIdleDelay && d.idle(ctx):
+		log.Info("no connection ever accepted; skipping the endpoint delay", "delay", d.Delay)
+	case d.Delay > 0:
+		t := time.Now()
+		log.Info("waiting for endpoints to be deprogrammed", "delay", d.Delay)
+		ok := sleep(ctx, d.Delay)
+		delayed = time.Since(t)
+		if !ok {
+			return res(endReason(ctx), 0)
+		}
+		log.Info("endpoint delay over", "mode", "fixed", "took", delayed)
 	}
 
 	if !d.SkipDrainListeners {
@@ -191,24 +219,33 @@ func (d *Drain) poll(ctx context.Context, res func(Reason, uint64) Result) Resul
 	}
 }
 
-// idle reports whether every counted listener has a zero total of accepted
-// connections (or requests). Any doubt, such as no matching stat, is "not idle".
+// idle reports whether every watched listener has a zero total of accepted
+// connections and requests. Any doubt, such as no matching stat, is "not idle".
 func (d *Drain) idle(ctx context.Context) bool {
-	stats, err := d.Admin.Stats(ctx, envoy.StatsQuery{Filter: `downstream_(cx|rq)_total$`})
+	c, err := d.Admin.Arrivals(ctx, d.Arrivals)
 	if err != nil {
 		d.logger().Debug("cannot read connection totals", "error", err)
 		return false
 	}
-	// The totals are matched by the name of their _active gauge, so the
-	// same selector decides which listeners count.
-	var active []envoy.Stat
-	for _, s := range stats {
-		if name, ok := strings.CutSuffix(s.Name, "_total"); ok {
-			active = append(active, envoy.Stat{Name: name + "_active", Value: s.Value})
-		}
+	return len(c) > 0 && !anyArrived(c)
+}
+
+// quiet is d.Quiet with Run's defaults filled in.
+func (d *Drain) quiet() *Quiet {
+	q := *d.Quiet
+	if q.Sample == nil {
+		q.Sample = ArrivalSampler(d.Admin, d.Arrivals)
 	}
-	sum, matched := envoy.CountConnections(active, d.selector())
-	return matched > 0 && sum == 0
+	if q.Fallback == 0 {
+		q.Fallback = d.Delay
+	}
+	if q.Max == 0 && d.Deadline > 0 {
+		q.Max = d.Deadline / 2
+	}
+	if q.Logger == nil {
+		q.Logger = d.logger()
+	}
+	return &q
 }
 
 func (d *Drain) selector() envoy.Selector {

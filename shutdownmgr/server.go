@@ -404,20 +404,6 @@ func (s *Server) WaitIdle(ctx context.Context) error {
 // errClosing ends a wait because the server is closing.
 var errClosing = errors.New("manager exiting")
 
-// waitQuiet blocks until no load-balancer hit has been seen for Interval.
-// It wakes only when the quiet period could have ended, never polls.
-func (s *Server) waitQuiet(ctx context.Context, limit <-chan time.Time, closing <-chan struct{}) error {
-	for {
-		left := time.Until(time.Unix(0, s.lastHit.Load()).Add(s.Interval))
-		if left <= 0 {
-			return nil
-		}
-		if err := sleepCtx(ctx, limit, closing, left); err != nil {
-			return err
-		}
-	}
-}
-
 // errLimit ends a wait at its own deadline.
 var errLimit = errors.New("deadline")
 
@@ -442,7 +428,7 @@ func sleepCtx(ctx context.Context, limit <-chan time.Time, closing <-chan struct
 }
 
 func (s *Server) defaultParams() Params {
-	return Params{Delay: s.Drain.Delay, Period: s.Drain.Period, Deadline: s.Drain.Deadline}
+	return Params{Delay: s.Drain.Delay, Auto: s.Drain.Quiet != nil, Period: s.Drain.Period, Deadline: s.Drain.Deadline}
 }
 
 // startOrJoin starts the drain with p, or joins the one already started.
@@ -468,7 +454,8 @@ func (s *Server) startOrJoin(p Params, by string) (run *drainRun, started bool, 
 	close(s.drainStarted)
 	d := s.Drain
 	d.Delay, d.Period, d.Deadline = p.Delay, p.Period, p.Deadline
-	s.log.Info("drain starting", "context", by, "start_delay", d.StartDelay, "delay", d.Delay,
+	d.Quiet = autoDelay(p.Auto, d.Quiet)
+	s.log.Info("drain starting", "context", by, "start_delay", d.StartDelay, "delay", d.Delay, "auto_delay", p.Auto,
 		"period", d.Period, "deadline", d.Deadline, "min_connections", d.MinConnections,
 		"drain_listeners", !d.SkipDrainListeners)
 	s.wg.Add(1)

@@ -32,7 +32,7 @@ func (r *Runner) waitReady() (out Outcome, ok bool) {
 			r.log.Error("readiness condition not met; app not started", "error", err)
 			return r.end(r.o.Codes.Unavailable, CauseNotReady, fmt.Sprintf("%v; app not started", err)), false
 		case sig := <-r.o.Signals:
-			if harmless[sig] {
+			if !endsWait(sig) {
 				r.log.Debug("signal ignored while checking readiness", "signal", sig.String())
 				continue
 			}

@@ -263,6 +263,11 @@ func (c *Config) resolveDrain() error {
 		}
 		*re.dst = r
 	}
+	if c.DrainInclude != "" {
+		// The default's server-side filter would hide what a custom
+		// include selects; the include itself then filters.
+		c.selector.Filter = ""
+	}
 	c.termSignals = map[os.Signal]bool{}
 	for _, name := range c.TermSignals {
 		n := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(name)), "SIG")

@@ -271,6 +271,9 @@ func (c *Config) resolveDrain() error {
 	c.termSignals = map[os.Signal]bool{}
 	for _, name := range c.TermSignals {
 		n := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(name)), "SIG")
+		if n == "" {
+			continue // "TERM," is a list with a trailing comma, not an unknown signal
+		}
 		sig, ok := terminationSignals[n]
 		if !ok {
 			return &ConfigError{Name: "ENVOY_LIFECYCLE_TERM_SIGNALS", Value: name, Valid: "TERM, INT, HUP, QUIT, USR1 or USR2, comma-separated", Err: errors.New("unknown signal")}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,8 +67,8 @@ type Config struct {
 	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" desc:"The pod's terminationGracePeriodSeconds (30 or 30s), for doctor to check the drain budget against. Unset: Kubernetes' default, 30s."`
 	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
 
-	ProcessGroup bool `envconfig:"ENVOY_LIFECYCLE_PROCESS_GROUP" default:"false" desc:"Run the app in its own process group and signal the whole group."`
-	Subreaper    bool `envconfig:"ENVOY_LIFECYCLE_SUBREAPER" default:"false" desc:"Become a child subreaper, so orphans are reaped even when not PID 1."`
+	ProcessGroup *bool `envconfig:"ENVOY_LIFECYCLE_PROCESS_GROUP" desc:"Run the app in its own process group and signal the whole group; on a terminal the app's group gets its foreground. Unset: true when the wrapper leads the session of the terminal on its stdin (docker run -t), false otherwise."`
+	Subreaper    bool  `envconfig:"ENVOY_LIFECYCLE_SUBREAPER" default:"false" desc:"Become a child subreaper, so orphans are reaped even when not PID 1."`
 
 	grace       time.Duration      // from GRACE_PERIOD; 30s when unset
 	selector    envoy.Selector     // from DRAIN_COUNT, DRAIN_INCLUDE, DRAIN_EXCLUDE
@@ -302,8 +301,9 @@ func wrap(argv []string, stderr io.Writer) int {
 	// Installed before anything that can take time, and kept for the life of
 	// the process: Go's default for TERM, INT and HUP is to exit, which is how
 	// other wrappers die during the readiness wait without stopping Envoy.
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, lifecycle.Forwarded...)
+	// Buffered for a burst of every forwarded signal.
+	sigs := make(chan os.Signal, wrapper.NumSignals)
+	policy := wrapper.Catch(sigs)
 
 	cfg, err := LoadConfig()
 	if err != nil {
@@ -311,6 +311,9 @@ func wrap(argv []string, stderr io.Writer) int {
 		return exitCode(err)
 	}
 	log := cfg.NewLogger(stderr)
+	if ign := policy.IgnoredAtStart(); len(ign) > 0 {
+		log.Debug("signals ignored at start stay ignored", "signals", fmt.Sprint(ign))
+	}
 	opts, err := cfg.lifecycleOptions(argv, sigs, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle: %v\n", err)
@@ -326,9 +329,21 @@ func wrap(argv []string, stderr io.Writer) int {
 			log.Warn("cannot become a child subreaper", "error", err)
 		}
 	}
+	policy.Wait() // the readiness wait ends on any signal that would end the app
 	out := r.Run()
 	lifecycle.WriteMessage(cfg.TerminationLog, out, log)
 	return out.Code
+}
+
+// processGroup is PROCESS_GROUP, or its default: an own group when the
+// wrapper leads the terminal's session, where no job-control shell needs
+// Ctrl-Z to stop the wrapper too, and everything the wrapper receives then
+// came from kill(2), never from the terminal, so it is all forwarded.
+func (c *Config) processGroup() bool {
+	if c.ProcessGroup != nil {
+		return *c.ProcessGroup
+	}
+	return wrapper.LeadsTerminal(os.Stdin)
 }
 
 // lifecycleOptions is the runner these settings describe.
@@ -348,7 +363,7 @@ func (c *Config) lifecycleOptions(argv []string, sigs <-chan os.Signal, log hclo
 		ShutdownBudget:     c.ShutdownBudget(),
 		Command:            argv[0],
 		Args:               argv[1:],
-		Setpgid:            c.ProcessGroup,
+		Setpgid:            c.processGroup(),
 		Codes:              wrapCodes,
 		Logger:             log,
 		Stop: &quit.Policy{

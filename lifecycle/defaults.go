@@ -1,10 +1,6 @@
 package lifecycle
 
-import (
-	"os"
-	"syscall"
-	"time"
-)
+import "time"
 
 // Defaults of the wrap mode that other code sizes things from: the help
 // text, the README table and inject's grace periods read them here, and a
@@ -39,26 +35,3 @@ func ShutdownBudget(drainDeadline, stopTimeout time.Duration) time.Duration {
 
 // DefaultShutdownBudget is ShutdownBudget of the defaults (28s).
 const DefaultShutdownBudget = DefaultDrainDeadline + DefaultStopTimeout + QuitBudget
-
-// Forwarded are the signals relayed to the app, the one list main passes to
-// signal.Notify: every catchable one, as tini does, except
-//   - SIGCHLD (the reaper's), SIGURG (the Go runtime's preemption signal;
-//     forwarding it has killed Python apps under other wrappers) and SIGPROF
-//     (the runtime's profiler);
-//   - SIGPIPE: once notified, Go reports the wrapper's own EPIPE writes (a
-//     socket, a closed stderr pipe) as SIGPIPE, which must never reach the app;
-//   - SIGTSTP, SIGTTIN, SIGTTOU: job control stops the wrapper with its app
-//     (the terminal signals the whole group), so Ctrl-Z keeps working;
-//   - the synchronous signals (SEGV, BUS, FPE, ILL, TRAP, SYS, ABRT), which are
-//     about the wrapper itself.
-var Forwarded = []os.Signal{
-	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGALRM,
-	syscall.SIGCONT, syscall.SIGPWR, syscall.SIGXCPU, syscall.SIGXFSZ,
-	syscall.SIGVTALRM, syscall.SIGIO,
-}
-
-// harmless are the forwarded signals whose default action would not have
-// ended the app: they do not end the readiness wait, since there is no app
-// yet to give them to.
-var harmless = map[os.Signal]bool{syscall.SIGWINCH: true, syscall.SIGCONT: true}

@@ -25,8 +25,8 @@ import (
 // Options configure one run. Every duration is used as given: the caller
 // applies the defaults.
 type Options struct {
-	// Signals delivers the signals to act on; the caller owns signal.Notify
-	// (with Forwarded), so tests can drive it. Required.
+	// Signals delivers the signals to act on; the caller owns
+	// signal.Notify (wrapper.Catch), so tests can drive it. Required.
 	Signals <-chan os.Signal
 	// TermSignals start the graceful termination; the rest are forwarded at
 	// once. SIGINT during a drain always cuts it short.
@@ -263,9 +263,9 @@ func (r *Runner) waitLive() (out Outcome, ok bool) {
 			return r.end(r.o.Codes.Unavailable, CauseEnvoyNotLive, fmt.Sprintf("envoy not LIVE within %v (QUIT_WITHOUT_ENVOY_TIMEOUT); app not started", limit)), false
 		case sig := <-r.o.Signals:
 			// A signal whose default action would have ended the app ends
-			// the wait. The others (a terminal resize, job control) do
-			// not: the app reads the terminal when it starts.
-			if harmless[sig] {
+			// the wait. The others (a terminal resize, SIGCONT) do not:
+			// there is no app yet to give them to.
+			if !endsWait(sig) {
 				r.log.Debug("signal ignored while waiting for envoy", "signal", sig.String())
 				continue
 			}
@@ -275,6 +275,12 @@ func (r *Runner) waitLive() (out Outcome, ok bool) {
 			return r.end(128+signalNumber(sig), CauseSignalWhileWaiting, fmt.Sprintf("signal %s while waiting for envoy; app not started", sig)), false
 		}
 	}
+}
+
+// endsWait reports whether sig's default action would end a process.
+func endsWait(sig os.Signal) bool {
+	s, ok := sig.(syscall.Signal)
+	return !ok || wrapper.Lookup(s).Default.Ends()
 }
 
 // signalNumber is sig's number; a signal that is not a syscall.Signal (none
@@ -383,6 +389,11 @@ func (r *Runner) startDrain() (chan quit.Result, context.CancelFunc) {
 }
 
 func (r *Runner) forward(child *wrapper.Child, sig os.Signal) {
+	if child.TerminalDelivered(sig) {
+		// Ctrl-C reached the app's group, ours, from the terminal itself.
+		r.log.Debug("signal not forwarded: the terminal delivered it to the app", "signal", sig.String())
+		return
+	}
 	err := child.Signal(sig)
 	switch {
 	case err == nil:

@@ -168,7 +168,7 @@ func TestExitCodeMatrix(t *testing.T) {
 					if got := st.Code(); got != code {
 						t.Errorf("ExitCode got %d, want %d (%v)", got, code, st)
 					}
-					if s, ok := st.Signal(); ok {
+					if s, ok := killedBy(st); ok {
 						t.Errorf("Signal got %v, want none", s)
 					}
 				})
@@ -180,7 +180,7 @@ func TestExitCodeMatrix(t *testing.T) {
 					if got := st.Code(); got != want {
 						t.Errorf("ExitCode got %d, want %d (%v)", got, want, st)
 					}
-					if s, ok := st.Signal(); !ok || s != sig {
+					if s, ok := killedBy(st); !ok || s != sig {
 						t.Errorf("Signal got %v, %v, want %v, true", s, ok, sig)
 					}
 				}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/wrapper"
 )
@@ -106,7 +107,7 @@ func TestSignalsDuringTheWait(t *testing.T) {
 	for _, final := range []syscall.Signal{syscall.SIGTERM, syscall.SIGSTKFLT, syscall.SIGSYS, 35, 64} {
 		t.Run(wrapper.Lookup(final).Name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{NeverLive: true})
+			e := envoytest.Start(t, envoyfake.Options{NeverLive: true})
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("exit", "0")...)
 			waitRequest(t, e, "/server_info")
 			for _, s := range harmless {

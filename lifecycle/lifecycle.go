@@ -188,6 +188,7 @@ func (r *Runner) Run() Outcome {
 	} else {
 		r.log.Info("app exited", "code", code, "status", st.String(), "after_signal", time.Since(r.termSent))
 	}
+	r.stopOrphans()
 	// A Job that finished: drain without the endpoint delay, then stop. Not
 	// when the proxy is kept (NEVER_KILL_*), since the app may be retried.
 	if r.o.Drain != nil && !drained && r.o.Stop.WillStop(code) {
@@ -197,6 +198,21 @@ func (r *Runner) Run() Outcome {
 		cancel()
 	}
 	return r.end(code, CauseAppExited, "app exited ("+st.String()+")")
+}
+
+// stopOrphans, when we are PID 1, gives the processes the app left behind
+// SIGTERM and StopTimeout (DefaultStopTimeout if that is 0, so none holds
+// the exit forever) before SIGKILL; during a graceful termination no more
+// than the shutdown budget leaves before the proxy's quit.
+func (r *Runner) stopOrphans() {
+	grace := r.o.StopTimeout
+	if grace == 0 {
+		grace = DefaultStopTimeout
+	}
+	if !r.shutdownBy.IsZero() {
+		grace = max(0, min(grace, time.Until(r.shutdownBy)-QuitBudget))
+	}
+	wrapper.StopOrphans(grace, r.log.Named("wrapper"))
 }
 
 // end stops the proxy and reports.

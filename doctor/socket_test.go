@@ -2,12 +2,10 @@ package doctor
 
 import (
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,9 +26,6 @@ func TestMain(m *testing.M) {
 	testproc.Main(m)
 }
 
-// nobody is the uid and gid of the image's user.
-const nobody = 65532
-
 // Issue 10: Envoy creates its admin socket as root, mode 0755, and the
 // shutdown manager's user cannot connect to it. Doctor, run as that user,
 // names the socket, the uid, the socket's mode and owner, and the fix.
@@ -41,16 +36,9 @@ func TestSocketNotConnectable(t *testing.T) {
 		testproc.SkipOrFailInCI(t, "skipped: needs root, to run a check as another uid")
 	}
 	// A directory uid 65532 can search and run the test binary from.
-	dir, err := os.MkdirTemp("", "el-socket-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testproc.SharedDir(t)
 	exe := filepath.Join(dir, "doctor.test")
-	copyFile(t, argv[0], exe)
+	testproc.CopyExecutable(t, argv[0], exe)
 	sock := filepath.Join(dir, "admin.sock")
 	e := envoytest.Start(t, envoyfake.Options{AdminSocket: sock})
 
@@ -63,9 +51,9 @@ func TestSocketNotConnectable(t *testing.T) {
 		cmd := exec.Command(exe, append(argv[1:], e.AdminURL())...)
 		cmd.Env = testproc.Env()
 		cmd.Stdout = &out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		cmd.SysProcAttr = testproc.AsNobody()
 		if st := testproc.StartCmd(t, cmd).Wait(); st.ExitStatus() != 0 {
-			t.Fatalf("report as uid %d exited %v", nobody, st)
+			t.Fatalf("report as uid %d exited %v", testproc.Nobody, st)
 		}
 		return out.String()
 	}
@@ -84,24 +72,5 @@ func TestSocketNotConnectable(t *testing.T) {
 	// Root connects whatever the mode.
 	if err := CheckSocket(sock); err != nil {
 		t.Errorf("CheckSocket as root got %v", err)
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

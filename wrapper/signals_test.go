@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"envoy-lifecycle/internal/testproc"
 )
@@ -269,7 +270,6 @@ func TestTerminal(t *testing.T) {
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			tty.Close() // the session has its own; EOF on master after it ends
 			t.Cleanup(func() {
 				_ = c.Kill()
 				<-c.ExitCh()
@@ -307,6 +307,20 @@ func TestTerminal(t *testing.T) {
 			kill(t, c.Pid(), syscall.SIGUSR1)
 			expect(t, out, "SIGUSR1 after Ctrl-C", "wrapper got 10", "app 10")
 
+			// In raw mode (ISIG off) the terminal sends no SIGINT, so one the
+			// wrapper gets came from kill(2) and is forwarded.
+			var tio syscall.Termios
+			if err := testproc.Ioctl(tty, syscall.TCGETS, unsafe.Pointer(&tio)); err != nil {
+				t.Fatal(err)
+			}
+			tio.Lflag &^= syscall.ISIG
+			if err := testproc.Ioctl(tty, syscall.TCSETS, unsafe.Pointer(&tio)); err != nil {
+				t.Fatal(err)
+			}
+			kill(t, c.Pid(), syscall.SIGINT)
+			expect(t, out, "kill -INT in raw mode", "wrapper got 2", "app 2")
+
+			tty.Close()   // the session has its own; EOF on master after it ends
 			write("\x04") // Ctrl-D: EOF for the app's read
 			expect(t, out, "Ctrl-D", "wrapper exit 0 fg=true")
 			if st := waitStatus(t, c); st.Code() != 0 {

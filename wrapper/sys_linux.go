@@ -79,3 +79,13 @@ func getsid() (int, error) {
 	}
 	return int(sid), nil
 }
+
+// keySignals reports whether the terminal fd turns Ctrl-C and Ctrl-\ into
+// signals (ISIG).
+func keySignals(fd uintptr) bool {
+	var t syscall.Termios
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCGETS, uintptr(unsafe.Pointer(&t))); e != 0 {
+		return true // cannot tell: assume the usual cooked mode
+	}
+	return t.Lflag&syscall.ISIG != 0
+}

@@ -19,3 +19,4 @@ func setDisposition(syscall.Signal, uintptr) error { return errors.ErrUnsupporte
 func foreground(uintptr) (int, error)              { return 0, errors.ErrUnsupported }
 func setForeground(uintptr, int) error             { return errors.ErrUnsupported }
 func getsid() (int, error)                         { return 0, errors.ErrUnsupported }
+func keySignals(uintptr) bool                      { return true }

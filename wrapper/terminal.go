@@ -56,7 +56,12 @@ func (c *Child) TerminalDelivered(sig os.Signal) bool {
 	}
 	defer tty.Close()
 	fg, err := foreground(tty.Fd())
-	return err == nil && fg == syscall.Getpgrp()
+	if err != nil || fg != syscall.Getpgrp() {
+		return false
+	}
+	// A terminal in raw mode (an editor, a REPL) sends no INT or QUIT:
+	// those came from kill(2). A resize is signalled in any mode.
+	return sig == syscall.SIGWINCH || keySignals(tty.Fd())
 }
 
 // LeadsTerminal reports whether the calling process leads the session of the

@@ -10,6 +10,10 @@
 //
 // The reaper is started by the first Start and runs for the life of the
 // process. It logs through the Logger of that first Child.
+//
+// The package also holds the signal policy, what the wrapper does with each
+// signal 1..64 (SignalTable), which Catch applies to the process; and the
+// terminal: an app in its own group gets the terminal's foreground.
 package wrapper
 
 import (

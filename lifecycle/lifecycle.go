@@ -201,18 +201,23 @@ func (r *Runner) Run() Outcome {
 }
 
 // stopOrphans, when we are PID 1, gives the processes the app left behind
-// SIGTERM and StopTimeout (DefaultStopTimeout if that is 0, so none holds
-// the exit forever) before SIGKILL; during a graceful termination no more
-// than the shutdown budget leaves before the proxy's quit.
+// SIGTERM and orphanGrace before SIGKILL.
 func (r *Runner) stopOrphans() {
-	grace := r.o.StopTimeout
+	wrapper.StopOrphans(orphanGrace(r.o.StopTimeout, r.shutdownBy, time.Now()), r.log.Named("wrapper"))
+}
+
+// orphanGrace is stopTimeout (DefaultStopTimeout if 0, so no orphan holds
+// the exit forever), and during a graceful termination (shutdownBy set) no
+// more than what the budget leaves before the proxy's QuitBudget.
+func orphanGrace(stopTimeout time.Duration, shutdownBy, now time.Time) time.Duration {
+	grace := stopTimeout
 	if grace == 0 {
 		grace = DefaultStopTimeout
 	}
-	if !r.shutdownBy.IsZero() {
-		grace = max(0, min(grace, time.Until(r.shutdownBy)-QuitBudget))
+	if !shutdownBy.IsZero() {
+		grace = max(0, min(grace, shutdownBy.Sub(now)-QuitBudget))
 	}
-	wrapper.StopOrphans(grace, r.log.Named("wrapper"))
+	return grace
 }
 
 // end stops the proxy and reports.

@@ -50,6 +50,8 @@ func TestWrapDefaultsDocumented(t *testing.T) {
 		"WAIT_FOR_ENVOY_TIMEOUT":       "0",
 		"QUIT_WITHOUT_ENVOY_TIMEOUT":   fmtDuration(lifecycle.DefaultQuitWithoutEnvoy) + " if neither is set",
 		"ENVOY_LIFECYCLE_GRACE_PERIOD": strconv.Itoa(int(defaultGrace / time.Second)),
+		// processGroup: from the terminal on stdin.
+		"ENVOY_LIFECYCLE_PROCESS_GROUP": "auto",
 	}
 	for _, e := range envVars(wrapDefaults()) {
 		row, ok := rows["`"+e.name+"`"]

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"envoy-lifecycle/doctor"
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/quit"
 	"envoy-lifecycle/shutdownmgr"
@@ -397,6 +398,13 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle shutdown-manager: %v\n", err)
 		return exitCode(err)
+	}
+	if u := admin.Base(); u.Scheme == "unix" {
+		// Said once at start-up: otherwise the first sign is a drain failing
+		// in a preStop hook.
+		if err := doctor.CheckSocket(u.Path); err != nil {
+			log.Error("admin socket not connectable; drains will fail", "error", err)
+		}
 	}
 	srv := &shutdownmgr.Server{
 		Addr:              net.JoinHostPort(cfg.address, strconv.Itoa(cfg.port)),

@@ -287,9 +287,17 @@ func (c *Config) resolveDrain() error {
 		}
 		*re.dst = r
 	}
+	if c.DrainInclude != "" {
+		// The default's server-side filter would hide what a custom
+		// include selects; the include itself then filters.
+		c.selector.Filter = ""
+	}
 	c.termSignals = map[os.Signal]bool{}
 	for _, name := range c.TermSignals {
 		n := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(name)), "SIG")
+		if n == "" {
+			continue // "TERM," is a list with a trailing comma, not an unknown signal
+		}
 		sig, ok := terminationSignals[n]
 		if !ok {
 			return &ConfigError{Name: "ENVOY_LIFECYCLE_TERM_SIGNALS", Value: name, Valid: "TERM, INT, HUP, QUIT, USR1 or USR2, comma-separated", Err: errors.New("unknown signal")}

@@ -106,8 +106,14 @@ func Run(ctx context.Context, s Settings) []Check {
 	}
 	if admin != nil {
 		base := admin.Base().String()
+		var sockErr error
+		if admin.Base().Scheme == "unix" {
+			sockErr = CheckSocket(admin.Base().Path)
+		}
 		info, err := admin.ServerInfo(ctx)
 		switch {
+		case err != nil && sockErr != nil:
+			add(Fail, "%v", sockErr)
 		case err != nil:
 			add(Fail, "envoy admin %s is not reachable: %v", base, err)
 		case info.State != envoy.StateLive:

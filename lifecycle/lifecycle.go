@@ -201,6 +201,7 @@ func (r *Runner) Run() Outcome {
 	} else {
 		r.log.Info("app exited", "code", code, "status", st.String(), "after_signal", time.Since(r.termSent))
 	}
+	r.stopOrphans()
 	// A Job that finished: drain without the endpoint delay, then stop. Not
 	// when the proxy is kept (NEVER_KILL_*), since the app may be retried.
 	if r.o.Drain != nil && !drained && r.o.Stop.WillStop(code) {
@@ -210,6 +211,26 @@ func (r *Runner) Run() Outcome {
 		cancel()
 	}
 	return r.end(code, CauseAppExited, "app exited ("+st.String()+")")
+}
+
+// stopOrphans, when we are PID 1, gives the processes the app left behind
+// SIGTERM and orphanGrace before SIGKILL.
+func (r *Runner) stopOrphans() {
+	wrapper.StopOrphans(orphanGrace(r.o.StopTimeout, r.shutdownBy, time.Now()), r.log.Named("wrapper"))
+}
+
+// orphanGrace is stopTimeout (DefaultStopTimeout if 0, so no orphan holds
+// the exit forever), and during a graceful termination (shutdownBy set) no
+// more than what the budget leaves before the proxy's QuitBudget.
+func orphanGrace(stopTimeout time.Duration, shutdownBy, now time.Time) time.Duration {
+	grace := stopTimeout
+	if grace == 0 {
+		grace = DefaultStopTimeout
+	}
+	if !shutdownBy.IsZero() {
+		grace = max(0, min(grace, shutdownBy.Sub(now)-QuitBudget))
+	}
+	return grace
 }
 
 // end stops the proxy and reports.

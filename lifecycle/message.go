@@ -1,19 +1,23 @@
 package lifecycle
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"net/url"
+	"regexp"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/termlog"
 )
 
 // DefaultTerminationLog is where Kubernetes reads a container's termination
-// message.
-const DefaultTerminationLog = "/dev/termination-log"
+// message (termlog.Default, named here for the wrap mode's defaults).
+const DefaultTerminationLog = termlog.Default
 
 // Message is the termination message: exit code and cause, the drain and the
-// quit, in one line.
+// quit, in one line, with the secrets of any URL in it hidden.
 func (o Outcome) Message() string {
 	msg := fmt.Sprintf("envoy-lifecycle exit %d: %s", o.Code, o.Why)
 	if d := o.Drained; d != nil {
@@ -38,27 +42,41 @@ func (o Outcome) Message() string {
 			msg += " (gone)"
 		}
 	}
-	return msg
+	return termlog.OneLine(redactURLs(msg))
 }
 
-// WriteMessage writes o.Message to path, where Kubernetes shows it in
-// kubectl describe pod. It is best effort: a read-only or missing file is
-// logged at debug and ignored. An empty path writes nothing.
-func WriteMessage(path string, o Outcome, log hclog.Logger) {
-	if path == "" {
-		return
-	}
-	flags := os.O_WRONLY | os.O_TRUNC
-	// The default path exists only in a Kubernetes container: never create
-	// it on a developer's machine. A path the user chose is created.
-	if path != DefaultTerminationLog {
-		flags |= os.O_CREATE
-	}
-	f, err := os.OpenFile(path, flags, 0o644)
+// urlPattern finds the URLs in a message: a scheme, "://" and everything up
+// to a space or a quote (Go's errors quote URLs).
+var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// redactURL hides one URL's secrets: its password.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil {
-		log.Debug("no termination log written", "path", path, "error", err)
-		return
+		return "(unparsable URL, not shown)"
 	}
-	defer f.Close()
-	fmt.Fprintln(f, o.Message())
+	return u.Redacted()
+}
+
+// redactURLs hides the secrets of every URL in msg: the user's settings
+// (ENVOY_KILL_API, GENERIC_QUIT_ENDPOINTS...) reach it through errors, and
+// kubectl describe pod shows it to anyone who can read the pod.
+func redactURLs(msg string) string {
+	return urlPattern.ReplaceAllStringFunc(msg, redactURL)
+}
+
+// WriteMessage writes o.Message to path through termlog.Write, which never
+// follows a symlink, cuts data or blocks past termlog.Timeout. A write that
+// fails is a warning, except the default path missing outside Kubernetes,
+// which is the normal case on a developer's machine. An empty path writes
+// nothing.
+func WriteMessage(path string, o Outcome, log hclog.Logger) {
+	err := termlog.Write(path, o.Message())
+	switch {
+	case err == nil:
+	case path == termlog.Default && errors.Is(err, termlog.ErrMissing):
+		log.Debug("no termination log written", "path", path, "error", err)
+	default:
+		log.Warn("termination log not written", "path", path, "error", err)
+	}
 }

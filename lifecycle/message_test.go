@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,28 @@ func TestOutcomeMessage(t *testing.T) {
 	for _, c := range cases {
 		if got := (Outcome{Code: c.code, Why: c.why, Drained: c.d, Stopped: c.s}).Message(); got != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// Issue 14.2 and 14.15: the message is one line and shows no URL password,
+// whatever the cause and the quit's error carry.
+func TestOutcomeMessageRedactedOneLine(t *testing.T) {
+	o := Outcome{
+		Code: 1,
+		Why:  "cannot start app: fork/exec /opt/a\nb: no such file",
+		Stopped: &quit.Report{Err: errors.New(`cannot stop envoy: kill url http://u:s3cret@10.0.0.1/quit is not local; ` +
+			`Post "https://admin:hunter2@127.0.0.1:1/quitquitquit": refused`)},
+	}
+	got := o.Message()
+	want := `envoy-lifecycle exit 1: cannot start app: fork/exec /opt/a b: no such file; proxy NOT stopped: cannot stop envoy: ` +
+		`kill url http://u:xxxxx@10.0.0.1/quit is not local; Post "https://admin:xxxxx@127.0.0.1:1/quitquitquit": refused`
+	if got != want {
+		t.Errorf("Message got\n%q, want\n%q", got, want)
+	}
+	for _, secret := range []string{"s3cret", "hunter2"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("Message shows %q: %s", secret, got)
 		}
 	}
 }

@@ -322,11 +322,7 @@ func waitEnvoy(t *testing.T, p *kubeletsim.Pod, name string) {
 // waitDone waits, bounded, for the pod to be done.
 func waitDone(t *testing.T, p *kubeletsim.Pod) {
 	t.Helper()
-	select {
-	case <-p.Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("the pod never completed")
-	}
+	testproc.WaitClosed(t, "the pod to complete", p.Done())
 }
 
 // order fails unless the events matching preds were recorded in that
@@ -396,11 +392,7 @@ func startLoad(t *testing.T, listener int, healthPath string) *load {
 	flowing := make(chan struct{})
 	go func() { l.done <- lb.Run(ctx, flowing) }()
 	t.Cleanup(cancel)
-	select {
-	case <-flowing:
-	case <-time.After(15 * time.Second):
-		t.Fatal("no request went through the pod")
-	}
+	testproc.WaitClosed(t, "a request through the pod", flowing)
 	return l
 }
 

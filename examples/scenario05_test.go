@@ -59,11 +59,7 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 	defer cancel()
 	flowing, done := make(chan struct{}), make(chan lbsim.Stats, 1)
 	go func() { done <- lb.Run(ctx, flowing) }()
-	select {
-	case <-flowing:
-	case <-time.After(15 * time.Second):
-		t.Fatal("no request went through Envoy")
-	}
+	testproc.WaitClosed(t, "a request through Envoy", flowing)
 	wait(t, p, "a load-balancer hit", kubeletsim.Output("shutdown-manager", `"load-balancer hit"`))
 
 	p.Terminate(grace)

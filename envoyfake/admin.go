@@ -354,6 +354,7 @@ func (e *Envoy) serverInfoJSON(state string, now time.Time) string {
 			"component_log_level":         "",
 			"log_format":                  "[%Y-%m-%d %T.%e][%t][%l][%n] %v",
 			"log_path":                    "",
+			"hot_restart_version":         false,
 			"service_cluster":             "",
 			"service_node":                "",
 			"service_zone":                "",

@@ -2,6 +2,7 @@ package envoyfake
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -227,5 +228,43 @@ func TestStartPilotAgentNeedsEnvoy(t *testing.T) {
 	t.Parallel()
 	if _, err := StartPilotAgent(nil, AgentOptions{}); err != ErrNoEnvoy {
 		t.Errorf("got %v, want ErrNoEnvoy", err)
+	}
+}
+
+// TestAgentReadinessChecks runs pilot-agent's probes against canned stats
+// (envoy-admin.md §3): ready only with a successful CDS and LDS update, and
+// Envoy LIVE with workers started, with pilot-agent's failure texts.
+func TestAgentReadinessChecks(t *testing.T) {
+	t.Parallel()
+	const live = "server.state: 0\nlistener_manager.workers_started: 1\n"
+	cases := []struct {
+		name, config, server, err string
+	}{
+		{"ready", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 2\n", live, ""},
+		{"nothing received", "", live, "config not received from XDS server (is Istiod running?): cds updates: 0 successful, 0 rejected; lds updates: 0 successful, 0 rejected"},
+		{"cds rejected", "cluster_manager.cds.update_rejected: 1\nlistener_manager.lds.update_success: 1\n", live, "config received from XDS server, but was rejected: cds updates: 0 successful, 1 rejected"},
+		{"lds missing", "cluster_manager.cds.update_success: 1\n", live, "config not fully received from XDS server: "},
+		{"no server.state", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 1\n", "listener_manager.workers_started: 1\n", "server.state is not yet updated: "},
+		{"no workers_started", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 1\n", "server.state: 0\n", "listener_manager.workers_started is not yet updated: "},
+		{"draining", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 1\n", "server.state: 1\nlistener_manager.workers_started: 1\n", "server is not live, current state is: DRAINING"},
+		{"workers not started", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 1\n", "server.state: 0\nlistener_manager.workers_started: 0\n", "workers have not yet started"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.RawQuery, "server") {
+					io.WriteString(w, c.server)
+				} else {
+					io.WriteString(w, c.config)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			p := &PilotAgent{client: &http.Client{Timeout: testTimeout}, base: srv.URL}
+			err := p.checkEnvoy(context.Background())
+			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.HasPrefix(err.Error(), c.err)) {
+				t.Errorf("checkEnvoy got %v, want %q", err, c.err)
+			}
+		})
 	}
 }

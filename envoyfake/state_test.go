@@ -47,6 +47,7 @@ func TestServerInfoShape(t *testing.T) {
 		HotRestartVersion  string `json:"hot_restart_version"`
 		CommandLineOptions struct {
 			Concurrency int    `json:"concurrency"`
+			HotRestart  *bool  `json:"hot_restart_version"`
 			DrainTime   string `json:"drain_time"`
 			BaseID      string `json:"base_id"`
 		} `json:"command_line_options"`
@@ -72,6 +73,7 @@ func TestServerInfoShape(t *testing.T) {
 		{"state", si.State, "LIVE"},
 		{"hot_restart_version", si.HotRestartVersion, "disabled"},
 		{"concurrency", si.CommandLineOptions.Concurrency, 2},
+		{"command_line_options.hot_restart_version", si.CommandLineOptions.HotRestart != nil && !*si.CommandLineOptions.HotRestart, true},
 		{"drain_time", si.CommandLineOptions.DrainTime, "600s"},
 		{"base_id", si.CommandLineOptions.BaseID, "0"},
 		{"node.id", si.Node.ID, "envoyfake"},

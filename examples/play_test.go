@@ -285,48 +285,31 @@ func listenerStat(port int) string {
 }
 
 // startPod starts the pod and closes it at cleanup, logging its timeline
-// when the test failed.
+// when the test failed, or always with EXAMPLES_TIMELINE set.
 func startPod(t *testing.T, spec kubeletsim.Spec) *kubeletsim.Pod {
 	t.Helper()
-	p, err := kubeletsim.Start(spec)
-	if err != nil {
-		t.Fatalf("cannot start the pod: %v", err)
+	p := kubeletsim.MustStart(t, spec)
+	if os.Getenv("EXAMPLES_TIMELINE") != "" {
+		// A failed test has it logged by MustStart.
+		t.Cleanup(func() {
+			if !t.Failed() {
+				t.Logf("timeline:\n%s", p.Timeline())
+			}
+		})
 	}
-	t.Cleanup(func() {
-		p.Close()
-		if t.Failed() || os.Getenv("EXAMPLES_TIMELINE") != "" {
-			t.Logf("timeline:\n%s", p.Timeline())
-		}
-	})
 	return p
-}
-
-// wait waits, bounded, for an event matching pred.
-func wait(t *testing.T, p *kubeletsim.Pod, what string, pred func(kubeletsim.Event) bool) kubeletsim.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	e, err := p.WaitEvent(ctx, pred)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-	return e
 }
 
 // waitEnvoy waits until the Envoy fake of container name listens.
 func waitEnvoy(t *testing.T, p *kubeletsim.Pod, name string) {
 	t.Helper()
-	wait(t, p, name+" listening", kubeletsim.Output(name, "envoyfake admin="))
+	p.MustWait(t, name+" listening", kubeletsim.Output(name, "envoyfake admin="))
 }
 
 // waitDone waits, bounded, for the pod to be done.
 func waitDone(t *testing.T, p *kubeletsim.Pod) {
 	t.Helper()
-	select {
-	case <-p.Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("the pod never completed")
-	}
+	testproc.WaitClosed(t, "the pod to complete", p.Done())
 }
 
 // order fails unless the events matching preds were recorded in that
@@ -369,15 +352,6 @@ func none(t *testing.T, p *kubeletsim.Pod, what string, pred func(kubeletsim.Eve
 	}
 }
 
-func exitCode(t *testing.T, p *kubeletsim.Pod, name string) int {
-	t.Helper()
-	st, ok := p.Status(name)
-	if !ok || !st.Exited {
-		t.Fatalf("container %s has not exited", name)
-	}
-	return st.ExitCode
-}
-
 // load is a load balancer sending traffic to the pod's Envoy while it
 // terminates.
 type load struct {
@@ -396,11 +370,7 @@ func startLoad(t *testing.T, listener int, healthPath string) *load {
 	flowing := make(chan struct{})
 	go func() { l.done <- lb.Run(ctx, flowing) }()
 	t.Cleanup(cancel)
-	select {
-	case <-flowing:
-	case <-time.After(15 * time.Second):
-		t.Fatal("no request went through the pod")
-	}
+	testproc.WaitClosed(t, "a request through the pod", flowing)
 	return l
 }
 

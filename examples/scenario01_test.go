@@ -71,10 +71,10 @@ func TestIstioJobCompletes(t *testing.T) {
 			if got := p.Phase(); got != tc.phase {
 				t.Errorf("phase got %s, want %s", got, tc.phase)
 			}
-			if got := exitCode(t, p, "app"); got != tc.want {
+			if got := p.MustExitCode(t, "app"); got != tc.want {
 				t.Errorf("app exit code got %d, want %d", got, tc.want)
 			}
-			if got := exitCode(t, p, "istio-proxy"); got != 0 {
+			if got := p.MustExitCode(t, "istio-proxy"); got != 0 {
 				t.Errorf("istio-proxy exit code got %d, want 0", got)
 			}
 			none(t, p, "a signal was needed", kubeletsim.Is(kubeletsim.EventTerm, ""))
@@ -133,7 +133,7 @@ func TestNeverKillOnFailureWithRestartNever(t *testing.T) {
 	pl := istioPlay(t, testproc.Argv("exit", "3"))
 	pl.addEnv["app"]["NEVER_KILL_ISTIO_ON_FAILURE"] = "true"
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app exiting", kubeletsim.Is(kubeletsim.EventExited, "app"))
+	p.MustWait(t, "the app exiting", kubeletsim.Is(kubeletsim.EventExited, "app"))
 	if st, _ := p.Status("istio-proxy"); !st.Running {
 		t.Error("istio-proxy stopped: NEVER_KILL_ISTIO_ON_FAILURE was ignored")
 	}
@@ -156,7 +156,7 @@ func TestOnFailureWithoutNeverKill(t *testing.T) {
 	spec := pl.spec(t, d)
 	spec.RestartDelay = 50 * time.Millisecond
 	p := startPod(t, spec)
-	wait(t, p, "the retry giving up", func(e kubeletsim.Event) bool {
+	p.MustWait(t, "the retry giving up", func(e kubeletsim.Event) bool {
 		return e.Kind == kubeletsim.EventExited && e.Container == "app" && e.Code == 69
 	})
 	order(t, p, says("app", "first run: failing"), says("app", "istio proxy told to quit"), says("app", "envoy not live; giving up"))

@@ -81,7 +81,7 @@ func TestEnvoySidecarDeployment(t *testing.T) {
 	pl, termLog := sidecarPlay(t, ports, grace)
 	pl.sleeps = map[string]time.Duration{"envoy": 1500 * time.Millisecond}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app serving", kubeletsim.Output("app", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("app", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
@@ -115,7 +115,7 @@ func TestEnvoySidecarDeployment(t *testing.T) {
 	none(t, p, "SIGKILL", kubeletsim.Is(kubeletsim.EventKill, ""))
 	checkAppTerm(t, p)
 	for _, c := range []string{"app", "envoy"} {
-		if code := exitCode(t, p, c); code != 0 {
+		if code := p.MustExitCode(t, c); code != 0 {
 			t.Errorf("%s exit code got %d, want 0", c, code)
 		}
 	}
@@ -147,7 +147,7 @@ func TestEnvoySidecarWithoutPreStop(t *testing.T) {
 	pl, _ := sidecarPlay(t, ports, grace)
 	pl.dropHook = map[string]bool{"envoy": true}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app serving", kubeletsim.Output("app", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("app", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)

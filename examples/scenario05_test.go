@@ -49,7 +49,7 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 		secrets: secrets(t, file),
 	}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
 	waitEnvoy(t, p, "envoy")
 
 	// The NLB: traffic to Envoy, health checks to the manager's /lb.
@@ -59,12 +59,8 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 	defer cancel()
 	flowing, done := make(chan struct{}), make(chan lbsim.Stats, 1)
 	go func() { done <- lb.Run(ctx, flowing) }()
-	select {
-	case <-flowing:
-	case <-time.After(15 * time.Second):
-		t.Fatal("no request went through Envoy")
-	}
-	wait(t, p, "a load-balancer hit", kubeletsim.Output("shutdown-manager", `"load-balancer hit"`))
+	testproc.WaitClosed(t, "a request through Envoy", flowing)
+	p.MustWait(t, "a load-balancer hit", kubeletsim.Output("shutdown-manager", `"load-balancer hit"`))
 
 	p.Terminate(grace)
 	cancel()
@@ -110,7 +106,7 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 	none(t, p, "SIGKILL", kubeletsim.Is(kubeletsim.EventKill, ""))
 	none(t, p, "the manager drained Envoy", kubeletsim.Output("envoy", "/healthcheck/fail"))
 	for _, c := range []string{"envoy", "shutdown-manager"} {
-		if code := exitCode(t, p, c); code != 0 {
+		if code := p.MustExitCode(t, c); code != 0 {
 			t.Errorf("%s exit code got %d, want 0", c, code)
 		}
 	}

@@ -25,7 +25,7 @@ func TestNativeSidecarDeployment(t *testing.T) {
 	pl, termLog := sidecarPlay(t, ports, grace)
 	p := startPod(t, pl.spec(t, d))
 	order(t, p, is(kubeletsim.EventProbed, "envoy"), is(kubeletsim.EventStarted, "app"))
-	wait(t, p, "the app serving", kubeletsim.Output("app", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("app", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
@@ -75,7 +75,7 @@ func TestNativeSidecarWithoutWrapper(t *testing.T) {
 	pl, _ := sidecarPlay(t, ports, grace)
 	pl.unwrap = map[string]bool{"app": true}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app serving", kubeletsim.Output("app", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("app", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
@@ -128,7 +128,7 @@ func TestNativeSidecarJob(t *testing.T) {
 				is(kubeletsim.EventPodDone, ""),
 			)
 			none(t, p, "the wrapper quit a native sidecar", kubeletsim.Output("envoy", "/quitquitquit"))
-			if got := exitCode(t, p, "app"); got != tc.code {
+			if got := p.MustExitCode(t, "app"); got != tc.code {
 				t.Errorf("app exit code got %d, want %d", got, tc.code)
 			}
 			if got := p.Phase(); got != tc.phase {

@@ -144,7 +144,7 @@ func TestInjectedIstioDeployment(t *testing.T) {
 	appPort := testproc.FreePorts(t, 1)[0]
 	pl, ports := injectedIstioPlay(t, "reviews", testproc.Argv("serve", local(appPort)), local(appPort))
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app serving", kubeletsim.Output("reviews", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("reviews", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
@@ -215,11 +215,11 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	}
 
 	p := startPod(t, spec)
-	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
 	waitEnvoy(t, p, "envoy")
 	p.Terminate(grace)
 	for _, c := range []string{"envoy", "shutdown-manager"} {
-		if e := wait(t, p, c+"'s hook", kubeletsim.Is(kubeletsim.EventHookEnd, c)); e.Code != http.StatusOK {
+		if e := p.MustWait(t, c+"'s hook", kubeletsim.Is(kubeletsim.EventHookEnd, c)); e.Code != http.StatusOK {
 			t.Errorf("%s's hook answered %q, want 200", c, e.Detail)
 		}
 	}
@@ -234,8 +234,8 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	// The same containers on the same volume: the manager finds the state
 	// file and undoes the drain.
 	again := startPod(t, spec)
-	wait(t, again, "the health checks restored", kubeletsim.Output("shutdown-manager", `"health checks restored"`))
-	wait(t, again, "envoy asked to pass health checks", kubeletsim.Output("envoy", "admin POST /healthcheck/ok"))
+	again.MustWait(t, "the health checks restored", kubeletsim.Output("shutdown-manager", `"health checks restored"`))
+	again.MustWait(t, "envoy asked to pass health checks", kubeletsim.Output("envoy", "admin POST /healthcheck/ok"))
 	// Lines of different containers are recorded as they are read, so
 	// Envoy's line is not ordered against the manager's: the manager logs
 	// "restored" only after Envoy's 200.

@@ -1,7 +1,6 @@
 package kubeletsim
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -107,30 +106,6 @@ func hookCmd(name string) []string {
 	return testproc.Argv(name)
 }
 
-// startPod starts spec, logging events to t, and closes it at cleanup.
-func startPod(t *testing.T, spec Spec) *Pod {
-	t.Helper()
-	spec.Logf = t.Logf
-	p, err := Start(spec)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
-// wait waits, bounded, for an event matching pred.
-func wait(t *testing.T, p *Pod, what string, pred func(Event) bool) Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	e, err := p.WaitEvent(ctx, pred)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v\ntimeline:\n%s", what, err, p.Timeline())
-	}
-	return e
-}
-
 // index is the position of the first event matching pred, or fails.
 func index(t *testing.T, p *Pod, what string, pred func(Event) bool) int {
 	t.Helper()
@@ -161,15 +136,6 @@ func noKills(t *testing.T, p *Pod) {
 	if e, _, ok := p.First(Is(EventKill, "")); ok {
 		t.Errorf("%s was SIGKILLed\ntimeline:\n%s", e.Container, p.Timeline())
 	}
-}
-
-func exitCodeOf(t *testing.T, p *Pod, name string) int {
-	t.Helper()
-	st, ok := p.Status(name)
-	if !ok || !st.Exited {
-		t.Fatalf("container %s has not exited (%+v)", name, st)
-	}
-	return st.ExitCode
 }
 
 func port(t *testing.T, s *httptest.Server) int {
@@ -214,24 +180,24 @@ func TestHooksRunConcurrentlyThenTerm(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	pt := port(t, srv)
-	p := startPod(t, Spec{Containers: []Container{
+	p := MustStart(t, Spec{Containers: []Container{
 		withHook(named(child("serve"), "slow"), &Handler{HTTPGet: &HTTPGet{Port: pt, Path: "/slow"}}),
 		withHook(named(child("serve"), "fast"), &Handler{HTTPGet: &HTTPGet{Port: pt, Path: "/fast", Headers: []Header{{"X-Token", "s3cret"}}}}),
 		named(child("serve"), "nohook"),
 	}})
 	for _, n := range []string{"slow", "fast", "nohook"} {
-		wait(t, p, n+" ready", Output(n, "ready"))
+		p.MustWait(t, n+" ready", Output(n, "ready"))
 	}
 	done := terminate(p, 20*time.Second)
 
 	// While the slow hook is held: the fast one finished, both containers
 	// without a pending hook got SIGTERM, the slow one did not.
-	end := wait(t, p, "fast hook end", Is(EventHookEnd, "fast"))
+	end := p.MustWait(t, "fast hook end", Is(EventHookEnd, "fast"))
 	if end.Code != http.StatusNoContent || end.Failed {
 		t.Errorf("fast hook got code %d failed=%v, want 204 (headers sent)", end.Code, end.Failed)
 	}
-	wait(t, p, "fast exited", Is(EventExited, "fast"))
-	wait(t, p, "nohook exited", Is(EventExited, "nohook"))
+	p.MustWait(t, "fast exited", Is(EventExited, "fast"))
+	p.MustWait(t, "nohook exited", Is(EventExited, "nohook"))
 	if _, _, ok := p.First(Is(EventTerm, "slow")); ok {
 		t.Fatalf("slow got SIGTERM while its hook ran\n%s", p.Timeline())
 	}
@@ -244,7 +210,7 @@ func TestHooksRunConcurrentlyThenTerm(t *testing.T) {
 	before(t, p, "slow SIGTERM", Is(EventTerm, "slow"), "slow TERM line", Output("slow", "TERM"))
 	noKills(t, p)
 	for _, n := range []string{"slow", "fast", "nohook"} {
-		if c := exitCodeOf(t, p, n); c != 0 {
+		if c := p.MustExitCode(t, n); c != 0 {
 			t.Errorf("%s exit code got %d, want 0", n, c)
 		}
 	}
@@ -258,16 +224,16 @@ func TestHooksRunConcurrentlyThenTerm(t *testing.T) {
 func TestKillAtGracePeriod(t *testing.T) {
 	t.Parallel()
 	const grace = 300 * time.Millisecond
-	p := startPod(t, Spec{Containers: []Container{child("ignore-term")}})
-	wait(t, p, "ready", Output("ignore-term", "ready"))
+	p := MustStart(t, Spec{Containers: []Container{child("ignore-term")}})
+	p.MustWait(t, "ready", Output("ignore-term", "ready"))
 	p.Terminate(grace)
-	term := wait(t, p, "terminate", Is(EventTerminate, ""))
-	kill := wait(t, p, "SIGKILL", Is(EventKill, "ignore-term"))
+	term := p.MustWait(t, "terminate", Is(EventTerminate, ""))
+	kill := p.MustWait(t, "SIGKILL", Is(EventKill, "ignore-term"))
 	if d := kill.At.Sub(term.At); d < grace {
 		t.Errorf("SIGKILL came %v after the termination began, before the grace period %v", d, grace)
 	}
 	before(t, p, "SIGTERM", Is(EventTerm, "ignore-term"), "SIGKILL", Is(EventKill, "ignore-term"))
-	if c := exitCodeOf(t, p, "ignore-term"); c != 128+int(syscall.SIGKILL) {
+	if c := p.MustExitCode(t, "ignore-term"); c != 128+int(syscall.SIGKILL) {
 		t.Errorf("exit code got %d, want 137", c)
 	}
 	if st, _ := p.Status("ignore-term"); !st.Killed {
@@ -282,20 +248,20 @@ func TestKillAtGracePeriod(t *testing.T) {
 // time for SIGTERM: the container is killed.
 func TestHookPastGracePeriod(t *testing.T) {
 	t.Parallel()
-	p := startPod(t, Spec{Containers: []Container{
+	p := MustStart(t, Spec{Containers: []Container{
 		withHook(child("serve"), &Handler{Exec: hookCmd("block")}),
 	}})
-	wait(t, p, "ready", Output("serve", "ready"))
+	p.MustWait(t, "ready", Output("serve", "ready"))
 	p.Terminate(300 * time.Millisecond)
-	end := wait(t, p, "hook end", Is(EventHookEnd, "serve"))
+	end := p.MustWait(t, "hook end", Is(EventHookEnd, "serve"))
 	if !end.Failed {
 		t.Errorf("hook end got %+v, want failed", end)
 	}
 	if _, _, ok := p.First(Is(EventTerm, "serve")); ok {
 		t.Errorf("SIGTERM sent after the grace period\n%s", p.Timeline())
 	}
-	wait(t, p, "SIGKILL", Is(EventKill, "serve"))
-	if c := exitCodeOf(t, p, "serve"); c != 137 {
+	p.MustWait(t, "SIGKILL", Is(EventKill, "serve"))
+	if c := p.MustExitCode(t, "serve"); c != 137 {
 		t.Errorf("exit code got %d, want 137", c)
 	}
 }
@@ -304,12 +270,12 @@ func TestHookPastGracePeriod(t *testing.T) {
 // and ends when the container's process exits.
 func TestExecHookDiesWithItsContainer(t *testing.T) {
 	t.Parallel()
-	p := startPod(t, Spec{Containers: []Container{
+	p := MustStart(t, Spec{Containers: []Container{
 		withHook(child("serve"), &Handler{Exec: hookCmd("block")}),
 	}})
-	wait(t, p, "ready", Output("serve", "ready"))
+	p.MustWait(t, "ready", Output("serve", "ready"))
 	done := terminate(p, 20*time.Second)
-	wait(t, p, "hook output", func(e Event) bool {
+	p.MustWait(t, "hook output", func(e Event) bool {
 		return e.Kind == EventOutput && e.Stream == StreamPreStop && e.Detail == "hook running"
 	})
 	st, _ := p.Status("serve")
@@ -317,7 +283,7 @@ func TestExecHookDiesWithItsContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	testproc.WaitClosed(t, "Terminate", done)
-	end := wait(t, p, "hook end", Is(EventHookEnd, "serve"))
+	end := p.MustWait(t, "hook end", Is(EventHookEnd, "serve"))
 	if !end.Failed || end.Code != 137 {
 		t.Errorf("hook end got code %d failed=%v, want 137 and failed", end.Code, end.Failed)
 	}
@@ -332,17 +298,17 @@ func TestExecHookDiesWithItsContainer(t *testing.T) {
 func TestSleepHookOutlivesItsContainer(t *testing.T) {
 	t.Parallel()
 	const sleep = 300 * time.Millisecond
-	p := startPod(t, Spec{Containers: []Container{withHook(child("serve"), &Handler{Sleep: sleep})}})
-	wait(t, p, "ready", Output("serve", "ready"))
+	p := MustStart(t, Spec{Containers: []Container{withHook(child("serve"), &Handler{Sleep: sleep})}})
+	p.MustWait(t, "ready", Output("serve", "ready"))
 	done := terminate(p, 20*time.Second)
-	start := wait(t, p, "hook start", Is(EventHookStart, "serve"))
+	start := p.MustWait(t, "hook start", Is(EventHookStart, "serve"))
 	st, _ := p.Status("serve")
 	if err := syscall.Kill(st.Pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	testproc.WaitClosed(t, "Terminate", done)
 	before(t, p, "exit", Is(EventExited, "serve"), "hook end", Is(EventHookEnd, "serve"))
-	end := wait(t, p, "hook end", Is(EventHookEnd, "serve"))
+	end := p.MustWait(t, "hook end", Is(EventHookEnd, "serve"))
 	if d := end.At.Sub(start.At); d < sleep || end.Failed {
 		t.Errorf("sleep hook ended after %v (failed=%v), want %v", d, end.Failed, sleep)
 	}
@@ -366,15 +332,15 @@ func TestNativeSidecars(t *testing.T) {
 	s1.StartupProbe = probe
 	s2 := withHook(named(child("serve"), "sidecar-2"), hook)
 	s2.StartupProbe = probe
-	p := startPod(t, Spec{Sidecars: []Container{s1, s2}, Containers: []Container{named(child("linger"), "app")}})
+	p := MustStart(t, Spec{Sidecars: []Container{s1, s2}, Containers: []Container{named(child("linger"), "app")}})
 	before(t, p, "sidecar-1 probed", Is(EventProbed, "sidecar-1"), "sidecar-2 started", Is(EventStarted, "sidecar-2"))
 	before(t, p, "sidecar-2 probed", Is(EventProbed, "sidecar-2"), "app started", Is(EventStarted, "app"))
-	wait(t, p, "app ready", Output("app", "ready"))
+	p.MustWait(t, "app ready", Output("app", "ready"))
 
 	done := terminate(p, 20*time.Second)
-	wait(t, p, "app TERM", Output("app", "TERM"))
-	wait(t, p, "sidecar-1 hook end", Is(EventHookEnd, "sidecar-1"))
-	wait(t, p, "sidecar-2 hook end", Is(EventHookEnd, "sidecar-2"))
+	p.MustWait(t, "app TERM", Output("app", "TERM"))
+	p.MustWait(t, "sidecar-1 hook end", Is(EventHookEnd, "sidecar-1"))
+	p.MustWait(t, "sidecar-2 hook end", Is(EventHookEnd, "sidecar-2"))
 	if e, _, ok := p.First(Is(EventTerm, "")); ok && e.Container != "app" {
 		t.Fatalf("%s got SIGTERM while the app runs\n%s", e.Container, p.Timeline())
 	}
@@ -398,7 +364,7 @@ func TestJobEndStopsNativeSidecars(t *testing.T) {
 	}{{"0", PhaseSucceeded}, {"3", PhaseFailed}} {
 		t.Run(tc.code, func(t *testing.T) {
 			t.Parallel()
-			p := startPod(t, Spec{
+			p := MustStart(t, Spec{
 				Sidecars:   []Container{named(child("serve"), "proxy")},
 				Containers: []Container{named(child("exit", tc.code), "job")},
 			})
@@ -419,9 +385,9 @@ func TestJobEndStopsNativeSidecars(t *testing.T) {
 // keeps the pod running after the job's container completed.
 func TestClassicSidecarHoldsTheJob(t *testing.T) {
 	t.Parallel()
-	p := startPod(t, Spec{Containers: []Container{named(child("exit", "0"), "job"), named(child("serve"), "proxy")}})
-	wait(t, p, "job exit", Is(EventExited, "job"))
-	wait(t, p, "proxy ready", Output("proxy", "ready"))
+	p := MustStart(t, Spec{Containers: []Container{named(child("exit", "0"), "job"), named(child("serve"), "proxy")}})
+	p.MustWait(t, "job exit", Is(EventExited, "job"))
+	p.MustWait(t, "proxy ready", Output("proxy", "ready"))
 	if st, _ := p.Status("proxy"); !st.Running {
 		t.Error("proxy is not running")
 	}
@@ -446,7 +412,7 @@ func TestRestartPolicy(t *testing.T) {
 	}{{RestartOnFailure, 1, PhaseSucceeded}, {RestartNever, 0, PhaseFailed}} {
 		t.Run(string(tc.policy), func(t *testing.T) {
 			t.Parallel()
-			p := startPod(t, Spec{RestartPolicy: tc.policy,
+			p := MustStart(t, Spec{RestartPolicy: tc.policy,
 				Containers: []Container{named(child("fail-once", filepath.Join(t.TempDir(), "failed")), "job")}})
 			testproc.WaitClosed(t, "pod done", p.Done())
 			st, _ := p.Status("job")
@@ -505,7 +471,7 @@ func TestStartupProbeTimeout(t *testing.T) {
 // anything else starts; one that fails fails the start.
 func TestInitContainers(t *testing.T) {
 	t.Parallel()
-	p := startPod(t, Spec{
+	p := MustStart(t, Spec{
 		InitContainers: []Container{named(child("exit", "0"), "init-1"), named(child("exit", "0"), "init-2")},
 		Containers:     []Container{named(child("exit", "0"), "job")},
 	})

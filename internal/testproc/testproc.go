@@ -2,8 +2,9 @@
 // test binary playing a child process (Go's os/exec exec_test.go), a harness
 // for a started binary, the one build of the shipped binary, waits with
 // deadlines, a synchronised buffer, a logger writing through t.Logf and an
-// upstream that holds requests. It is imported by tests only; TestNotShipped
-// in package main proves the binary links none of it.
+// upstream that holds requests. It is imported by tests only;
+// TestBinaryLinksNoTestSupport (image_test.go) proves the binary links none
+// of it.
 package testproc
 
 import (

@@ -157,4 +157,9 @@ func TestRunFailsOnBadOptions(t *testing.T) {
 	if c := run([]string{"-live-after", "x"}, io.Discard, io.Discard, nil); c != exitUsage {
 		t.Errorf("exit code got %d, want %d", c, exitUsage)
 	}
+	// An Envoy that never existed (envoy-admin.md §4 ends at 1.38).
+	var stderr strings.Builder
+	if c := run([]string{"-envoy-version", "1.39.0"}, io.Discard, &stderr, nil); c != exitStart || !strings.Contains(stderr.String(), `"1.39.0" is not an Envoy release`) {
+		t.Errorf("-envoy-version 1.39.0: exit code %d, stderr %q; want %d and the version refused", c, stderr.String(), exitStart)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"envoy-lifecycle/yamledit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml and *.stderr from the current output")
@@ -129,28 +131,28 @@ func TestGoldenCoverage(t *testing.T) {
 // check.
 func checkOutput(t testing.TB, name string, in, out []byte, all bool) {
 	t.Helper()
-	din, dout := split(bytes.TrimPrefix(in, []byte("\ufeff"))), split(bytes.TrimPrefix(out, []byte("\ufeff")))
+	din, dout := yamledit.Split(in), yamledit.Split(out)
 	if len(din) != len(dout) {
 		t.Fatalf("%s: %d documents in, %d out", name, len(din), len(dout))
 	}
 	for i := range dout {
-		if err := dout[i].parse(name); err != nil {
+		if err := dout[i].Parse(); err != nil {
 			t.Fatalf("%s: output document %d does not parse: %v", name, i, err)
 		}
-		if err := din[i].parse(name); err != nil {
+		if err := din[i].Parse(); err != nil {
 			t.Fatalf("%s: input document %d does not parse: %v", name, i, err)
 		}
-		if strictDecode == nil || dout[i].root == nil {
+		if strictDecode == nil || dout[i].Root == nil {
 			continue
 		}
-		if err := strictDecode(din[i].body); err != nil {
+		if err := strictDecode(din[i].Text()); err != nil {
 			if all {
-				t.Errorf("%s: input document %d (line %d) fails strict decoding: %v", name, i, din[i].line, err)
+				t.Errorf("%s: input document %d (line %d) fails strict decoding: %v", name, i, din[i].Line, err)
 			}
 			continue
 		}
-		if err := strictDecode(dout[i].body); err != nil {
-			t.Errorf("%s: document %d (line %d) fails strict decoding: %v\n%s", name, i, dout[i].line, err, dout[i].body)
+		if err := strictDecode(dout[i].Text()); err != nil {
+			t.Errorf("%s: document %d (line %d) fails strict decoding: %v\n%s", name, i, dout[i].Line, err, dout[i].Text())
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package inject adds lifecycle hooks to Kubernetes manifests: the preStop
 // commands of an injector-script config file, or one of three presets that
-// wire envoy-lifecycle into a pod. It edits the YAML node tree in place, so
-// documents and fields it does not touch come out unchanged. See README.md.
+// wire envoy-lifecycle into a pod. It edits the YAML node trees that
+// yamledit reads, and yamledit splices each edit into the original text, so
+// bytes inject does not edit come out unchanged. See README.md.
 package inject
 
 import (
@@ -9,8 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
+
+	"envoy-lifecycle/yamledit"
 )
 
 // Exit codes of Main. They follow sysexits.h, like the rest of the binary.
@@ -108,8 +112,9 @@ var Presets = []string{"envoy", "istio", "shutdown-manager"}
 // Inject returns the manifest src (named file in messages) with the hooks
 // of o added, and the notes worth telling the user (one line each: a raised
 // grace period, an added istio-proxy stub, a replaced hook, a skipped
-// workload). On error out is nil, notes holds what was noted until then,
-// and the error is an *Error or several joined with errors.Join.
+// workload). On error out is nil, notes holds the notes that explain
+// rather than announce a change (a skipped workload), and the error is an
+// *Error or several joined with errors.Join.
 func Inject(file string, src []byte, o Options) (out []byte, notes []string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -119,24 +124,21 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 	if (o.Config == nil) == (o.Preset == "") {
 		return nil, nil, &Error{Code: ExitUsage, Msg: "give either a config or a preset"}
 	}
-	bom := []byte("\ufeff")
-	hasBOM := bytes.HasPrefix(src, bom)
-	docs := split(bytes.TrimPrefix(src, bom))
+	if line, ok := helmTemplate(src); ok {
+		return nil, nil, &Error{Code: ExitManifest, File: file, Line: line,
+			Msg: "this looks like a Helm template ({{ ... }}), not YAML: run `helm template` first and inject its output"}
+	}
+	docs := yamledit.Split(src)
 	for _, d := range docs {
-		if err := d.parse(file); err != nil {
+		if err := d.Parse(); err != nil {
+			var e *yamledit.Error
+			if errors.As(err, &e) {
+				return nil, nil, &Error{Code: ExitManifest, File: file, Line: e.Line, Msg: e.Msg}
+			}
 			return nil, nil, err
 		}
 	}
 	ws := collect(file, docs)
-	// Remember how each document that may change encodes, to tell later
-	// whether it did. Other documents are always written as they came.
-	for _, w := range ws {
-		if d := w.doc; d.before == nil {
-			if d.before, err = encodeYAMLRaw(d.root); err != nil {
-				return nil, nil, &Error{Code: ExitManifest, File: file, Line: d.line, Msg: "cannot handle this document: " + err.Error()}
-			}
-		}
-	}
 	r := &run{file: file, o: o}
 	if o.Config != nil {
 		err = r.applyConfig(ws)
@@ -144,30 +146,67 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 		err = r.applyPreset(ws)
 	}
 	if err != nil {
-		return nil, r.notes, err
-	}
-	if hasBOM {
-		out = append(out, bom...)
+		return nil, r.remarks, err
 	}
 	for _, d := range docs {
-		b, err := d.render(file)
+		b, err := d.Bytes()
 		if err != nil {
-			return nil, nil, err
+			var e *yamledit.Error
+			if errors.As(err, &e) {
+				return nil, r.remarks, &Error{Code: ExitSoftware, File: file, Line: e.Line, Msg: "internal error: " + e.Msg}
+			}
+			return nil, r.remarks, err
 		}
 		out = append(out, b...)
 	}
 	return out, r.notes, nil
 }
 
+// helmTemplate reports a text with a Go template action ("{{ .Values.x }}",
+// "{{- if ... }}") outside comments, and the line of the first.
+func helmTemplate(src []byte) (int, bool) {
+	line := 1
+	for len(src) > 0 {
+		l := src
+		if i := bytes.IndexByte(src, '\n'); i >= 0 {
+			l, src = src[:i], src[i+1:]
+		} else {
+			src = nil
+		}
+		if t := bytes.TrimLeft(l, " \t"); len(t) > 0 && t[0] != '#' && templateAction.Match(l) {
+			return line, true
+		}
+		line++
+	}
+	return 0, false
+}
+
+// templateAction matches a Go template action: "{{", an optional "-",
+// then a field, variable, keyword or comment, and later "}}". A YAML flow
+// mapping inside a flow mapping ("{{a: b}: c}") does not match.
+var templateAction = regexp.MustCompile(`\{\{-?\s*(\.|\$|/\*|(if|else|end|range|with|define|template|include|toYaml|tpl|printf|default|required|quote|lookup|nindent|indent)\b).*\}\}`)
+
 // run is one Inject call's state.
 type run struct {
 	file  string
 	o     Options
-	notes []string
+	notes []string // every note, in order
+	// remarks are the notes that explain rather than announce a change
+	// (a skipped workload, an assumption): the ones still true when
+	// nothing is written.
+	remarks []string
 }
 
+// notef notes a change to the manifest.
 func (r *run) notef(format string, args ...any) {
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+// remarkf notes something that holds whether or not the output is
+// written.
+func (r *run) remarkf(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	r.notes, r.remarks = append(r.notes, n), append(r.remarks, n)
 }
 
 // ExitCode returns the exit code of an error from Inject or ParseConfig:

@@ -99,7 +99,7 @@ func (r *run) applyPreset(ws []*workload) error {
 	}
 	switch {
 	case len(ws) == 0:
-		r.notef("%s: no workload (%s) in the manifest: nothing to do", r.file, workloadKinds())
+		r.remarkf("%s: no workload (%s) in the manifest: nothing to do", r.file, workloadKinds())
 	case done == 0:
 		return &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("no workload fits --preset %s (see the notes above)", r.o.Preset)}
 	}
@@ -177,7 +177,7 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 		return false, err
 	}
 	if istio && istioOff(w) {
-		r.notef("%s: skipped: Istio injection is off for this pod (sidecar.istio.io/inject: \"false\")", w)
+		r.remarkf("%s: skipped: Istio injection is off for this pod (sidecar.istio.io/inject: \"false\")", w)
 		return false, nil
 	}
 	cs, err := containers(spec)
@@ -192,13 +192,13 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 	native := (hasProxy && proxy.sidecar) || (istio && nativeSidecarOn(w))
 	switch {
 	case !hasProxy && !istio:
-		r.notef("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+		r.remarkf("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
 		return false, nil
 	case len(apps) == 0:
-		r.notef("%s: skipped: no app container besides the proxy (containers: %s; a pod with no app can use --preset shutdown-manager)", w, names(cs))
+		r.remarkf("%s: skipped: no app container besides the proxy (containers: %s; a pod with no app can use --preset shutdown-manager)", w, names(cs))
 		return false, nil
 	case len(apps) > 1:
-		r.notef("%s: wrapped %d containers (%s): each will drain and stop the proxy; pick the app with --app-container", w, len(apps), names(apps))
+		r.remarkf("%s: wrapped %d containers (%s): each will drain and stop the proxy; pick the app with --app-container", w, len(apps), names(apps))
 	}
 
 	adminPort := r.o.AdminPort
@@ -256,7 +256,7 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 			return false, w.fail(err)
 		}
 		sleep = grace
-		r.notef("%s: terminationGracePeriodSeconds not checked: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0 (no limit); the proxy's preStop sleeps the whole grace period, %ds", w, grace)
+		r.remarkf("%s: terminationGracePeriodSeconds not checked: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0 (no limit); the proxy's preStop sleeps the whole grace period, %ds", w, grace)
 	}
 	// The final grace period, raised or not, for doctor's budget check.
 	for _, app := range apps {
@@ -267,16 +267,16 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 	hook := sleepHandler(sleep)
 	switch {
 	case native && istio && hasProxy:
-		r.notef("%s: %q is an Istio native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, proxy.name)
+		r.remarkf("%s: %q is an Istio native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, proxy.name)
 	case native && istio:
-		r.notef("%s: sidecar.istio.io/nativeSidecar is \"true\": Istio injects %s as a native sidecar, which kubelet stops after the app exits, so inject adds no %s stub, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, istioProxy, istioProxy)
+		r.remarkf("%s: sidecar.istio.io/nativeSidecar is \"true\": Istio injects %s as a native sidecar, which kubelet stops after the app exits, so inject adds no %s stub, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, istioProxy, istioProxy)
 	case native:
-		r.notef("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ENVOY=true)", w, proxy.name)
+		r.remarkf("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ENVOY=true)", w, proxy.name)
 		// kubelet runs every preStop hook at t=0, a native sidecar's too
 		// (only its SIGTERM waits for the app): one here races the drain.
 		if lc, _ := lookup(proxy.node, "lifecycle"); lc != nil {
 			if ps, _ := lookup(lc, "preStop"); ps != nil && !isNull(ps) {
-				r.notef("%s: container %q has a preStop hook, which kubelet runs at t=0 even for a native sidecar, racing the wrapper's drain: remove it", w, proxy.name)
+				r.remarkf("%s: container %q has a preStop hook, which kubelet runs at t=0 even for a native sidecar, racing the wrapper's drain: remove it", w, proxy.name)
 			}
 		}
 	case hasProxy:
@@ -293,7 +293,7 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 		}
 		r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
 	default:
-		r.notef("%s: no %s container and --no-istio-stub: the proxy gets no preStop hook", w, istioProxy)
+		r.remarkf("%s: no %s container and --no-istio-stub: the proxy gets no preStop hook", w, istioProxy)
 	}
 	return true, nil
 }
@@ -351,7 +351,7 @@ func (r *run) durationEnv(w *workload, c container, name string, flag, def time.
 	case err != nil:
 		return 0, w.fail(err)
 	case indirect:
-		r.notef("%s: container %q: %s comes from valueFrom, so the drain budget assumes its default, %s", w, c.name, name, def)
+		r.remarkf("%s: container %q: %s comes from valueFrom, so the drain budget assumes its default, %s", w, c.name, name, def)
 		return def, nil
 	case !set || v == "":
 		return def, nil
@@ -387,7 +387,7 @@ func (r *run) wrapCommand(w *workload, c container) (bool, error) {
 	case len(cmd) >= 2 && cmd[0] == wrapperPath && cmd[1] == "--":
 		return true, nil
 	case len(cmd) >= 1 && path.Base(cmd[0]) == "envoy-lifecycle":
-		r.notef("%s: container %q already runs %s: its command is left as it is", w, c.name, cmd[0])
+		r.remarkf("%s: container %q already runs %s: its command is left as it is", w, c.name, cmd[0])
 		return false, nil
 	case len(cmd) == 0 && len(r.o.Entrypoint) == 0:
 		return false, w.errorf(c.node, "container %q has no command, so inject cannot tell what its image runs: "+
@@ -555,7 +555,7 @@ func (r *run) manage(w *workload) (bool, error) {
 	}
 	proxy, ok := r.proxy(cs)
 	if !ok {
-		r.notef("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+		r.remarkf("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
 		return false, nil
 	}
 	deadline := r.o.DrainDeadline

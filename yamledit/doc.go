@@ -28,7 +28,10 @@ import (
 type Error struct {
 	Line int // from 1; 0 when unknown
 	Msg  string
+	Err  error // ErrUnfaithful, or nil
 }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Line > 0 {

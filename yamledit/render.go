@@ -349,12 +349,7 @@ func (c *coll) insert(prev, next int, entries []*yaml.Node) error {
 		if err != nil {
 			return err
 		}
-		at := d.lineEnd(e)
-		if at == len(d.body) && (at == 0 || d.body[at-1] != '\n') {
-			r.add(at, at, r.nl+pad+strings.Join(lines, r.nl+pad))
-			return nil
-		}
-		r.add(at, at, pad+strings.Join(lines, r.nl+pad)+r.nl)
+		r.below(e, len(pad), lines)
 		return nil
 	}
 	at := c.entryStart(next)
@@ -410,39 +405,77 @@ func (c *coll) replaceValue(j int, v *yaml.Node) error {
 		r.add(s, e, t)
 		return nil
 	}
-	if v.Kind == yaml.ScalarNode || v.Kind == yaml.AliasNode || v.Style&yaml.FlowStyle != 0 || len(v.Content) == 0 {
-		lines, err := r.block(v)
-		if err != nil {
-			return err
-		}
-		t := strings.Join(lines, r.nl+strings.Repeat(" ", kc+r.st.indent))
-		if empty {
-			t = " " + t
-		}
-		r.add(s, e, t)
-		return nil
-	}
 	lines, err := r.block(v)
 	if err != nil {
 		return err
 	}
-	if d.lineOf(s) == d.lineOf(d.start(key)) {
-		at := s
-		if !empty {
-			for at > 0 && (d.body[at-1] == ' ' || d.body[at-1] == '\t') {
+	sameLine := empty || d.lineOf(s) == d.lineOf(d.start(key))
+	child := kc + r.st.indent
+	if v.Kind == yaml.ScalarNode || v.Kind == yaml.AliasNode || v.Style&yaml.FlowStyle != 0 || len(v.Content) == 0 {
+		t := strings.Join(lines, r.nl+strings.Repeat(" ", child))
+		if len(lines) > 1 && sameLine {
+			// A block scalar: its header in the old value's place, its
+			// lines after the line's comment, which they would swallow.
+			if empty {
+				lines[0] = " " + lines[0]
+			}
+			r.add(s, e, lines[0])
+			r.below(e, child, lines[1:])
+			return nil
+		}
+		switch {
+		case empty:
+			r.add(s, e, " "+t)
+		case sameLine:
+			r.add(s, e, t)
+		default:
+			// The old value is on the lines below its key: the new one
+			// goes after the ":" when only whitespace is in between.
+			at := s
+			for at > 0 && isSpace(d.body[at-1]) {
 				at--
 			}
+			if at > 0 && d.body[at-1] == ':' {
+				r.add(at, e, " "+t)
+			} else {
+				r.add(d.lineOf(s), e, strings.Repeat(" ", child)+t)
+			}
 		}
-		child := kc + r.st.indent
-		if v.Kind == yaml.SequenceNode && r.st.compact {
-			child = kc
-		}
-		pad := strings.Repeat(" ", child)
-		r.add(at, e, r.nl+pad+strings.Join(lines, r.nl+pad))
 		return nil
 	}
-	r.add(s, e, strings.Join(lines, r.nl+strings.Repeat(" ", d.column(s))))
+	if v.Kind == yaml.SequenceNode && r.st.compact {
+		child = kc
+	}
+	if sameLine {
+		at := s
+		for !empty && at > 0 && (d.body[at-1] == ' ' || d.body[at-1] == '\t') {
+			at--
+		}
+		r.add(at, e, "")
+		r.below(e, child, lines)
+		return nil
+	}
+	// In the old value's column, unless a list at its key's column gives
+	// way to a mapping, which must be indented past the key.
+	col := d.column(s)
+	if col <= kc && (v.Kind != yaml.SequenceNode || col < kc) {
+		col = kc + r.st.indent
+	}
+	pad := strings.Repeat(" ", col)
+	r.add(d.lineOf(s), e, pad+strings.Join(lines, r.nl+pad))
 	return nil
+}
+
+// below splices lines, indented by col, after the line holding offset i.
+func (r *renderer) below(i, col int, lines []string) {
+	d := r.d
+	pad := strings.Repeat(" ", col)
+	at := d.lineEnd(i)
+	if at == len(d.body) && (at == 0 || d.body[at-1] != '\n') {
+		r.add(at, at, r.nl+pad+strings.Join(lines, r.nl+pad))
+		return
+	}
+	r.add(at, at, pad+strings.Join(lines, r.nl+pad)+r.nl)
 }
 
 // remove splices old entry j out.

@@ -122,7 +122,7 @@ func (d *Doc) unfaithful(n *yaml.Node, what string) error {
 	if n != nil && n.Line > 0 {
 		line += n.Line - 1
 	}
-	return &Error{Line: line, Msg: ErrUnfaithful.Error() + ": " + what}
+	return &Error{Line: line, Msg: ErrUnfaithful.Error() + ": " + what, Err: ErrUnfaithful}
 }
 
 // flowEnd returns the offset after the bracket that closes the flow
@@ -130,7 +130,7 @@ func (d *Doc) unfaithful(n *yaml.Node, what string) error {
 func (d *Doc) flowEnd(i int) (int, error) {
 	b := d.body
 	if i >= len(b) || (b[i] != '[' && b[i] != '{') {
-		return 0, &Error{Line: d.Line, Msg: ErrUnfaithful.Error() + ": no flow collection where the parser put one"}
+		return 0, d.unfaithful(nil, "no flow collection where the parser put one")
 	}
 	depth := 0
 	for ; i < len(b); i++ {
@@ -157,7 +157,7 @@ func (d *Doc) flowEnd(i int) (int, error) {
 			}
 		}
 	}
-	return 0, &Error{Line: d.Line, Msg: ErrUnfaithful.Error() + ": an unclosed flow collection"}
+	return 0, d.unfaithful(nil, "an unclosed flow collection")
 }
 
 // quotedEnd returns the offset after the quoted scalar opening at i.
@@ -174,7 +174,7 @@ func (d *Doc) quotedEnd(i int) (int, error) {
 			return j + 1, nil
 		}
 	}
-	return 0, &Error{Line: d.Line, Msg: ErrUnfaithful.Error() + ": an unclosed quoted scalar"}
+	return 0, d.unfaithful(nil, "an unclosed quoted scalar")
 }
 
 // scalarEnd returns the offset where scalar n, starting at s, ends.

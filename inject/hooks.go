@@ -11,31 +11,38 @@ import (
 // istioProxy is the name of Istio's sidecar container.
 const istioProxy = "istio-proxy"
 
-// applyConfig sets each configured container's preStop exec command, as
-// the injector script does. Every entry whose resource or container is
-// missing is reported, each with its line in the config.
+// applyConfig sets each configured container's preStop exec command on
+// the workloads of one document, as the injector script does. Missing
+// containers are kept to report at the end, each with its line in the
+// config; other errors stop the run.
 func (r *run) applyConfig(ws []*workload) error {
-	cfg := r.o.Config
-	var errs []error
-	for _, e := range cfg.entries {
-		matched := false
+	for _, e := range r.o.Config.entries {
 		for _, w := range ws {
 			if w.kind != e.kind || w.name != e.name {
 				continue
 			}
-			matched = true
+			r.matched[e] = true
 			missing, err := r.hookWorkload(w, e)
 			if err != nil {
 				return err
 			}
-			errs = append(errs, missing...)
+			r.errs = append(r.errs, missing...)
 		}
-		if !matched {
-			errs = append(errs, &Error{Code: ExitMismatch, File: cfg.file, Line: e.line,
+	}
+	return nil
+}
+
+// finishConfig reports every entry whose resource is not in the manifest,
+// and the missing containers.
+func (r *run) finishConfig() error {
+	cfg := r.o.Config
+	for _, e := range cfg.entries {
+		if !r.matched[e] {
+			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: cfg.file, Line: e.line,
 				Msg: fmt.Sprintf("%s %q is not in %s", strings.ToLower(e.kind), e.name, r.file)})
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(r.errs...)
 }
 
 // hookWorkload applies entry e to workload w. Containers that are missing

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,8 +129,17 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 		return nil, nil, &Error{Code: ExitManifest, File: file, Line: line,
 			Msg: "this looks like a Helm template ({{ ... }}), not YAML: run `helm template` first and inject its output"}
 	}
-	docs := yamledit.Split(src)
-	for _, d := range docs {
+	if o.Preset != "" && !slices.Contains(Presets, o.Preset) {
+		return nil, nil, &Error{Code: ExitUsage, Msg: fmt.Sprintf("unknown preset %q (valid: %s)", o.Preset, strings.Join(Presets, ", "))}
+	}
+	r := &run{file: file, o: o, matched: map[*hookEntry]bool{}, seenApps: map[string]bool{}}
+	// One document at a time, from parse to text, so that a large file
+	// holds one tree at once.
+	for _, d := range yamledit.Split(src) {
+		if !mayHoldWorkload.Match(d.Text()) {
+			out = append(out, d.Text()...) // unread: most of a large file
+			continue
+		}
 		if err := d.Parse(); err != nil {
 			var e *yamledit.Error
 			if errors.As(err, &e) {
@@ -137,18 +147,15 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 			}
 			return nil, nil, err
 		}
-	}
-	ws := collect(file, docs)
-	r := &run{file: file, o: o}
-	if o.Config != nil {
-		err = r.applyConfig(ws)
-	} else {
-		err = r.applyPreset(ws)
-	}
-	if err != nil {
-		return nil, r.remarks, err
-	}
-	for _, d := range docs {
+		ws := collect(file, d)
+		if o.Config != nil {
+			err = r.applyConfig(ws)
+		} else {
+			err = r.applyPreset(ws)
+		}
+		if err != nil {
+			return nil, r.remarks, err
+		}
 		b, err := d.Bytes()
 		if err != nil {
 			var e *yamledit.Error
@@ -157,10 +164,23 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 			}
 			return nil, r.remarks, err
 		}
+		d.Release()
 		out = append(out, b...)
+	}
+	if o.Config != nil {
+		err = r.finishConfig()
+	} else {
+		err = r.finishPreset()
+	}
+	if err != nil {
+		return nil, r.remarks, err
 	}
 	return out, r.notes, nil
 }
+
+// mayHoldWorkload matches a document that names a kind inject edits, or a
+// List: only those are parsed.
+var mayHoldWorkload = regexp.MustCompile(`["']?kind["']?\s*:\s*["']?(Pod|Deployment|StatefulSet|DaemonSet|ReplicaSet|ReplicationController|Job|CronJob|[A-Za-z]*List)\b`)
 
 // helmTemplate reports a text with a Go template action ("{{ .Values.x }}",
 // "{{- if ... }}") outside comments, and the line of the first.
@@ -195,6 +215,12 @@ type run struct {
 	// (a skipped workload, an assumption): the ones still true when
 	// nothing is written.
 	remarks []string
+
+	errs      []error             // mismatches, reported at the end
+	matched   map[*hookEntry]bool // config entries found
+	seenApps  map[string]bool     // --app-container names found
+	workloads int                 // preset: workloads seen
+	done      int                 // preset: workloads injected
 }
 
 // notef notes a change to the manifest.

@@ -61,46 +61,48 @@ const (
 // proxyRule says which containers count as the proxy, for messages.
 const proxyRule = "a container named envoy or istio-proxy, or whose image contains envoy or proxyv2"
 
-// applyPreset runs the preset on every workload. Workloads that don't fit
-// are skipped with a note; problems that need the user (an app without a
-// command, a grace period too short with --no-fix-grace) are all reported.
+// applyPreset runs the preset on the workloads of one document.
+// Workloads that don't fit are skipped with a note; problems that need the
+// user (an app without a command, a grace period too short with
+// --no-fix-grace) are kept to report at the end; other errors stop the run.
 func (r *run) applyPreset(ws []*workload) error {
-	seenApps := map[string]bool{}
-	done := 0
-	var errs []error
 	for _, w := range ws {
 		var ok bool
 		var err error
-		switch r.o.Preset {
-		case "envoy", "istio":
-			ok, err = r.wrap(w, seenApps)
-		case "shutdown-manager":
+		if r.o.Preset == "shutdown-manager" {
 			ok, err = r.manage(w)
-		default:
-			return &Error{Code: ExitUsage, Msg: fmt.Sprintf("unknown preset %q (valid: %s)", r.o.Preset, strings.Join(Presets, ", "))}
+		} else {
+			ok, err = r.wrap(w, r.seenApps)
 		}
 		var e *Error
 		switch {
 		case err != nil && errors.As(err, &e) && e.Code == ExitMismatch:
-			errs = append(errs, err)
+			r.errs = append(r.errs, err)
 		case err != nil:
 			return err
 		case ok:
-			done++
+			r.done++
 		}
+		r.workloads++
 	}
+	return nil
+}
+
+// finishPreset reports what applyPreset kept, an --app-container no
+// workload has, and a manifest where no workload fits.
+func (r *run) finishPreset() error {
 	for _, name := range r.o.AppContainers {
-		if !seenApps[name] {
-			errs = append(errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--app-container %q: no workload has such a container", name)})
+		if !r.seenApps[name] {
+			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--app-container %q: no workload has such a container", name)})
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if len(r.errs) > 0 {
+		return errors.Join(r.errs...)
 	}
 	switch {
-	case len(ws) == 0:
+	case r.workloads == 0:
 		r.remarkf("%s: no workload (%s) in the manifest: nothing to do", r.file, workloadKinds())
-	case done == 0:
+	case r.done == 0:
 		return &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("no workload fits --preset %s (see the notes above)", r.o.Preset)}
 	}
 	return nil

@@ -92,9 +92,9 @@ var workloadGroups = map[string]bool{"": true, "apps": true, "extensions": true,
 // maxListDepth bounds Lists nested in Lists.
 const maxListDepth = 8
 
-// collect returns the workloads of the documents, in order, looking into
-// the items of Lists.
-func collect(file string, docs []*yamledit.Doc) []*workload {
+// collect returns the workloads of a document, in order, looking into the
+// items of Lists.
+func collect(file string, d *yamledit.Doc) []*workload {
 	var out []*workload
 	var visit func(d *yamledit.Doc, obj *yaml.Node, depth int)
 	visit = func(d *yamledit.Doc, obj *yaml.Node, depth int) {
@@ -125,14 +125,8 @@ func collect(file string, docs []*yamledit.Doc) []*workload {
 			name: scalarAt(meta, "name"), namespace: scalarAt(meta, "namespace"),
 		})
 	}
-	for _, d := range docs {
-		n := len(out)
-		if d.Root != nil && len(d.Root.Content) == 1 {
-			visit(d, d.Root.Content[0], 0)
-		}
-		if len(out) == n {
-			d.Release() // written as it came: its tree is not needed
-		}
+	if d.Root != nil && len(d.Root.Content) == 1 {
+		visit(d, d.Root.Content[0], 0)
 	}
 	return out
 }

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -94,6 +98,10 @@ func (r *renderer) block(n *yaml.Node) (lines []string, err error) {
 		t, err := r.json(n, "", false, true)
 		return []string{t}, err
 	}
+	key := fingerprint(n, r.st)
+	if l, ok := blockCache.Load(key); ok {
+		return slices.Clone(l.([]string)), nil
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = r.d.unfaithful(nil, fmt.Sprintf("cannot encode YAML: %v", p))
@@ -111,7 +119,45 @@ func (r *renderer) block(n *yaml.Node) (lines []string, err error) {
 	if err := enc.Close(); err != nil {
 		return nil, r.d.unfaithful(nil, "cannot encode YAML: "+err.Error())
 	}
-	return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n"), nil
+	lines = strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if blockCacheSize.Add(1) < maxBlockCache {
+		blockCache.Store(key, slices.Clone(lines))
+	}
+	return lines, nil
+}
+
+// blockCache holds the text yaml.v3 wrote for a tree and style: a large
+// manifest gets the same new entries in every workload, and an encoder
+// costs more than the rest of an edit.
+var (
+	blockCache     sync.Map // fingerprint → []string
+	blockCacheSize atomic.Int64
+)
+
+const maxBlockCache = 4096
+
+// fingerprint returns a key that two trees share only when yaml.v3 writes
+// them the same way in style st.
+func fingerprint(n *yaml.Node, st style) string {
+	b := make([]byte, 0, 256)
+	b = strconv.AppendInt(b, int64(st.indent), 10)
+	b = strconv.AppendBool(b, st.compact)
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		b = append(b, byte(n.Kind), byte(n.Style>>8), byte(n.Style))
+		for _, s := range []string{n.Tag, n.Value, n.Anchor, n.HeadComment, n.LineComment, n.FootComment} {
+			b = strconv.AppendInt(b, int64(len(s)), 10)
+			b = append(b, ':')
+			b = append(b, s...)
+		}
+		b = append(b, '(')
+		for _, c := range n.Content {
+			walk(c)
+		}
+		b = append(b, ')')
+	}
+	walk(n)
+	return string(b)
 }
 
 // items writes list items in block style, each starting with "-" and its

@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
-	"envoy-lifecycle/inject"
 )
 
 // Exit codes of the wrapper's own failures. The app's codes pass through
@@ -39,8 +37,8 @@ var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"shutdown-manager": runShutdownManager,
 	"drain":            runDrain,
 	"doctor":           runDoctor,
-	"inject":           func(args []string, stdout, stderr io.Writer) int { return inject.Main(args, os.Stdin, stdout, stderr) },
-	"install":          inject.InstallMain,
+	"inject":           func(args []string, stdout, stderr io.Writer) int { return runInject(args, os.Stdin, stdout, stderr) },
+	"install":          runInstall,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

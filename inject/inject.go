@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -86,8 +85,12 @@ type Options struct {
 	// Empty means DefaultImage.
 	Image string
 	// Entrypoint is the command a preset wraps when an app container has
-	// no command. Empty means such a container is an error.
+	// no command and no entry in Entrypoints. Empty means such a container
+	// is an error.
 	Entrypoint []string
+	// Entrypoints maps a container name to the command to wrap when that
+	// container has no command; it wins over Entrypoint. Nil means none.
+	Entrypoints map[string][]string
 	// AppContainers names the containers a preset wraps. Empty means every
 	// container that is not the proxy.
 	AppContainers []string
@@ -132,7 +135,7 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 	if o.Preset != "" && !slices.Contains(Presets, o.Preset) {
 		return nil, nil, &Error{Code: ExitUsage, Msg: fmt.Sprintf("unknown preset %q (valid: %s)", o.Preset, strings.Join(Presets, ", "))}
 	}
-	r := &run{file: file, o: o, matched: map[*hookEntry]bool{}, seenApps: map[string]bool{}}
+	r := &run{file: file, o: o, matched: map[*hookEntry]bool{}, seenApps: map[string]bool{}, usedEntrypoints: map[string]bool{}}
 	// One document at a time, from parse to text, so that a large file
 	// holds one tree at once.
 	for _, d := range yamledit.Split(src) {
@@ -216,11 +219,13 @@ type run struct {
 	// nothing is written.
 	remarks []string
 
-	errs      []error             // mismatches, reported at the end
-	matched   map[*hookEntry]bool // config entries found
-	seenApps  map[string]bool     // --app-container names found
-	workloads int                 // preset: workloads seen
-	done      int                 // preset: workloads injected
+	errs     []error             // mismatches, reported at the end
+	matched  map[*hookEntry]bool // config entries found
+	seenApps map[string]bool     // --app-container names found
+	// usedEntrypoints are the containers an Entrypoints entry was used for.
+	usedEntrypoints map[string]bool
+	workloads       int // preset: workloads seen
+	done            int // preset: workloads injected
 }
 
 // notef notes a change to the manifest.
@@ -246,23 +251,4 @@ func ExitCode(err error) int {
 		return e.ExitStatus()
 	}
 	return ExitSoftware
-}
-
-// errorLines splits joined errors into one message each.
-func errorLines(err error) []string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, errorLines(e)...)
-		}
-		return out
-	}
-	return strings.Split(err.Error(), "\n")
-}
-
-// writeErr prints err to w, one "envoy-lifecycle inject: " line per error.
-func writeErr(w io.Writer, err error) {
-	for _, l := range errorLines(err) {
-		fmt.Fprintln(w, "envoy-lifecycle inject: "+l)
-	}
 }

@@ -91,6 +91,11 @@ func (r *run) applyPreset(ws []*workload) error {
 // finishPreset reports what applyPreset kept, an --app-container no
 // workload has, and a manifest where no workload fits.
 func (r *run) finishPreset() error {
+	for name := range r.o.Entrypoints {
+		if !r.usedEntrypoints[name] {
+			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--entrypoint %s=...: no workload has an app container named %q", name, name)})
+		}
+	}
 	for _, name := range r.o.AppContainers {
 		if !r.seenApps[name] {
 			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--app-container %q: no workload has such a container", name)})
@@ -369,6 +374,7 @@ func (r *run) durationEnv(w *workload, c container, name string, flag, def time.
 // reports whether the container runs the copied binary (and so needs the
 // volume), false when it already runs an envoy-lifecycle of its own.
 func (r *run) wrapCommand(w *workload, c container) (bool, error) {
+	r.usedEntrypoints[c.name] = true
 	node, err := lookup(c.node, "command")
 	if err != nil {
 		return false, w.fail(err)
@@ -391,11 +397,17 @@ func (r *run) wrapCommand(w *workload, c container) (bool, error) {
 	case len(cmd) >= 1 && path.Base(cmd[0]) == "envoy-lifecycle":
 		r.remarkf("%s: container %q already runs %s: its command is left as it is", w, c.name, cmd[0])
 		return false, nil
-	case len(cmd) == 0 && len(r.o.Entrypoint) == 0:
-		return false, w.errorf(c.node, "container %q has no command, so inject cannot tell what its image runs: "+
-			"write the image's ENTRYPOINT (and CMD) as command, or pass --entrypoint", c.name)
-	case len(cmd) == 0:
-		setAfter(c.node, "command", strings2seq(append([]string{wrapperPath, "--"}, r.o.Entrypoint...)), "image")
+	}
+	if len(cmd) == 0 {
+		ep := r.o.Entrypoints[c.name]
+		if ep == nil {
+			ep = r.o.Entrypoint
+		}
+		if len(ep) == 0 {
+			return false, w.errorf(c.node, "container %q has no command, so inject cannot tell what its image runs: "+
+				"write the image's ENTRYPOINT (and CMD) as command, or pass --entrypoint %s=CMD", c.name, c.name)
+		}
+		setAfter(c.node, "command", strings2seq(append([]string{wrapperPath, "--"}, ep...)), "image")
 		return true, nil
 	}
 	pre := []*yaml.Node{str(wrapperPath), str("--")}

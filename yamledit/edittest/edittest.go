@@ -37,7 +37,7 @@ func Missing(in, out []byte) ([]string, error) {
 			return nil, fmt.Errorf("document %d: empty on one side only", i)
 		}
 		p := &paths{off: a.Line - 1, allowed: allowed}
-		p.walk(a.Root, b.Root)
+		p.walk(a.Root, b.Root, bytes.Count(a.Text(), []byte("\n"))+1)
 	}
 	inLines, outLines := lines(in), lines(out)
 	var missing []string
@@ -46,8 +46,12 @@ func Missing(in, out []byte) ([]string, error) {
 		if allowed[i+1] {
 			continue
 		}
+		// The last line may gain the line break that an entry added
+		// after it needs.
+		lastNoBreak := i == len(inLines)-1 && !bytes.HasSuffix(l, []byte("\n"))
 		k := j
-		for k < len(outLines) && !bytes.Equal(outLines[k], l) {
+		for k < len(outLines) && !bytes.Equal(outLines[k], l) &&
+			!(lastNoBreak && bytes.Equal(bytes.TrimSuffix(bytes.TrimSuffix(outLines[k], []byte("\n")), []byte("\r")), l)) {
 			k++
 		}
 		if k == len(outLines) {
@@ -99,28 +103,33 @@ func last(n *yaml.Node) int {
 	return l
 }
 
-func (p *paths) whole(a *yaml.Node) {
-	p.mark(a.Line, last(a)+1)
+// whole marks a node's lines, up to limit, the line of what follows it
+// (a flow collection's closing bracket may be anywhere before that).
+func (p *paths) whole(a *yaml.Node, limit int) {
+	p.mark(a.Line, max(last(a), limit))
 }
 
-func (p *paths) walk(a, b *yaml.Node) {
-	if a.Kind != b.Kind || a.Kind == yaml.AliasNode && a.Value != b.Value {
-		p.whole(a)
+// walk compares a with b; limit is the line where what follows a starts.
+func (p *paths) walk(a, b *yaml.Node, limit int) {
+	if a.Kind != b.Kind || a.Kind == yaml.AliasNode && a.Value != b.Value || a.Kind != yaml.ScalarNode && a.ShortTag() != b.ShortTag() {
+		p.whole(a, limit)
 		return
 	}
 	flow := a.Style&yaml.FlowStyle != 0
 	switch a.Kind {
 	case yaml.DocumentNode:
 		if len(a.Content) != len(b.Content) {
-			p.whole(a)
+			p.whole(a, limit)
 			return
 		}
 		for i := range a.Content {
-			p.walk(a.Content[i], b.Content[i])
+			p.walk(a.Content[i], b.Content[i], limit)
 		}
 	case yaml.ScalarNode:
 		if a.Value != b.Value || a.ShortTag() != b.ShortTag() {
-			p.mark(a.Line, last(a))
+			// A plain scalar may go on over lines (folded): up to what
+			// follows.
+			p.mark(a.Line, max(last(a), limit-1))
 		}
 	case yaml.MappingNode:
 		keys := map[string]*yaml.Node{}
@@ -129,36 +138,46 @@ func (p *paths) walk(a, b *yaml.Node) {
 		}
 		for i := 0; i+1 < len(a.Content); i += 2 {
 			k, v := a.Content[i], a.Content[i+1]
+			next := limit
+			if i+2 < len(a.Content) {
+				next = a.Content[i+2].Line
+			}
 			w, ok := keys[k.Value]
 			switch {
 			case ok && (v.Kind != w.Kind || v.Style&yaml.FlowStyle != w.Style&yaml.FlowStyle):
 				// A new kind of value may start on its key's line.
-				p.mark(k.Line, last(v)+1)
+				p.mark(k.Line, max(last(v), next))
 			case ok:
-				p.walk(v, w)
+				p.walk(v, w, next)
 			default:
-				p.mark(k.Line, last(v))
+				p.mark(k.Line, max(last(v), next))
 			}
 		}
 		if len(a.Content) != len(b.Content) {
-			p.grown(a, flow)
+			p.grown(a, flow, limit)
 		}
 	case yaml.SequenceNode:
 		n, m := len(a.Content), len(b.Content)
+		next := func(i int) int {
+			if i+1 < n {
+				return a.Content[i+1].Line
+			}
+			return limit
+		}
 		switch {
 		case n == m:
 			for i := range a.Content {
-				p.walk(a.Content[i], b.Content[i])
+				p.walk(a.Content[i], b.Content[i], next(i))
 			}
 		case n < m && prefix(a.Content, b.Content):
-			p.grown(a, flow)
+			p.grown(a, flow, limit)
 		case n < m:
 			for i := range a.Content {
-				p.walk(a.Content[i], b.Content[m-n+i])
+				p.walk(a.Content[i], b.Content[m-n+i], next(i))
 			}
-			p.grown(a, flow)
+			p.grown(a, flow, limit)
 		default:
-			p.whole(a)
+			p.whole(a, limit)
 		}
 	}
 }
@@ -166,10 +185,10 @@ func (p *paths) walk(a, b *yaml.Node) {
 // grown marks what a collection that got entries may change: a flow
 // collection's lines, a block one's first entry (a new one may go right
 // after its "- ").
-func (p *paths) grown(a *yaml.Node, flow bool) {
+func (p *paths) grown(a *yaml.Node, flow bool, limit int) {
 	switch {
 	case flow:
-		p.whole(a)
+		p.whole(a, limit)
 	case len(a.Content) > 0:
 		p.mark(a.Content[0].Line, a.Content[0].Line)
 	}

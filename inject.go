@@ -177,6 +177,7 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			to = "<stdout>"
 		}
 		if bytes.Equal(src, out) {
+			printNotes(stderr, notes)
 			fmt.Fprintln(stderr, "envoy-lifecycle inject: "+name+": no changes")
 			return inject.ExitOK
 		}

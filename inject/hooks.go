@@ -108,6 +108,7 @@ func (r *run) hookWorkload(w *workload, e *hookEntry) (missing []error, err erro
 			inits.Content = append(inits.Content, istioStub(handler, true))
 			r.notef("%s: added init container %q with restartPolicy: Always, carrying only the preStop hook; "+
 				"sidecar.istio.io/nativeSidecar is \"true\", and Istio merges it into the native sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
+			r.stubWarning(w)
 			cs = append(cs, container{name: istioProxy, sidecar: true})
 			continue
 		default:
@@ -115,6 +116,7 @@ func (r *run) hookWorkload(w *workload, e *hookEntry) (missing []error, err erro
 				return nil, w.fail(err)
 			}
 			r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
+			r.stubWarning(w)
 			cs = append(cs, container{name: istioProxy})
 			continue
 		}
@@ -151,6 +153,19 @@ func istioStub(preStop *yaml.Node, native bool) *yaml.Node {
 	}
 	c.Content = append(c.Content, str("lifecycle"), obj(field{"preStop", preStop}))
 	return c
+}
+
+// stubWarning warns that a stub's "image: auto" needs Istio's injector,
+// unless the pod template asks for injection itself.
+func (r *run) stubWarning(w *workload) {
+	meta := w.podMeta()
+	for _, key := range []string{"labels", "annotations"} {
+		m, _ := lookup(meta, key)
+		if strings.EqualFold(scalarAt(m, "sidecar.istio.io/inject"), "true") {
+			return
+		}
+	}
+	r.notef("%s: warning: only Istio's injector fills in the stub's \"image: auto\": without injection on (namespace label istio-injection=enabled) the pod cannot start", w)
 }
 
 // istioOff reports a pod template labelled or annotated

@@ -219,9 +219,10 @@ type run struct {
 	// nothing is written.
 	remarks []string
 
-	errs     []error             // mismatches, reported at the end
-	matched  map[*hookEntry]bool // config entries found
-	seenApps map[string]bool     // --app-container names found
+	errs      []error             // mismatches, reported at the end
+	matched   map[*hookEntry]bool // config entries found
+	seenApps  map[string]bool     // --app-container names found
+	seenProxy bool                // the --proxy-container was found
 	// usedEntrypoints are the containers an Entrypoints entry was used for.
 	usedEntrypoints map[string]bool
 	workloads       int // preset: workloads seen

@@ -3,6 +3,7 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -96,6 +97,9 @@ func (r *run) finishPreset() error {
 			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--entrypoint %s=...: no workload has an app container named %q", name, name)})
 		}
 	}
+	if r.o.ProxyContainer != "" && !r.seenProxy && r.workloads > 0 {
+		r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--proxy-container %q: no workload has such a container", r.o.ProxyContainer)})
+	}
 	for _, name := range r.o.AppContainers {
 		if !r.seenApps[name] {
 			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--app-container %q: no workload has such a container", name)})
@@ -121,6 +125,21 @@ func workloadKinds() string {
 	return strings.Join(ks, ", ")
 }
 
+// skipNoProxy notes a workload skipped for want of a proxy.
+func (r *run) skipNoProxy(w *workload, cs []container) {
+	if r.o.ProxyContainer != "" {
+		r.remarkf("%s: skipped: no container named by --proxy-container (%q; containers: %s)", w, r.o.ProxyContainer, names(cs))
+		return
+	}
+	r.remarkf("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+}
+
+// isIstioProxy reports Istio's sidecar: named istio-proxy, or its proxyv2
+// image.
+func isIstioProxy(c container) bool {
+	return c.name == istioProxy || strings.Contains(strings.ToLower(scalarAt(c.node, "image")), "proxyv2")
+}
+
 // isProxy applies the proxy rule to a container.
 func isProxy(c container) bool {
 	if c.name == "envoy" || c.name == istioProxy {
@@ -137,7 +156,9 @@ func isProxy(c container) bool {
 // that fits the proxy rule and is not an --app-container.
 func (r *run) proxy(cs []container) (container, bool) {
 	if r.o.ProxyContainer != "" {
-		return find(cs, r.o.ProxyContainer)
+		c, ok := find(cs, r.o.ProxyContainer)
+		r.seenProxy = r.seenProxy || ok
+		return c, ok
 	}
 	for _, c := range cs {
 		if isProxy(c) && !r.isApp(c.name) {
@@ -199,7 +220,13 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 	native := (hasProxy && proxy.sidecar) || (istio && nativeSidecarOn(w))
 	switch {
 	case !hasProxy && !istio:
-		r.remarkf("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+		r.skipNoProxy(w, cs)
+		return false, nil
+	case !istio && isIstioProxy(proxy) && r.o.AdminPort == 0:
+		return false, w.errorf(proxy.node, "container %q is Istio's proxy (admin port 15000, stopped through pilot-agent), which --preset envoy would point the wrapper at port 9901 for: "+
+			"use --preset istio, or give --admin-port to treat it as a plain Envoy", proxy.name)
+	case len(apps) == 0 && len(r.o.AppContainers) > 0:
+		r.remarkf("%s: skipped: no container named by --app-container (%s) besides the proxy (containers: %s)", w, strings.Join(r.o.AppContainers, ", "), names(cs))
 		return false, nil
 	case len(apps) == 0:
 		r.remarkf("%s: skipped: no app container besides the proxy (containers: %s; a pod with no app can use --preset shutdown-manager)", w, names(cs))
@@ -286,6 +313,9 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 				r.remarkf("%s: container %q has a preStop hook, which kubelet runs at t=0 even for a native sidecar, racing the wrapper's drain: remove it", w, proxy.name)
 			}
 		}
+	case hasProxy && sleepsAtLeast(proxy.node, sleep):
+		// A longer sleep is the user's choice (examples/02 sleeps past
+		// the budget): kept, with the comments around it.
 	case hasProxy:
 		replaced, err := setPreStop(proxy.node, hook)
 		if err != nil {
@@ -299,10 +329,23 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 			return false, w.fail(err)
 		}
 		r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
+		r.stubWarning(w)
 	default:
 		r.remarkf("%s: no %s container and --no-istio-stub: the proxy gets no preStop hook", w, istioProxy)
 	}
 	return true, nil
+}
+
+// sleepsAtLeast reports a preStop sleep hook of at least secs seconds.
+func sleepsAtLeast(c *yaml.Node, secs int) bool {
+	lc, _ := lookup(c, "lifecycle")
+	ps, _ := lookup(lc, "preStop")
+	sl, _ := lookup(ps, "sleep")
+	if ps == nil || len(ps.Content) != 2 {
+		return false
+	}
+	n, err := strconv.Atoi(scalarAt(sl, "seconds"))
+	return err == nil && n >= secs
 }
 
 // budget returns how long the wrap mode of container c may take to
@@ -569,12 +612,25 @@ func (r *run) manage(w *workload) (bool, error) {
 	}
 	proxy, ok := r.proxy(cs)
 	if !ok {
-		r.remarkf("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+		r.skipNoProxy(w, cs)
 		return false, nil
 	}
 	deadline := r.o.DrainDeadline
 	if deadline == 0 {
 		deadline = defaultDrainDeadline
+	}
+	mgr, hasMgr := find(cs, managerName)
+	// Hooks that already call the manager are kept as they are (with
+	// their headers and deadlines); the budget counts the proxy's.
+	proxyHook, keepProxy := managerHook(proxy.node, "/shutdown")
+	mgrHook, keepMgr := "", false
+	if hasMgr {
+		mgrHook, keepMgr = managerHook(mgr.node, "/waitforshutdown")
+	}
+	if keepProxy {
+		if d, ok := hookDeadline(proxyHook); ok {
+			deadline = d
+		}
 	}
 	// The hooks carry the deadline so that the budget checked here is the
 	// one the manager uses, whatever its own default. After its hook
@@ -586,13 +642,12 @@ func (r *run) manage(w *workload) (bool, error) {
 	if _, err := r.checkGrace(w, spec, budget, why); err != nil {
 		return false, err
 	}
-	if err := addEmptyDir(w, spec, managerVolume); err != nil {
-		return false, err
-	}
 	query := "?deadline=" + strconv.Itoa(secs)
 	wait := httpGetHandler("/waitforshutdown"+query, managerPort)
-	mgr, ok := find(cs, managerName)
-	if !ok {
+	if !hasMgr {
+		if err := addEmptyDir(w, spec, managerVolume); err != nil {
+			return false, err
+		}
 		args := []string{"shutdown-manager"}
 		if r.o.AdminPort != 0 && r.o.AdminPort != envoyAdminPort {
 			args = append(args, "--envoy-admin-port="+strconv.Itoa(r.o.AdminPort))
@@ -610,14 +665,20 @@ func (r *run) manage(w *workload) (bool, error) {
 			return false, w.fail(err)
 		}
 	} else {
-		if replaced, err := setPreStop(mgr.node, wait); err != nil {
+		if keepMgr {
+			r.remarkf("%s: container %q: kept its preStop hook (GET %s)", w, managerName, mgrHook)
+		} else if replaced, err := setPreStop(mgr.node, wait); err != nil {
 			return false, w.fail(fmt.Errorf("container %q: %w", managerName, err))
 		} else if replaced {
 			r.notef("%s: container %q: replaced its preStop hook", w, managerName)
 		}
-		if err := r.managerFiles(w, mgr); err != nil {
+		if err := r.managerFiles(w, spec, mgr); err != nil {
 			return false, err
 		}
+	}
+	if keepProxy {
+		r.remarkf("%s: container %q: kept its preStop hook (GET %s), which calls the shutdown manager", w, proxy.name, proxyHook)
+		return true, nil
 	}
 	replaced, err := setPreStop(proxy.node, httpGetHandler("/shutdown"+query, managerPort))
 	if err != nil {
@@ -627,6 +688,38 @@ func (r *run) manage(w *workload) (bool, error) {
 		r.notef("%s: container %q: replaced its preStop hook", w, proxy.name)
 	}
 	return true, nil
+}
+
+// managerHook returns the path of the container's preStop httpGet when it
+// calls the manager's endpoint (path "/shutdown" or "/waitforshutdown",
+// with or without a query).
+func managerHook(c *yaml.Node, endpoint string) (string, bool) {
+	lc, _ := lookup(c, "lifecycle")
+	ps, _ := lookup(lc, "preStop")
+	get, _ := lookup(ps, "httpGet")
+	p := scalarAt(get, "path")
+	if p == endpoint || strings.HasPrefix(p, endpoint+"?") {
+		return p, true
+	}
+	return "", false
+}
+
+// hookDeadline reads the ?deadline= of a manager hook's path: whole
+// seconds, or a duration such as 40s.
+func hookDeadline(p string) (time.Duration, bool) {
+	_, q, _ := strings.Cut(p, "?")
+	v, err := url.ParseQuery(q)
+	if err != nil || v.Get("deadline") == "" {
+		return 0, false
+	}
+	d := v.Get("deadline")
+	if n, err := strconv.Atoi(d); err == nil && n > 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := time.ParseDuration(d); err == nil && t > 0 {
+		return t, true
+	}
+	return 0, false
 }
 
 // addEmptyDir adds the emptyDir volume name to the pod, unless it is there.
@@ -653,7 +746,7 @@ func addEmptyDir(w *workload, spec *yaml.Node, name string) error {
 // mounted already) and sets SHUTDOWN_MANAGER_STATE_FILE and
 // SHUTDOWN_MANAGER_READY_FILE there, unless the container chooses the
 // files itself (with those variables, or --state-file and --ready-file).
-func (r *run) managerFiles(w *workload, mgr container) error {
+func (r *run) managerFiles(w *workload, spec *yaml.Node, mgr container) error {
 	mounts, err := seqAt(mgr.node, "volumeMounts", "volumeMounts", true)
 	if err != nil {
 		return w.fail(fmt.Errorf("container %q: %w", managerName, err))
@@ -666,12 +759,20 @@ func (r *run) managerFiles(w *workload, mgr container) error {
 		switch {
 		case scalarAt(m, "name") == managerVolume:
 			dir = scalarAt(m, "mountPath")
+			if err := addEmptyDir(w, spec, managerVolume); err != nil {
+				return err
+			}
+		case path.Clean(scalarAt(m, "mountPath")) == managerDir && isEmptyDir(spec, scalarAt(m, "name")):
+			dir = managerDir // an emptyDir of the pod's own (examples/03)
 		case path.Clean(scalarAt(m, "mountPath")) == managerDir:
 			return w.errorf(m, "container %q already mounts volume %q at %s, where inject mounts %q: mount %q there yourself, or free the path",
 				managerName, scalarAt(m, "name"), managerDir, managerVolume, managerVolume)
 		}
 	}
 	if dir == "" {
+		if err := addEmptyDir(w, spec, managerVolume); err != nil {
+			return err
+		}
 		dir = managerDir
 		mounts.Content = append(mounts.Content, obj(field{"name", str(managerVolume)}, field{"mountPath", str(managerDir)}))
 	}
@@ -691,6 +792,14 @@ func (r *run) managerFiles(w *workload, mgr container) error {
 		}
 	}
 	return nil
+}
+
+// isEmptyDir reports whether the pod has an emptyDir volume named name.
+func isEmptyDir(spec *yaml.Node, name string) bool {
+	vols, _ := lookup(spec, "volumes")
+	v, _ := named(vols, name, "volumes")
+	ed, _ := lookup(v, "emptyDir")
+	return ed != nil
 }
 
 // commandLine returns the container's command and args, the strings only.

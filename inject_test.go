@@ -663,3 +663,82 @@ func splitLines(b []byte) [][]byte {
 	}
 	return out
 }
+
+// TestOverwriteKeepsOwnerRefusesReadOnly: a file of another owner keeps
+// its owner and mode (when the user may write it); a read-only file is
+// refused, untouched; and a change's note is printed only once written.
+func TestOverwriteKeepsOwnerRefusesReadOnly(t *testing.T) {
+	t.Parallel()
+	short := strings.Replace(webDeployment, "    spec:\n", "    spec:\n      terminationGracePeriodSeconds: 10\n", 1)
+
+	_, ro, _ := files(t, short, "")
+	if err := os.Chmod(ro, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := runInject([]string{"--preset", "envoy", "--entrypoint", "/web", ro}, nil, &bytes.Buffer{}, &stderr); code != inject.ExitCantCreate {
+		t.Fatalf("read-only file: exit code got %d, want %d; stderr:\n%s", code, inject.ExitCantCreate, stderr.String())
+	}
+	if want := "cannot write " + ro + ": permission denied (mode 0444)"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr got %q, want %q", stderr.String(), want)
+	}
+	if strings.Contains(stderr.String(), "→") {
+		t.Errorf("the note of a change that was not written:\n%s", stderr.String())
+	}
+	if b, _ := os.ReadFile(ro); string(b) != short {
+		t.Errorf("the read-only file changed")
+	}
+
+	if os.Geteuid() != 0 {
+		t.Skip("keeping another user's ownership needs root")
+	}
+	_, other, _ := files(t, short, "")
+	if err := os.Chown(other, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(other, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if code := runInject([]string{"--preset", "envoy", "--entrypoint", "/web", other}, nil, &bytes.Buffer{}, &stderr); code != 0 {
+		t.Fatalf("exit code got %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	fi, err := os.Stat(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 || fi.Mode().Perm() != 0o664 {
+		t.Errorf("owner %d:%d mode %v, want 65534:65534 and 0664 kept", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+	if !strings.Contains(stderr.String(), "terminationGracePeriodSeconds 10 → 30") {
+		t.Errorf("stderr got %q, want the note of the raised grace period", stderr.String())
+	}
+}
+
+// TestEntrypointFlag: --entrypoint NAME=CMD is per container and
+// repeatable; a bare value is the default, given once.
+func TestEntrypointFlag(t *testing.T) {
+	t.Parallel()
+	two := strings.Replace(webDeployment, "      - name: envoy\n", "      - name: logger\n        image: logger:1\n      - name: envoy\n", 1)
+	_, mpath, _ := files(t, two, "")
+	out := injectFile(t, mpath, "--preset", "envoy", "--entrypoint", `web=["/web", "serve"]`, "--entrypoint", "logger=/logger -v")
+	for _, want := range []string{"- --\n        - /web\n        - serve\n", "- --\n        - /logger\n        - -v\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output got:\n%s\nwant %q", out, want)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--entrypoint", "/a", "--entrypoint", "/b"}, `--entrypoint "/b": a default entrypoint is already given ("/a")`},
+		{[]string{"--entrypoint", "web=/a", "--entrypoint", "web=/b"}, `--entrypoint "web=/b": container "web" already has one`},
+		{[]string{"--entrypoint", "web="}, `--entrypoint "web=": empty`},
+	} {
+		var stderr bytes.Buffer
+		args := append(append([]string{"--preset", "envoy"}, tc.args...), mpath)
+		if code := runInject(args, nil, &bytes.Buffer{}, &stderr); code != inject.ExitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("runInject(%q): exit code %d, stderr %q; want %d and %q", args, code, stderr.String(), inject.ExitUsage, tc.want)
+		}
+	}
+}

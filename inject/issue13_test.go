@@ -115,7 +115,7 @@ func TestIssue13Inputs(t *testing.T) {
 		},
 		{
 			name: "istio preset without Istio warns", manifest: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: web, command: [/web]}\n",
-			o:    Options{Preset: "istio", IstioStub: true},
+			o:     Options{Preset: "istio", IstioStub: true},
 			want:  []string{"image: auto"},
 			notes: []string{`warning: only Istio's injector fills in the stub's "image: auto"`},
 		},
@@ -140,7 +140,7 @@ func TestIssue13Inputs(t *testing.T) {
 		},
 		{
 			name: "a change's note only when there is an output", manifest: strings.Replace(twoApps, "spec:\n", "spec:\n  terminationGracePeriodSeconds: 10\n", 1) + "---\n" + twoAppsNoCommand,
-			o:    Options{Preset: "envoy", FixGrace: true}, code: ExitMismatch, errs: []string{"has no command"},
+			o: Options{Preset: "envoy", FixGrace: true}, code: ExitMismatch, errs: []string{"has no command"},
 		},
 	}
 	for _, tc := range tests {

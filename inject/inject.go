@@ -139,7 +139,7 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 	// One document at a time, from parse to text, so that a large file
 	// holds one tree at once.
 	for _, d := range yamledit.Split(src) {
-		if !mayHoldWorkload.Match(d.Text()) {
+		if !mayHoldWorkload(d.Text()) {
 			out = append(out, d.Text()...) // unread: most of a large file
 			continue
 		}
@@ -181,13 +181,58 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 	return out, r.notes, nil
 }
 
-// mayHoldWorkload matches a document that names a kind inject edits, or a
-// List: only those are parsed.
-var mayHoldWorkload = regexp.MustCompile(`["']?kind["']?\s*:\s*["']?(Pod|Deployment|StatefulSet|DaemonSet|ReplicaSet|ReplicationController|Job|CronJob|[A-Za-z]*List)\b`)
+// mayHoldWorkload reports a document that names a kind inject edits, or a
+// List: only those are parsed. A scan, not a regexp: it reads every
+// document of a large file.
+func mayHoldWorkload(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("kind"))
+		if j < 0 {
+			return false
+		}
+		i += j + len("kind")
+		k := skipQuote(b, i)
+		k = skipBlanks(b, k)
+		if k >= len(b) || b[k] != ':' {
+			continue
+		}
+		k = skipQuote(b, skipBlanks(b, k+1))
+		w := k
+		for w < len(b) && (b[w] >= 'A' && b[w] <= 'Z' || b[w] >= 'a' && b[w] <= 'z') {
+			w++
+		}
+		word := b[k:w]
+		if bytes.HasSuffix(word, []byte("List")) {
+			return true
+		}
+		for _, k := range kinds {
+			if string(word) == k.kind {
+				return true
+			}
+		}
+	}
+}
+
+func skipBlanks(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+func skipQuote(b []byte, i int) int {
+	if i < len(b) && (b[i] == '"' || b[i] == '\'') {
+		i++
+	}
+	return i
+}
 
 // helmTemplate reports a text with a Go template action ("{{ .Values.x }}",
 // "{{- if ... }}") outside comments, and the line of the first.
 func helmTemplate(src []byte) (int, bool) {
+	if !bytes.Contains(src, []byte("{{")) {
+		return 0, false
+	}
 	line := 1
 	for len(src) > 0 {
 		l := src

@@ -198,62 +198,105 @@ func (r *run) apps(cs []container, proxy container, hasProxy bool, seen map[stri
 
 // wrap runs the envoy or istio preset on one workload. It reports whether
 // the workload was injected (or already was), false when it was skipped.
+// The steps: pick the containers, wrap the apps, check the grace period,
+// and give the proxy its hook.
 func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
-	istio := r.o.Preset == "istio"
-	spec, err := w.podSpec()
+	p, ok, err := r.wrapPlan(w, seenApps)
+	if err != nil || !ok {
+		return false, err
+	}
+	b, err := r.wrapApps(w, p)
 	if err != nil {
 		return false, err
 	}
-	if istio && istioOff(w) {
-		r.remarkf("%s: skipped: Istio injection is off for this pod (sidecar.istio.io/inject: \"false\")", w)
-		return false, nil
-	}
-	cs, err := containers(spec)
+	sleep, err := r.wrapGrace(w, p, b)
 	if err != nil {
-		return false, w.fail(err)
+		return false, err
 	}
-	proxy, hasProxy := r.proxy(cs)
-	apps := r.apps(cs, proxy, hasProxy, seenApps)
-	// A native sidecar proxy (an init container with restartPolicy
-	// Always, declared, or Istio's to be injected): kubelet stops it after
-	// the app, so the wrapper must leave it running.
-	native := (hasProxy && proxy.sidecar) || (istio && nativeSidecarOn(w))
-	switch {
-	case !hasProxy && !istio:
-		r.skipNoProxy(w, cs)
-		return false, nil
-	case !istio && isIstioProxy(proxy) && r.o.AdminPort == 0:
-		return false, w.errorf(proxy.node, "container %q is Istio's proxy (admin port 15000, stopped through pilot-agent), which --preset envoy would point the wrapper at port 9901 for: "+
-			"use --preset istio, or give --admin-port to treat it as a plain Envoy", proxy.name)
-	case len(apps) == 0 && len(r.o.AppContainers) > 0:
-		r.remarkf("%s: skipped: no container named by --app-container (%s) besides the proxy (containers: %s)", w, strings.Join(r.o.AppContainers, ", "), names(cs))
-		return false, nil
-	case len(apps) == 0:
-		r.remarkf("%s: skipped: no app container besides the proxy (containers: %s; a pod with no app can use --preset shutdown-manager)", w, names(cs))
-		return false, nil
-	case len(apps) > 1:
-		r.remarkf("%s: wrapped %d containers (%s): each will drain and stop the proxy; pick the app with --app-container", w, len(apps), names(apps))
-	}
+	return true, r.proxyHook(w, p, sleep)
+}
 
+// wrapPlan is what wrap found in a pod.
+type wrapPlan struct {
+	spec     *yaml.Node
+	istio    bool
+	proxy    container
+	hasProxy bool
+	apps     []container
+	// native: the proxy is a native sidecar (an init container with
+	// restartPolicy Always, declared, or Istio's to be injected): kubelet
+	// stops it after the app, so the wrapper must leave it running.
+	native bool
+}
+
+// wrapPlan picks the proxy and the apps, or skips the workload with a
+// note.
+func (r *run) wrapPlan(w *workload, seenApps map[string]bool) (wrapPlan, bool, error) {
+	p := wrapPlan{istio: r.o.Preset == "istio"}
+	var err error
+	if p.spec, err = w.podSpec(); err != nil {
+		return p, false, err
+	}
+	if p.istio && istioOff(w) {
+		r.remarkf("%s: skipped: Istio injection is off for this pod (sidecar.istio.io/inject: \"false\")", w)
+		return p, false, nil
+	}
+	cs, err := containers(p.spec)
+	if err != nil {
+		return p, false, w.fail(err)
+	}
+	p.proxy, p.hasProxy = r.proxy(cs)
+	p.apps = r.apps(cs, p.proxy, p.hasProxy, seenApps)
+	p.native = (p.hasProxy && p.proxy.sidecar) || (p.istio && nativeSidecarOn(w))
+	switch {
+	case !p.hasProxy && !p.istio:
+		r.skipNoProxy(w, cs)
+		return p, false, nil
+	case !p.istio && isIstioProxy(p.proxy) && r.o.AdminPort == 0:
+		return p, false, w.errorf(p.proxy.node, "container %q is Istio's proxy (admin port 15000, stopped through pilot-agent), which --preset envoy would point the wrapper at port 9901 for: "+
+			"use --preset istio, or give --admin-port to treat it as a plain Envoy", p.proxy.name)
+	case len(p.apps) == 0 && len(r.o.AppContainers) > 0:
+		r.remarkf("%s: skipped: no container named by --app-container (%s) besides the proxy (containers: %s)", w, strings.Join(r.o.AppContainers, ", "), names(cs))
+		return p, false, nil
+	case len(p.apps) == 0:
+		r.remarkf("%s: skipped: no app container besides the proxy (containers: %s; a pod with no app can use --preset shutdown-manager)", w, names(cs))
+		return p, false, nil
+	case len(p.apps) > 1:
+		r.remarkf("%s: wrapped %d containers (%s): each will drain and stop the proxy; pick the app with --app-container", w, len(p.apps), names(p.apps))
+	}
+	return p, true, nil
+}
+
+// drainBudget is the largest of the wrapped apps' budgets.
+type drainBudget struct {
+	secs    int
+	bounded bool   // false when an app has no limit (a 0 deadline or timeout)
+	why     string // how secs adds up, for messages
+}
+
+// wrapApps wraps each app's command, points it at the proxy and mounts the
+// binary (adding the install init container when one needs it), and
+// returns the drain budget. Apps without a command are all reported.
+func (r *run) wrapApps(w *workload, p wrapPlan) (drainBudget, error) {
 	adminPort := r.o.AdminPort
 	if adminPort == 0 {
 		adminPort = envoyAdminPort
-		if istio {
+		if p.istio {
 			adminPort = istioAdminPort
 		}
 	}
-	budget, bounded, why := 0, true, ""
+	b := drainBudget{bounded: true}
 	copied := false
 	var errs []error
-	for _, app := range apps {
-		b, ok, reason, err := r.budget(w, app)
+	for _, app := range p.apps {
+		secs, ok, reason, err := r.budget(w, app)
 		if err != nil {
-			return false, err
+			return b, err
 		}
 		if !ok {
-			bounded = false
-		} else if b > budget {
-			budget, why = b, reason
+			b.bounded = false
+		} else if secs > b.secs {
+			b.secs, b.why = secs, reason
 		}
 		wrapped, err := r.wrapCommand(w, app)
 		if err != nil {
@@ -261,50 +304,61 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 			continue
 		}
 		copied = copied || wrapped
-		if err := r.setWrapEnv(app, adminPort, istio, native); err != nil {
-			return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+		if err := r.setWrapEnv(app, adminPort, p.istio, p.native); err != nil {
+			return b, w.fail(fmt.Errorf("container %q: %w", app.name, err))
 		}
 		if wrapped {
 			if err := mountBinary(app.node); err != nil {
-				return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+				return b, w.fail(fmt.Errorf("container %q: %w", app.name, err))
 			}
 		}
 	}
 	if len(errs) > 0 {
-		return false, errors.Join(errs...)
+		return b, errors.Join(errs...)
 	}
 	if copied {
-		if err := r.addInstall(w, spec); err != nil {
-			return false, err
-		}
+		return b, r.addInstall(w, p.spec)
 	}
+	return b, nil
+}
 
-	sleep := budget
+// wrapGrace checks the grace period against the budget (raising it or
+// failing), copies the final one to each app for doctor, and returns how
+// long the proxy's preStop sleeps.
+func (r *run) wrapGrace(w *workload, p wrapPlan, b drainBudget) (int, error) {
+	sleep := b.secs
 	var grace int
-	if bounded {
-		if grace, err = r.checkGrace(w, spec, budget, why); err != nil {
-			return false, err
+	var err error
+	if b.bounded {
+		if grace, err = r.checkGrace(w, p.spec, b.secs, b.why); err != nil {
+			return 0, err
 		}
 	} else {
-		if grace, _, err = gracePeriod(spec); err != nil {
-			return false, w.fail(err)
+		if grace, _, err = gracePeriod(p.spec); err != nil {
+			return 0, w.fail(err)
 		}
 		sleep = grace
 		r.remarkf("%s: terminationGracePeriodSeconds not checked: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0 (no limit); the proxy's preStop sleeps the whole grace period, %ds", w, grace)
 	}
-	// The final grace period, raised or not, for doctor's budget check.
-	for _, app := range apps {
+	for _, app := range p.apps {
 		if err := setEnv(app.node, graceEnv, strconv.Itoa(grace), false); err != nil {
-			return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+			return 0, w.fail(fmt.Errorf("container %q: %w", app.name, err))
 		}
 	}
-	hook := sleepHandler(sleep)
+	return sleep, nil
+}
+
+// proxyHook gives the proxy a preStop sleep that keeps it up until the
+// wrapper stops it: on the proxy, or on an istio-proxy stub; none for a
+// native sidecar, which kubelet stops after the app.
+func (r *run) proxyHook(w *workload, p wrapPlan, sleep int) error {
+	proxy := p.proxy
 	switch {
-	case native && istio && hasProxy:
+	case p.native && p.istio && p.hasProxy:
 		r.remarkf("%s: %q is an Istio native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, proxy.name)
-	case native && istio:
+	case p.native && p.istio:
 		r.remarkf("%s: sidecar.istio.io/nativeSidecar is \"true\": Istio injects %s as a native sidecar, which kubelet stops after the app exits, so inject adds no %s stub, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, istioProxy, istioProxy)
-	case native:
+	case p.native:
 		r.remarkf("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ENVOY=true)", w, proxy.name)
 		// kubelet runs every preStop hook at t=0, a native sidecar's too
 		// (only its SIGTERM waits for the app): one here races the drain.
@@ -313,27 +367,27 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 				r.remarkf("%s: container %q has a preStop hook, which kubelet runs at t=0 even for a native sidecar, racing the wrapper's drain: remove it", w, proxy.name)
 			}
 		}
-	case hasProxy && sleepsAtLeast(proxy.node, sleep):
+	case p.hasProxy && sleepsAtLeast(proxy.node, sleep):
 		// A longer sleep is the user's choice (examples/02 sleeps past
 		// the budget): kept, with the comments around it.
-	case hasProxy:
-		replaced, err := setPreStop(proxy.node, hook)
+	case p.hasProxy:
+		replaced, err := setPreStop(proxy.node, sleepHandler(sleep))
 		if err != nil {
-			return false, w.fail(fmt.Errorf("container %q: %w", proxy.name, err))
+			return w.fail(fmt.Errorf("container %q: %w", proxy.name, err))
 		}
 		if replaced {
 			r.notef("%s: container %q: replaced its preStop hook", w, proxy.name)
 		}
 	case r.o.IstioStub:
-		if err := addContainer(spec, istioStub(hook, false)); err != nil {
-			return false, w.fail(err)
+		if err := addContainer(p.spec, istioStub(sleepHandler(sleep), false)); err != nil {
+			return w.fail(err)
 		}
 		r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
 		r.stubWarning(w)
 	default:
 		r.remarkf("%s: no %s container and --no-istio-stub: the proxy gets no preStop hook", w, istioProxy)
 	}
-	return true, nil
+	return nil
 }
 
 // sleepsAtLeast reports a preStop sleep hook of at least secs seconds.

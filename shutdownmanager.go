@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -23,13 +21,6 @@ import (
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/quit"
 	"envoy-lifecycle/shutdownmgr"
-)
-
-// Exit codes of the shutdown-manager and drain subcommands, beside main's
-// (64 bad settings, 69 Envoy admin unreachable, 70 internal error).
-const (
-	exitCannotListen  = 71 // the manager cannot listen on its address (EX_OSERR)
-	exitDrainDeadline = 75 // drain: connections still open at the deadline (EX_TEMPFAIL)
 )
 
 // pid1Stdout is where `drain` copies its logs when run as an exec hook, so
@@ -101,68 +92,6 @@ type mgrConfig struct {
 	selector envoy.Selector // from count, include, exclude
 }
 
-// What ParseDuration and the others accept, for error messages.
-const (
-	validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m"
-	validBool     = "true or false (also yes/no, on/off, 1/0)"
-)
-
-func durationSetter(dst *time.Duration) func(string) error {
-	return func(s string) error {
-		d, err := shutdownmgr.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*dst = d
-		return nil
-	}
-}
-
-func boolSetter(dst *bool) func(string) error {
-	return func(s string) error {
-		switch strings.ToLower(strings.TrimSpace(s)) {
-		case "1", "t", "true", "yes", "y", "on":
-			*dst = true
-		case "0", "f", "false", "no", "n", "off":
-			*dst = false
-		default:
-			return errors.New("cannot parse")
-		}
-		return nil
-	}
-}
-
-func intSetter(dst *int, lo, hi int) func(string) error {
-	return func(s string) error {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return errors.New("cannot parse")
-		}
-		if n < lo || n > hi {
-			return errors.New("out of range")
-		}
-		*dst = n
-		return nil
-	}
-}
-
-func stringSetter(dst *string) func(string) error {
-	return func(s string) error { *dst = s; return nil }
-}
-
-func oneOf(dst *string, valid ...string) func(string) error {
-	return func(s string) error {
-		s = strings.ToLower(strings.TrimSpace(s))
-		for _, v := range valid {
-			if s == v {
-				*dst = s
-				return nil
-			}
-		}
-		return errors.New("unknown value")
-	}
-}
-
 // settings returns the table, bound to c's fields.
 func (c *mgrConfig) settings() []*mgrSetting {
 	return []*mgrSetting{
@@ -191,7 +120,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 					s = "unix://" + s // Contour passes the socket path
 				}
 				if _, err := envoy.ParseAdminURL(s); err != nil {
-					return errors.New(addressReason(s, err))
+					return errors.New(addressReason(err))
 				}
 				c.admin = s
 				return nil
@@ -262,7 +191,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			from: "Contour, marin3r (their /shutdown)", valid: validBool,
 			desc: "/shutdown and /waitforshutdown wait for the ready file instead of draining: the drain runs as `envoy-lifecycle drain` elsewhere.",
 			set:  boolSetter(&c.readyFileOnly)},
-		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: "1s", cmds: forManager,
+		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: fmtDuration(shutdownmgr.DefaultReadyFileInterval), cmds: forManager,
 			from: "marin3r, Contour (1s)", valid: "a duration greater than 0 (" + validDuration + ")",
 			desc: "How often a missing ready file is checked for.", set: positive(durationSetter(&c.readyFileInterval), &c.readyFileInterval)},
 		{flags: []string{"state-file"}, env: []string{"SHUTDOWN_MANAGER_STATE_FILE"}, def: "/tmp/envoy-lifecycle-shutdown.state", cmds: forBoth,
@@ -291,7 +220,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			desc: "Log every load-balancer hit at info (LOG=yes). Not the log level.", set: boolSetter(&c.logHits)},
 		{flags: []string{"waitz-timeout"}, env: []string{"SHUTDOWN_MANAGER_WAITZ_TIMEOUT"}, def: "10m", cmds: forManager, valid: validDuration + "; 0: none",
 			desc: "Longest /waitz waits for the hits to stop (408 past it).", set: durationSetter(&c.waitzTimeout)},
-		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: "5s", cmds: forManager,
+		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: fmtDuration(shutdownmgr.DefaultShutdownTimeout), cmds: forManager,
 			valid: "a duration greater than 0 (" + validDuration + ")", desc: "On exit, longest wait for answers in flight to finish.",
 			set: positive(durationSetter(&c.shutdownTimeout), &c.shutdownTimeout)},
 		{flags: []string{"drain-on-signal"}, env: []string{"SHUTDOWN_MANAGER_DRAIN_ON_SIGNAL"}, def: "false", isBool: true, cmds: forManager, valid: validBool,
@@ -313,55 +242,6 @@ func (c *mgrConfig) settings() []*mgrSetting {
 		{flags: []string{"log-format"}, env: []string{"ENVOY_LIFECYCLE_LOG_FORMAT"}, def: "json", cmds: forBoth, from: "marin3r (JSON)", valid: "json or text",
 			desc: "Log format; logs go to stderr.", set: oneOf(&c.logFormat, "json", "text")},
 	}
-}
-
-// positive wraps a duration setter: zero is refused too.
-func positive(set func(string) error, dst *time.Duration) func(string) error {
-	return func(s string) error {
-		if err := set(s); err != nil {
-			return err
-		}
-		if *dst == 0 {
-			return errors.New("must be greater than 0")
-		}
-		return nil
-	}
-}
-
-func regexpSetter(dst **regexp.Regexp) func(string) error {
-	return func(s string) error {
-		if s == "" {
-			*dst = nil
-			return nil
-		}
-		re, err := regexp.Compile(s)
-		if err != nil {
-			return errors.New("cannot compile")
-		}
-		*dst = re
-		return nil
-	}
-}
-
-// settingFlag adapts a setting to flag.Value; a bad value is kept in *bad so
-// the caller can print our one-line message instead of the flag package's.
-type settingFlag struct {
-	s    *mgrSetting
-	name string
-	bad  **ConfigError
-}
-
-func (f settingFlag) String() string { return "" }
-
-func (f settingFlag) IsBoolFlag() bool { return f.s.isBool }
-
-func (f settingFlag) Set(v string) error {
-	if err := f.s.set(v); err != nil {
-		ce := &ConfigError{Name: "--" + f.name, Value: v, Valid: f.s.valid, Err: err}
-		*f.bad = ce
-		return ce
-	}
-	return nil
 }
 
 // parseMgrConfig reads defaults, then the environment, then flags (which
@@ -406,10 +286,10 @@ func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err er
 		case bad != nil:
 			return nil, false, bad
 		}
-		return nil, false, fmt.Errorf("%v (valid: the flags listed by --help)", err)
+		return nil, false, &usageError{fmt.Sprintf("%v (valid: the flags listed by --help)", err)}
 	}
 	if fs.NArg() > 0 {
-		return nil, false, fmt.Errorf("unexpected argument %q (valid: flags only; see --help)", fs.Arg(0))
+		return nil, false, &usageError{fmt.Sprintf("unexpected argument %q (valid: flags only; see --help)", fs.Arg(0))}
 	}
 	return c, false, c.resolve()
 }
@@ -420,7 +300,7 @@ func (c *mgrConfig) resolve() error {
 	if c.adminURL == "" {
 		c.adminURL = c.adminScheme + "://" + net.JoinHostPort(c.adminHost, strconv.Itoa(c.adminPort))
 		if _, err := envoy.ParseAdminURL(c.adminURL); err != nil {
-			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(addressReason(c.adminURL, err))}
+			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(addressReason(err))}
 		}
 	}
 	if need := c.startDelay + c.delay + c.period; c.deadline > 0 && c.deadline < need {
@@ -481,7 +361,7 @@ func parseOrExit(name string, cmd cmdMask, args []string, stdout, stderr io.Writ
 		return nil, 0, false
 	case err != nil:
 		fmt.Fprintf(stderr, "envoy-lifecycle %s: %v\n", name, err)
-		return nil, exitUsage, false
+		return nil, exitCode(err), false
 	}
 	return c, 0, true
 }
@@ -506,7 +386,7 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle shutdown-manager: %v\n", err)
-		return exitUsage
+		return exitCode(err)
 	}
 	srv := &shutdownmgr.Server{
 		Addr:              net.JoinHostPort(cfg.address, strconv.Itoa(cfg.port)),
@@ -527,135 +407,20 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := srv.Open(); err != nil {
 		log.Error("cannot start", "error", err)
-		return exitCannotListen
+		return exitCode(err)
 	}
 
-	var sig os.Signal
-	select {
-	case sig = <-sigs:
-	case err := <-srv.ServeErr():
-		log.Error("server failed", "error", err)
-		_ = srv.Close()
-		return exitSoftware
-	}
-	log.Info("signal; terminating", "signal", sig.String(), "drain_on_signal", cfg.drainOnSignal)
-	start := time.Now()
-	srv.Terminate("signal " + sig.String())
-	ctx, cancel := context.WithCancel(context.Background())
-	idle := make(chan error, 1)
-	go func() { idle <- srv.WaitIdle(ctx) }()
-	select {
-	case <-idle:
-	case sig = <-sigs:
-		log.Info("second signal; exiting without waiting", "signal", sig.String())
-		cancel()
-		<-idle
-	}
-	cancel()
-	if err := srv.Close(); err != nil {
-		log.Warn("answers in flight cut short", "error", err)
-	}
-	log.Info("exiting", "took", time.Since(start))
-	return 0
-}
-
-// runDrain is `envoy-lifecycle drain`: one drain, as an exec preStop hook.
-// Exit codes: 0 drained (or no stat to wait on), 75 deadline reached with
-// connections open, 69 Envoy admin unreachable, 64 bad settings, 128+n
-// signal n ended it (the ready file is then not written).
-func runDrain(args []string, stdout, stderr io.Writer) int {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-
-	cfg, code, ok := parseOrExit("drain", forDrain, args, stdout, stderr)
-	if !ok {
-		return code
-	}
-	out, pid1Err := logOutput(cfg.logToPID1, stderr, pid1Stdout, os.Getpid())
-	root := cfg.newLogger(out)
-	log := root.Named("drain")
-	if pid1Err != nil {
-		log.Warn("cannot copy logs to pid 1's stdout; logging to stderr only", "path", pid1Stdout, "error", pid1Err)
-	}
-	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
-	if err != nil {
-		fmt.Fprintf(stderr, "envoy-lifecycle drain: %v\n", err)
-		return exitUsage
-	}
-	once := shutdownmgr.Once{Drain: cfg.drain(admin, log), ReadyFile: cfg.readyFile, StateFile: cfg.stateFile, Logger: log}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan quit.Result, 1)
-	go func() { done <- once.Run(ctx) }()
-	var res quit.Result
-	var sig os.Signal
-	select {
-	case res = <-done:
-	case sig = <-sigs:
-		log.Info("signal; cancelling the drain", "signal", sig.String())
-		cancel()
-		res = <-done
-	}
-	n, isSig := sig.(syscall.Signal)
-	switch {
-	case isSig:
-		return 128 + int(n)
-	case res.Reason == "deadline":
-		return exitDrainDeadline
-	case res.Reason == "admin unreachable":
-		return exitUnavailable
+	if err := srv.Run(sigs); err != nil {
+		return exitCode(err)
 	}
 	return 0
-}
-
-// logOutput returns stderr, teed to path (pid 1's stdout) when mode asks for
-// it: "true", or "auto" when this is not pid 1 and path opens for writing.
-// Failing to open it is returned for a warning ("true" only), never fatal;
-// failing to write it later is ignored.
-func logOutput(mode string, stderr io.Writer, path string, pid int) (io.Writer, error) {
-	if mode == "false" || (mode == "auto" && pid == 1) {
-		return stderr, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		if mode == "auto" {
-			return stderr, nil
-		}
-		return stderr, err
-	}
-	return &teeWriter{main: stderr, extra: f}, nil
-}
-
-// teeWriter writes to main, and to extra until extra fails once: pid 1's
-// stdout is a courtesy copy, it must never break logging.
-type teeWriter struct {
-	main   io.Writer
-	extra  io.Writer
-	failed atomic.Bool
-}
-
-func (t *teeWriter) Write(p []byte) (int, error) {
-	if !t.failed.Load() {
-		if _, err := t.extra.Write(p); err != nil {
-			t.failed.Store(true)
-		}
-	}
-	return t.main.Write(p)
 }
 
 // printMgrUsage prints one subcommand's settings, from the table.
 func printMgrUsage(w io.Writer, name string, cmd cmdMask) {
 	switch name {
 	case "drain":
-		fmt.Fprint(w, `Usage: envoy-lifecycle drain [FLAGS]
-
-Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain
-listeners, poll connections until the minimum or the deadline, then write the
-ready file. Exit codes: 0 drained, 75 deadline with connections open, 69 Envoy
-admin unreachable, 64 bad settings, 128+n ended by signal n.
-
-`)
+		fmt.Fprint(w, drainUsage)
 	default:
 		fmt.Fprintf(w, `Usage: envoy-lifecycle shutdown-manager [FLAGS]
 

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"envoy-lifecycle/lifecycle"
+	"envoy-lifecycle/shutdownmgr"
+
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -23,7 +26,7 @@ const (
 	installPath = "/mnt/envoy-lifecycle"
 
 	managerName     = "shutdown-manager"
-	managerPort     = 8090
+	managerPort     = shutdownmgr.DefaultPort
 	managerPortName = "shutdown-mgr"
 	// The emptyDir of the manager's state and ready files, so that a
 	// manager restarted alone finds the state file (shutdownmgr/README.md,
@@ -37,17 +40,18 @@ const (
 	istioAdminPort = 15000
 	istioAgentPort = 15020
 
-	// The wrap mode's defaults (README "Sizing terminationGracePeriodSeconds").
-	defaultDrainDeadline = 15 * time.Second
-	defaultStopTimeout   = 10 * time.Second
-	quitBudget           = 3 * time.Second
+	// The wrap mode's defaults, from the package that owns them (README
+	// "Sizing terminationGracePeriodSeconds").
+	defaultDrainDeadline = lifecycle.DefaultDrainDeadline
+	defaultStopTimeout   = lifecycle.DefaultStopTimeout
+	quitBudget           = lifecycle.QuitBudget
 
 	// ManagerShutdownTimeout is the shutdown manager's default
-	// --shutdown-timeout (shutdownmanager.go): after its hook returns and
+	// --shutdown-timeout, from shutdownmgr: after its hook returns and
 	// SIGTERM, the manager gives answers in flight this long before it
 	// exits. The shutdown-manager preset's budget counts it
 	// (shutdownmgr/README.md, "Sizing terminationGracePeriodSeconds").
-	ManagerShutdownTimeout = 5 * time.Second
+	ManagerShutdownTimeout = shutdownmgr.DefaultShutdownTimeout
 
 	// graceEnv is the wrapper's copy of the pod's grace period, which
 	// `envoy-lifecycle doctor` checks the budget against (the downward API

@@ -144,8 +144,10 @@ func (p *paths) walk(a, b *yaml.Node, limit int) {
 			}
 			w, ok := keys[k.Value]
 			switch {
-			case ok && (v.Kind != w.Kind || v.Style&yaml.FlowStyle != w.Style&yaml.FlowStyle):
-				// A new kind of value may start on its key's line.
+			case ok && (v.Kind != w.Kind || v.Style&yaml.FlowStyle != w.Style&yaml.FlowStyle ||
+				v.Kind == yaml.ScalarNode && (v.Value != w.Value || v.ShortTag() != w.ShortTag())):
+				// A new value (of a new kind, or a scalar) may start on its
+				// key's line.
 				p.mark(k.Line, max(last(v), next))
 			case ok:
 				p.walk(v, w, next)

@@ -137,18 +137,27 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 	}
 	r := &run{file: file, o: o, matched: map[*hookEntry]bool{}, seenApps: map[string]bool{}, usedEntrypoints: map[string]bool{}}
 	// One document at a time, from parse to text, so that a large file
-	// holds one tree at once.
-	for _, d := range yamledit.Split(src) {
-		if !mayHoldWorkload(d.Text()) {
-			out = append(out, d.Text()...) // unread: most of a large file
+	// holds few trees at once; the read-back of each changed document,
+	// half the cost, runs beside the next one.
+	v := newVerifier()
+	fail := func(i int, err error) ([]byte, []string, error) {
+		if verr := v.wait(i); verr != nil {
+			return nil, r.remarks, r.unfaithful(verr)
+		}
+		return nil, r.remarks, err
+	}
+	for i, d := range yamledit.Split(src) {
+		if !mayHoldWorkload(d.Body()) {
+			out = d.AppendText(out) // unread: most of a large file
 			continue
 		}
 		if err := d.Parse(); err != nil {
 			var e *yamledit.Error
 			if errors.As(err, &e) {
-				return nil, nil, &Error{Code: ExitManifest, File: file, Line: e.Line, Msg: e.Msg}
+				err = &Error{Code: ExitManifest, File: file, Line: e.Line, Msg: e.Msg}
 			}
-			return nil, nil, err
+			out, _, err := fail(i, err)
+			return out, nil, err
 		}
 		ws := collect(file, d)
 		if o.Config != nil {
@@ -157,18 +166,18 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 			err = r.applyPreset(ws)
 		}
 		if err != nil {
-			return nil, r.remarks, err
+			return fail(i, err)
 		}
-		b, err := d.Bytes()
+		b, check, err := d.Splice()
 		if err != nil {
-			var e *yamledit.Error
-			if errors.As(err, &e) {
-				return nil, r.remarks, &Error{Code: ExitSoftware, File: file, Line: e.Line, Msg: "internal error: " + e.Msg}
-			}
-			return nil, r.remarks, err
+			return fail(i, r.unfaithful(err))
 		}
+		v.check(i, check)
 		d.Release()
 		out = append(out, b...)
+	}
+	if err := v.wait(-1); err != nil {
+		return nil, r.remarks, r.unfaithful(err)
 	}
 	if o.Config != nil {
 		err = r.finishConfig()
@@ -179,6 +188,63 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 		return nil, r.remarks, err
 	}
 	return out, r.notes, nil
+}
+
+// unfaithful is an edit yamledit could not splice faithfully.
+func (r *run) unfaithful(err error) error {
+	var e *yamledit.Error
+	if errors.As(err, &e) && errors.Is(err, yamledit.ErrLineBreaks) {
+		return &Error{Code: ExitManifest, File: r.file, Line: e.Line, Msg: e.Msg}
+	}
+	if errors.As(err, &e) {
+		return &Error{Code: ExitSoftware, File: r.file, Line: e.Line, Msg: "internal error: " + e.Msg}
+	}
+	return err
+}
+
+// verifier runs read-back checks on a goroutine of its own, in order.
+type verifier struct {
+	in   chan indexedCheck
+	done chan struct{}
+	// first is the failed check of the lowest document index; set by the
+	// goroutine, read after done.
+	first    error
+	firstIdx int
+}
+
+type indexedCheck struct {
+	i     int
+	check func() error
+}
+
+func newVerifier() *verifier {
+	v := &verifier{in: make(chan indexedCheck, 64), done: make(chan struct{}), firstIdx: -1}
+	go func() {
+		defer close(v.done)
+		for c := range v.in {
+			if v.first != nil {
+				continue // a later document's failure cannot come first
+			}
+			if err := c.check(); err != nil {
+				v.first, v.firstIdx = err, c.i
+			}
+		}
+	}()
+	return v
+}
+
+func (v *verifier) check(i int, c func() error) { v.in <- indexedCheck{i, c} }
+
+// wait ends the checks and returns the first failed one if it is of a
+// document before document index before (of any, for -1): that failure
+// comes before the error the caller has for document before.
+func (v *verifier) wait(before int) error {
+	close(v.in)
+	<-v.done
+	if v.first != nil && (before < 0 || v.firstIdx < before) {
+		return v.first
+	}
+	return nil
 }
 
 // mayHoldWorkload reports a document that names a kind inject edits, or a

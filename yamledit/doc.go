@@ -44,6 +44,12 @@ func (e *Error) Error() string {
 // spliced into the text so that it reads back as the edited tree.
 var ErrUnfaithful = errors.New("cannot splice the edit into this layout")
 
+// ErrLineBreaks is wrapped by the errors of Bytes for an edited document
+// with line breaks other than LF and CRLF (a lone CR, NEL, LS or PS):
+// YAML counts lines by them, and the positions the parser gives would not
+// match the text.
+var ErrLineBreaks = errors.New("line breaks other than LF and CRLF")
+
 // Doc is one document of a stream.
 type Doc struct {
 	// Root is the document's DocumentNode after Parse; nil when the
@@ -68,6 +74,15 @@ type Doc struct {
 
 // Text returns the document's text as it was read.
 func (d *Doc) Text() []byte { return concat(d.prefix, d.body, d.suffix) }
+
+// AppendText appends the document's text as it was read to dst.
+func (d *Doc) AppendText(dst []byte) []byte {
+	return append(append(append(dst, d.prefix...), d.body...), d.suffix...)
+}
+
+// Body returns the document without the comments and markers around it.
+// The caller must not change it.
+func (d *Doc) Body() []byte { return d.body }
 
 // Release drops the tree, for a document that will not be edited.
 func (d *Doc) Release() { d.Root, d.orig = nil, nil }

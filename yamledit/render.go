@@ -36,27 +36,61 @@ func (d *Doc) changed(n *yaml.Node) bool {
 // as read when nothing changed. The result is read back and must give the
 // edited tree; if it does not, the error wraps ErrUnfaithful.
 func (d *Doc) Bytes() ([]byte, error) {
+	text, check, err := d.Splice()
+	if err != nil {
+		return nil, err
+	}
+	if err := check(); err != nil {
+		return nil, err
+	}
+	return text, nil
+}
+
+// Splice is Bytes with the read-back left to the caller: check reads text
+// back against the edited tree, which must not change until it has run,
+// and may run on another goroutine (it is most of the cost of an edit).
+func (d *Doc) Splice() (text []byte, check func() error, err error) {
 	if !d.Changed() {
-		return d.Text(), nil
+		return d.Text(), func() error { return nil }, nil
+	}
+	if oddBreaks(d.body) {
+		return nil, nil, &Error{Line: d.Line, Msg: "cannot edit a document with " + ErrLineBreaks.Error(), Err: ErrLineBreaks}
 	}
 	r := &renderer{d: d, nl: "\n", st: detectStyle(d.body), jsonIndent: detectJSONIndent(d.body)}
 	if bytes.Contains(d.body, []byte("\r\n")) {
 		r.nl = "\r\n"
 	}
 	if err := r.walk(d.Root, false); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	body, err := apply(d.body, r.splices)
 	if err != nil {
-		return nil, d.unfaithful(nil, err.Error())
+		return nil, nil, d.unfaithful(nil, err.Error())
 	}
 	if d.JSON && !jsonValid(body) {
-		return nil, d.unfaithful(nil, "the edited JSON document is not JSON")
+		return nil, nil, d.unfaithful(nil, "the edited JSON document is not JSON")
 	}
-	if !readsAs(body, d.Root) {
-		return nil, d.unfaithful(nil, "the edited document reads back differently")
+	root, line := d.Root, d.Line
+	check = func() error {
+		if !readsAs(body, root) {
+			return &Error{Line: line, Msg: ErrUnfaithful.Error() + ": the edited document reads back differently", Err: ErrUnfaithful}
+		}
+		return nil
 	}
-	return concat(d.prefix, body, d.suffix), nil
+	return concat(d.prefix, body, d.suffix), check, nil
+}
+
+// oddBreaks reports a line break other than LF and CRLF.
+func oddBreaks(b []byte) bool {
+	for i := bytes.IndexByte(b, '\r'); i >= 0; i = bytes.IndexByte(b[i+1:], '\r') + i + 1 {
+		if i+1 == len(b) || b[i+1] != '\n' {
+			return true
+		}
+		if bytes.IndexByte(b[i+1:], '\r') < 0 {
+			break
+		}
+	}
+	return bytes.Contains(b, []byte("\u0085")) || bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029"))
 }
 
 // splice replaces body[at:end] with text.

@@ -150,6 +150,11 @@ func (p *paths) walk(a, b *yaml.Node, limit int) {
 				// start on its key's line, where the old one's tag was.
 				p.mark(k.Line, max(last(v), next))
 			case ok:
+				if v.Line == k.Line && !yamledit.Equal(v, w) {
+					// A changed collection whose tag or anchor is on its
+					// key's line ("key: !tag" then the entries below).
+					p.mark(k.Line, k.Line)
+				}
 				p.walk(v, w, next)
 			default:
 				p.mark(k.Line, max(last(v), next))

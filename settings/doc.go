@@ -1,0 +1,67 @@
+package settings
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"envoy-lifecycle/cli"
+)
+
+// Var is one documented variable, read from a spec's tags.
+type Var struct {
+	Name, Default, From, Desc string
+}
+
+// Vars lists the tagged fields of the struct spec points to, in order.
+func Vars(spec any) []Var {
+	t := reflect.TypeOf(spec).Elem()
+	var out []Var
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("envconfig")
+		if name == "" {
+			continue
+		}
+		out = append(out, Var{Name: name, Default: f.Tag.Get("default"), From: f.Tag.Get("from"), Desc: f.Tag.Get("desc")})
+	}
+	return out
+}
+
+// WriteUsage writes the variables for `help`: one heading line each (name,
+// origin, default), then the meaning, wrapped at cli.Width.
+func WriteUsage(w io.Writer, vars []Var) {
+	var b strings.Builder
+	for _, v := range vars {
+		head := "  " + v.Name
+		var notes []string
+		if v.From != "" {
+			notes = append(notes, "from "+v.From)
+		}
+		if v.Default != "" {
+			notes = append(notes, "default "+v.Default)
+		}
+		if len(notes) > 0 {
+			head += " (" + strings.Join(notes, "; ") + ")"
+		}
+		fmt.Fprintf(&b, "%s\n      %s\n", head, v.Desc)
+	}
+	io.WriteString(w, cli.Wrap(b.String(), cli.Width))
+}
+
+// WriteMarkdown writes the README's table of the variables.
+func WriteMarkdown(w io.Writer, vars []Var) {
+	fmt.Fprintln(w, "| Variable | Default | From | Meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, v := range vars {
+		def, from := "–", "–"
+		if v.Default != "" {
+			def = v.Default
+		}
+		if v.From != "" {
+			from = v.From
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", v.Name, def, from, strings.ReplaceAll(v.Desc, "|", `\|`))
+	}
+}

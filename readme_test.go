@@ -268,7 +268,7 @@ func checkModeArgs(t *testing.T, s snippet, where, mode string, args []string, e
 // Kubernetes does not know.
 func TestReadmeSnippetCheckFails(t *testing.T) {
 	bad := map[string]string{
-		"waits only": "- name: shutdown-manager\n  image: envoy-lifecycle\n  args: [shutdown-manager]\n  lifecycle:\n    preStop:\n      httpGet: {path: /waitforshutdown, port: 8090}\n",
+		"waits only":    "- name: shutdown-manager\n  image: envoy-lifecycle\n  args: [shutdown-manager]\n  lifecycle:\n    preStop:\n      httpGet: {path: /waitforshutdown, port: 8090}\n",
 		"unknown field": "- name: envoy\n  lifecycle:\n    preStop:\n      httpGett: {path: /shutdown, port: 8090}\n",
 	}
 	for name, src := range bad {

@@ -11,11 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"envoy-lifecycle/envoy"
+	"envoy-lifecycle/lifecycle"
 )
-
-// exitProblems is doctor's exit code when a check fails: something would
-// break at run time.
-const exitProblems = 1
 
 // check is one line of doctor's report.
 type check struct {
@@ -34,7 +31,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	cfg, err := LoadConfig()
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle: %v\n", err)
-		return exitUsage
+		return exitCode(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -122,7 +119,7 @@ func diagnose(ctx context.Context, cfg *Config) []check {
 	case budget == 0:
 		add("FAIL", "no shutdown budget: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0, so a termination can outlast the grace period %v (%s) and kubelet will SIGKILL mid-drain", cfg.grace, source)
 	case budget > cfg.grace:
-		add("FAIL", "shutdown budget %v (DRAIN_DEADLINE %v + STOP_TIMEOUT %v + %v) exceeds the grace period %v (%s): kubelet will SIGKILL mid-drain", budget, cfg.DrainDeadline, cfg.StopTimeout, quitBudget, cfg.grace, source)
+		add("FAIL", "shutdown budget %v (DRAIN_DEADLINE %v + STOP_TIMEOUT %v + %v) exceeds the grace period %v (%s): kubelet will SIGKILL mid-drain", budget, cfg.DrainDeadline, cfg.StopTimeout, lifecycle.QuitBudget, cfg.grace, source)
 	default:
 		add("ok", "shutdown budget %v fits the grace period %v (%s)", budget, cfg.grace, source)
 	}

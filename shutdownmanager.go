@@ -25,13 +25,6 @@ import (
 	"envoy-lifecycle/shutdownmgr"
 )
 
-// Exit codes of the shutdown-manager and drain subcommands, beside main's
-// (64 bad settings, 69 Envoy admin unreachable, 70 internal error).
-const (
-	exitCannotListen  = 71 // the manager cannot listen on its address (EX_OSERR)
-	exitDrainDeadline = 75 // drain: connections still open at the deadline (EX_TEMPFAIL)
-)
-
 // pid1Stdout is where `drain` copies its logs when run as an exec hook, so
 // they show in `kubectl logs` (Envoy Gateway does the same).
 var pid1Stdout = "/proc/1/fd/1"
@@ -191,7 +184,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 					s = "unix://" + s // Contour passes the socket path
 				}
 				if _, err := envoy.ParseAdminURL(s); err != nil {
-					return errors.New(addressReason(s, err))
+					return errors.New(addressReason(err))
 				}
 				c.admin = s
 				return nil
@@ -406,10 +399,10 @@ func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err er
 		case bad != nil:
 			return nil, false, bad
 		}
-		return nil, false, fmt.Errorf("%v (valid: the flags listed by --help)", err)
+		return nil, false, &usageError{fmt.Sprintf("%v (valid: the flags listed by --help)", err)}
 	}
 	if fs.NArg() > 0 {
-		return nil, false, fmt.Errorf("unexpected argument %q (valid: flags only; see --help)", fs.Arg(0))
+		return nil, false, &usageError{fmt.Sprintf("unexpected argument %q (valid: flags only; see --help)", fs.Arg(0))}
 	}
 	return c, false, c.resolve()
 }
@@ -420,7 +413,7 @@ func (c *mgrConfig) resolve() error {
 	if c.adminURL == "" {
 		c.adminURL = c.adminScheme + "://" + net.JoinHostPort(c.adminHost, strconv.Itoa(c.adminPort))
 		if _, err := envoy.ParseAdminURL(c.adminURL); err != nil {
-			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(addressReason(c.adminURL, err))}
+			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(addressReason(err))}
 		}
 	}
 	if need := c.startDelay + c.delay + c.period; c.deadline > 0 && c.deadline < need {
@@ -481,7 +474,7 @@ func parseOrExit(name string, cmd cmdMask, args []string, stdout, stderr io.Writ
 		return nil, 0, false
 	case err != nil:
 		fmt.Fprintf(stderr, "envoy-lifecycle %s: %v\n", name, err)
-		return nil, exitUsage, false
+		return nil, exitCode(err), false
 	}
 	return c, 0, true
 }
@@ -506,7 +499,7 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle shutdown-manager: %v\n", err)
-		return exitUsage
+		return exitCode(err)
 	}
 	srv := &shutdownmgr.Server{
 		Addr:              net.JoinHostPort(cfg.address, strconv.Itoa(cfg.port)),
@@ -527,7 +520,7 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := srv.Open(); err != nil {
 		log.Error("cannot start", "error", err)
-		return exitCannotListen
+		return exitCode(err)
 	}
 
 	var sig os.Signal
@@ -581,7 +574,7 @@ func runDrain(args []string, stdout, stderr io.Writer) int {
 	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle drain: %v\n", err)
-		return exitUsage
+		return exitCode(err)
 	}
 	once := shutdownmgr.Once{Drain: cfg.drain(admin, log), ReadyFile: cfg.readyFile, StateFile: cfg.stateFile, Logger: log}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -597,16 +590,10 @@ func runDrain(args []string, stdout, stderr io.Writer) int {
 		cancel()
 		res = <-done
 	}
-	n, isSig := sig.(syscall.Signal)
-	switch {
-	case isSig:
-		return 128 + int(n)
-	case res.Reason == "deadline":
-		return exitDrainDeadline
-	case res.Reason == "admin unreachable":
-		return exitUnavailable
+	if sig != nil {
+		return exitCode(sig)
 	}
-	return 0
+	return exitCode(res.Reason)
 }
 
 // logOutput returns stderr, teed to path (pid 1's stdout) when mode asks for

@@ -56,19 +56,36 @@ type Drain struct {
 	Logger  hclog.Logger
 }
 
+// Reason says why a drain ended. Callers compare it with the constants below,
+// never with text: its words are for logs and answers only.
+type Reason string
+
+// The reasons a drain ends.
+const (
+	// ReasonDrained: the count reached the minimum.
+	ReasonDrained Reason = "drained"
+	// ReasonDeadline: Deadline passed with connections still open.
+	ReasonDeadline Reason = "deadline"
+	// ReasonStatMissing: no stat matched the selector, so nothing was waited on.
+	ReasonStatMissing Reason = "stat missing"
+	// ReasonUnreachable: the admin stopped answering (Envoy went away).
+	ReasonUnreachable Reason = "admin unreachable"
+	// ReasonCancelled: ctx was cancelled (a second signal, the app exiting,
+	// a server closing).
+	ReasonCancelled Reason = "cancelled"
+)
+
 // Result says how a drain ended.
 type Result struct {
 	Took time.Duration
 	// Remaining is the last connection count seen (0 if never read).
 	Remaining uint64
-	// Reason is one of "drained", "deadline", "stat missing", "admin
-	// unreachable", "cancelled".
-	Reason string
+	Reason    Reason
 }
 
 // Run drains. skipDelay drops Delay (the app already exited: nothing is left
 // to protect from new requests). Cancelling ctx ends the drain at once, with
-// reason "cancelled" (a second termination signal does that).
+// ReasonCancelled (a second termination signal does that).
 func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 	start := time.Now()
 	log := d.logger()
@@ -77,9 +94,9 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 		ctx, cancel = context.WithTimeout(ctx, d.Deadline)
 		defer cancel()
 	}
-	res := func(reason string, remaining uint64) Result {
+	res := func(reason Reason, remaining uint64) Result {
 		r := Result{Took: time.Since(start), Remaining: remaining, Reason: reason}
-		log.Info("drain finished", "reason", reason, "connections", remaining, "took", r.Took)
+		log.Info("drain finished", "reason", string(reason), "connections", remaining, "took", r.Took)
 		return r
 	}
 	if d.StartDelay > 0 {
@@ -135,7 +152,7 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 }
 
 // poll reads the connection count at once, then every Period.
-func (d *Drain) poll(ctx context.Context, res func(string, uint64) Result) Result {
+func (d *Drain) poll(ctx context.Context, res func(Reason, uint64) Result) Result {
 	log := d.logger()
 	period := d.Period
 	if period <= 0 {
@@ -155,17 +172,17 @@ func (d *Drain) poll(ctx context.Context, res func(string, uint64) Result) Resul
 			// An admin that stopped answering is an Envoy that went away:
 			// nothing is left to drain, so do not wait out the deadline.
 			if errors.Is(err, envoy.ErrUnreachable) || failures >= 3 {
-				return res("admin unreachable", last)
+				return res(ReasonUnreachable, last)
 			}
 		case matched == 0:
 			log.Warn("no connection stat matched; not waiting for connections", "include", sel.Include.String())
-			return res("stat missing", 0)
+			return res(ReasonStatMissing, 0)
 		default:
 			failures = 0
 			last = n
 			log.Info("open connections", "count", n, "min", d.MinConnections)
 			if n <= d.MinConnections {
-				return res("drained", n)
+				return res(ReasonDrained, n)
 			}
 		}
 		if !sleep(ctx, period) {
@@ -226,11 +243,11 @@ func (d *Drain) logger() hclog.Logger {
 }
 
 // endReason names why ctx ended: its deadline, or a cancel.
-func endReason(ctx context.Context) string {
+func endReason(ctx context.Context) Reason {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return "deadline"
+		return ReasonDeadline
 	}
-	return "cancelled"
+	return ReasonCancelled
 }
 
 // sleep waits d or until ctx ends, and reports whether it waited the full d.

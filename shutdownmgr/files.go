@@ -218,7 +218,7 @@ func (o *Once) Run(ctx context.Context) quit.Result {
 	d := o.Drain
 	recordDrain(o.StateFile, &d, log)
 	res := d.Run(ctx, false)
-	if res.Reason != ReasonCancelled {
+	if res.Reason != quit.ReasonCancelled {
 		writeReadyFile(o.ReadyFile, res, log)
 	}
 	return res

@@ -52,17 +52,6 @@ const (
 	maxHeaderBytes    = 8 << 10
 )
 
-// Reasons quit.Result gives, as this package answers them.
-const (
-	reasonDrained     = "drained"
-	reasonDeadline    = "deadline"
-	reasonStatMissing = "stat missing"
-	reasonUnreachable = "admin unreachable"
-	// ReasonCancelled is the drain's reason when the server closed (or the
-	// one-shot drain's context ended) before it finished.
-	ReasonCancelled = "cancelled"
-)
-
 var (
 	// ErrMissingAdmin means Server.Drain.Admin is nil.
 	ErrMissingAdmin = errors.New("missing envoy admin client")
@@ -499,7 +488,7 @@ func (s *Server) runDrain(run *drainRun, d quit.Drain) {
 	}
 	recordDrain(s.StateFile, &d, s.log)
 	run.res = d.Run(s.ctx, false)
-	if run.res.Reason != ReasonCancelled {
+	if run.res.Reason != quit.ReasonCancelled {
 		writeReadyFile(s.ReadyFile, run.res, s.log)
 		close(s.readyWritten)
 	}
@@ -693,16 +682,16 @@ func (s *Server) waitRun(w http.ResponseWriter, r *http.Request, log hclog.Logge
 func (s *Server) answerResult(w http.ResponseWriter, log hclog.Logger, res quit.Result) {
 	took := res.Took.Round(time.Millisecond)
 	switch res.Reason {
-	case reasonDrained:
+	case quit.ReasonDrained:
 		s.reply(w, log, http.StatusOK, fmt.Sprintf("drained: %d open connections (min %d) after %s", res.Remaining, s.Drain.MinConnections, took))
-	case reasonStatMissing:
+	case quit.ReasonStatMissing:
 		s.reply(w, log, http.StatusOK, fmt.Sprintf("drained without waiting: no connection stat matched, after %s", took))
-	case reasonDeadline:
+	case quit.ReasonDeadline:
 		s.reply(w, log, http.StatusRequestTimeout, fmt.Sprintf("deadline: %d connections still open after %s", res.Remaining, took))
-	case reasonUnreachable:
+	case quit.ReasonUnreachable:
 		s.reply(w, log, http.StatusBadGateway, fmt.Sprintf("envoy admin unreachable after %s (%d connections at the last poll)", took, res.Remaining))
 	default:
-		s.reply(w, log, http.StatusServiceUnavailable, "drain "+res.Reason+": manager exiting")
+		s.reply(w, log, http.StatusServiceUnavailable, "drain "+string(res.Reason)+": manager exiting")
 	}
 }
 
@@ -888,7 +877,7 @@ func (s *Server) State() Status {
 		st.Drain = "running"
 		select {
 		case <-run.done:
-			st.Drain, st.Reason, st.Remaining = "done", run.res.Reason, run.res.Remaining
+			st.Drain, st.Reason, st.Remaining = "done", string(run.res.Reason), run.res.Remaining
 		default:
 		}
 	}

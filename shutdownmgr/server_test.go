@@ -818,7 +818,7 @@ func TestOnceWritesFiles(t *testing.T) {
 	go func() { done <- o.Run(ctx) }()
 	waitAdmin(t, e, "/stats", 3)
 	cancel()
-	if res := <-done; res.Reason != ReasonCancelled {
+	if res := <-done; res.Reason != quit.ReasonCancelled {
 		t.Errorf("reason got %q, want cancelled", res.Reason)
 	}
 	if fileExists(ready) {

@@ -1,18 +1,14 @@
-package main
+package lifecycle
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"envoy-lifecycle/envoyfake"
 	"envoy-lifecycle/quit"
 )
 
-func TestTerminationLine(t *testing.T) {
+func TestOutcomeMessage(t *testing.T) {
 	cases := []struct {
 		name string
 		code int
@@ -31,31 +27,8 @@ func TestTerminationLine(t *testing.T) {
 			"envoy-lifecycle exit 69: envoy not LIVE within 10m0s (QUIT_WITHOUT_ENVOY_TIMEOUT); app not started; proxy NOT stopped: cannot stop envoy: refused"},
 	}
 	for _, c := range cases {
-		if got := terminationLine(c.code, c.why, c.d, c.s); got != c.want {
+		if got := (Outcome{Code: c.code, Why: c.why, Drained: c.d, Stopped: c.s}).Message(); got != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
 		}
-	}
-}
-
-func TestTerminationLogWritten(t *testing.T) {
-	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
-	path := filepath.Join(t.TempDir(), "termination-log")
-	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_TERMINATION_LOG="+path), app("die-by", "TERM")...)
-	if got := p.exitCode(); got != 143 {
-		t.Errorf("exit code got %d, want 143", got)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	line := string(data)
-	for _, want := range []string{"exit 143", "killed by signal", "drain ", "(drained, 0 connections left)", "proxy stopped via envoy"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("termination log %q lacks %q", line, want)
-		}
-	}
-	if strings.Count(line, "\n") != 1 {
-		t.Errorf("termination log got %q, want one line", line)
 	}
 }

@@ -4,20 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"reflect"
+	"os/signal"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/kelseyhightower/envconfig"
 
 	"envoy-lifecycle/envoy"
+	"envoy-lifecycle/lifecycle"
+	"envoy-lifecycle/quit"
+	"envoy-lifecycle/wrapper"
 )
 
 // Config is the wrap mode's configuration, read from the environment.
@@ -75,40 +76,10 @@ type Config struct {
 	termSignals map[os.Signal]bool // from TERM_SIGNALS
 }
 
-// ShutdownBudget is the longest a graceful termination takes: the drain, the
-// app's stop timeout and a few seconds to stop the proxy. Size the pod's
-// terminationGracePeriodSeconds to at least this. Zero means unbounded
-// (DRAIN_DEADLINE or STOP_TIMEOUT is 0).
+// ShutdownBudget is lifecycle.ShutdownBudget of these settings.
 func (c *Config) ShutdownBudget() time.Duration {
-	if c.DrainDeadline == 0 || c.StopTimeout == 0 {
-		return 0
-	}
-	return c.DrainDeadline + c.StopTimeout + quitBudget
+	return lifecycle.ShutdownBudget(c.DrainDeadline, c.StopTimeout)
 }
-
-// quitBudget is the part of the shutdown budget kept for stopping the proxy.
-const quitBudget = 3 * time.Second
-
-// defaultQuitWithoutEnvoy bounds the readiness wait when the user set no
-// timeout at all: a proxy that never comes up must not hold a Job forever.
-const defaultQuitWithoutEnvoy = 10 * time.Minute
-
-// ConfigError is a bad setting: it names the variable, echoes the value and
-// says what is valid.
-type ConfigError struct {
-	Name, Value, Valid string
-	Err                error
-}
-
-func (e *ConfigError) Error() string {
-	msg := fmt.Sprintf("%s=%q: ", e.Name, e.Value)
-	if e.Err != nil {
-		msg += e.Err.Error() + " "
-	}
-	return msg + "(valid: " + e.Valid + ")"
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
 
 // LoadConfig reads and validates the environment.
 func LoadConfig() (*Config, error) {
@@ -118,38 +89,12 @@ func LoadConfig() (*Config, error) {
 		if errors.As(err, &pe) {
 			return nil, &ConfigError{Name: pe.KeyName, Value: pe.Value, Valid: validFor(pe.TypeName), Err: errors.New("cannot parse")}
 		}
-		return nil, fmt.Errorf("cannot read environment: %w", err)
+		return nil, &usageError{"cannot read environment: " + err.Error()}
 	}
 	if err := c.resolve(); err != nil {
 		return nil, err
 	}
 	return &c, nil
-}
-
-func validFor(typeName string) string {
-	switch typeName {
-	case "time.Duration", "Duration":
-		return "a duration such as 500ms, 30s or 2m"
-	case "bool", "*bool":
-		return "true or false"
-	case "int", "uint64":
-		return "a whole number of 0 or more"
-	}
-	return typeName
-}
-
-// addressReason keeps only the reason of an envoy.ParseAdminURL error: the
-// ConfigError already names the variable, echoes the value and lists what
-// is valid.
-func addressReason(value string, err error) string {
-	msg := err.Error()
-	if q := fmt.Sprintf("%q: ", value); strings.Contains(msg, q) {
-		msg = msg[strings.Index(msg, q)+len(q):]
-	}
-	if i := strings.Index(msg, " ("); i > 0 {
-		msg = msg[:i]
-	}
-	return msg
 }
 
 // resolve applies the compatibility rules and checks every value.
@@ -167,7 +112,7 @@ func (c *Config) resolve() error {
 			continue
 		}
 		if _, err := envoy.ParseAdminURL(v); err != nil {
-			return &ConfigError{Name: name, Value: v, Valid: "http://host:port, https://host:port or unix:///path.sock", Err: errors.New(addressReason(v, err))}
+			return &ConfigError{Name: name, Value: v, Valid: "http://host:port, https://host:port or unix:///path.sock", Err: errors.New(addressReason(err))}
 		}
 	}
 	if c.KillAPI != "" {
@@ -221,7 +166,7 @@ func (c *Config) resolve() error {
 	}
 	if _, set := os.LookupEnv("WAIT_FOR_ENVOY_TIMEOUT"); !set {
 		if _, set := os.LookupEnv("QUIT_WITHOUT_ENVOY_TIMEOUT"); !set {
-			c.QuitWithoutEnvoyTimeout = defaultQuitWithoutEnvoy
+			c.QuitWithoutEnvoyTimeout = lifecycle.DefaultQuitWithoutEnvoy
 		}
 	}
 
@@ -320,62 +265,107 @@ func (c *Config) resolveDrain() error {
 	return nil
 }
 
-func checkHTTPURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return errors.New("malformed URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("unsupported scheme %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return errors.New("missing host")
-	}
-	return nil
-}
-
 // NewLogger builds the wrap mode's root logger: stderr only, because stdout
 // is the app's.
 func (c *Config) NewLogger(w io.Writer) hclog.Logger {
 	return newRootLogger(w, c.LogLevel, c.LogFormat)
 }
 
-// newRootLogger is every mode's root logger. level is an already validated
-// hclog level name or "off"; format is "json" or "text".
-func newRootLogger(w io.Writer, level, format string) hclog.Logger {
-	l := hclog.LevelFromString(level)
-	if level == "off" {
-		l = hclog.Off
+// wrap is the wrap mode: wait for Envoy, run the app, stop the proxy.
+func wrap(argv []string, stderr io.Writer) int {
+	// Installed before anything that can take time, and kept for the life of
+	// the process: Go's default for TERM, INT and HUP is to exit, which is how
+	// other wrappers die during the readiness wait without stopping Envoy.
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, lifecycle.Forwarded...)
+
+	cfg, err := LoadConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "envoy-lifecycle: %v\n", err)
+		return exitCode(err)
 	}
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       "envoy-lifecycle",
-		Level:      l,
-		Output:     w,
-		JSONFormat: format == "json",
-		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
-	})
+	log := cfg.NewLogger(stderr)
+	opts, err := cfg.lifecycleOptions(argv, sigs, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "envoy-lifecycle: %v\n", err)
+		return exitCode(err)
+	}
+	r, err := lifecycle.New(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "envoy-lifecycle: %v\n", err)
+		return exitCode(err)
+	}
+	if cfg.Subreaper {
+		if err := wrapper.SetSubreaper(); err != nil {
+			log.Warn("cannot become a child subreaper", "error", err)
+		}
+	}
+	out := r.Run()
+	lifecycle.WriteMessage(cfg.TerminationLog, out, log)
+	return out.Code
 }
 
-// printEnvUsage writes a table of every variable of spec: name, default,
-// origin and meaning, read from the struct tags so it cannot drift.
-func printEnvUsage(w io.Writer, spec any) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tFROM\tMEANING")
-	t := reflect.TypeOf(spec).Elem()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if f.Tag.Get("envconfig") == "" {
-			continue
-		}
-		from := f.Tag.Get("from")
-		if from == "" {
-			from = "-"
-		}
-		def := f.Tag.Get("default")
-		if def == "" {
-			def = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Tag.Get("envconfig"), def, from, f.Tag.Get("desc"))
+// lifecycleOptions is the runner these settings describe.
+func (c *Config) lifecycleOptions(argv []string, sigs <-chan os.Signal, log hclog.Logger) (lifecycle.Options, error) {
+	o := lifecycle.Options{
+		Signals:            sigs,
+		TermSignals:        c.termSignals,
+		StartWithoutEnvoy:  c.StartWithoutEnvoy,
+		QuitWithoutEnvoy:   c.QuitWithoutEnvoyTimeout,
+		WaitForEnvoy:       c.WaitForEnvoyTimeout,
+		PollInitial:        c.PollInitial,
+		PollMax:            c.PollMax,
+		QuitRequestTimeout: c.QuitRequestTimeout,
+		QuitRetries:        c.QuitRetries,
+		QuitVerify:         c.QuitVerify,
+		StopTimeout:        c.StopTimeout,
+		ShutdownBudget:     c.ShutdownBudget(),
+		Command:            argv[0],
+		Args:               argv[1:],
+		Setpgid:            c.ProcessGroup,
+		Codes:              wrapCodes,
+		Logger:             log,
+		Stop: &quit.Policy{
+			Generic:        c.GenericQuitEndpoints,
+			GenericOnly:    c.GenericQuitOnly,
+			Pkill:          c.IstioFallbackPkill,
+			KillURL:        c.KillAPI,
+			Never:          c.NeverKillEnvoy || c.NeverKillIstio,
+			NeverOnFailure: c.NeverKillIstioOnFailure,
+			Timeout:        c.QuitRequestTimeout,
+			Retries:        c.QuitRetries,
+			Verify:         c.QuitVerify,
+			Logger:         log.Named("quit"),
+		},
 	}
-	tw.Flush()
+	elog := log.Named("envoy")
+	var err error
+	if c.AdminAPI != "" {
+		if o.Admin, err = envoy.New(c.AdminAPI, envoy.Options{Timeout: c.RequestTimeout, Logger: elog}); err != nil {
+			return o, fmt.Errorf("ENVOY_ADMIN_API: %w", err)
+		}
+		// Quit requests get their own, longer timeout.
+		if o.Stop.Envoy, err = envoy.New(c.AdminAPI, envoy.Options{Timeout: c.QuitRequestTimeout, Logger: elog}); err != nil {
+			return o, fmt.Errorf("ENVOY_ADMIN_API: %w", err)
+		}
+	}
+	if o.Admin != nil && c.Drain {
+		o.Drain = &quit.Drain{
+			Admin:          o.Admin,
+			Delay:          c.DrainDelay,
+			SkipIdleDelay:  c.DrainSkipIdle,
+			InboundOnly:    true,
+			Period:         c.DrainPeriod,
+			Deadline:       c.DrainDeadline,
+			MinConnections: c.DrainMinConnections,
+			Selector:       c.selector,
+			Logger:         log.Named("drain"),
+		}
+	}
+	if c.IstioQuitAPI != "" {
+		if o.Stop.Istio, err = envoy.New(c.IstioQuitAPI, envoy.Options{Timeout: c.QuitRequestTimeout, Logger: log.Named("istio")}); err != nil {
+			return o, fmt.Errorf("ISTIO_QUIT_API: %w", err)
+		}
+	}
+	return o, nil
 }

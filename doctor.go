@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"envoy-lifecycle/envoy"
-	"envoy-lifecycle/lifecycle"
+	"envoy-lifecycle/settings"
 )
 
 // check is one line of doctor's report.
@@ -25,7 +25,14 @@ type check struct {
 // break, 1 when something would, and 64 on a bad configuration.
 func runDoctor(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
-		fmt.Fprintf(stderr, "envoy-lifecycle doctor: unexpected argument %q (doctor takes none; it reads the same environment as the wrap mode)\n", args[0])
+		if isHelp(args[0]) {
+			fmt.Fprint(stdout, wrapHelp(`Usage: envoy-lifecycle doctor
+
+Resolves the wrap mode's configuration from the environment, as the wrap mode would, asks the proxy what it serves (GET /server_info, /help, /stats; nothing that changes its state) and prints a report: "ok" for what it observed, "info" for what it inferred, "warn" and "FAIL" for problems. Exit codes: 0 nothing would break, 1 something would, 64 bad configuration. Run it with the app container's environment, e.g. kubectl exec POD -c app -- envoy-lifecycle doctor.
+`))
+			return 0
+		}
+		fmt.Fprintf(stderr, "envoy-lifecycle doctor: unexpected argument %q (valid: none, or --help; doctor reads the same environment as the wrap mode)\n", args[0])
 		return exitUsage
 	}
 	cfg, err := LoadConfig()
@@ -59,6 +66,9 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 func diagnose(ctx context.Context, cfg *Config) []check {
 	out := []check{{"ok", "configuration is valid"}}
 	add := func(level, format string, a ...any) { out = append(out, check{level, fmt.Sprintf(format, a...)}) }
+	for _, w := range cfg.warnings {
+		add("warn", "%s", w.String())
+	}
 
 	var admin *envoy.Client
 	if cfg.AdminAPI == "" {
@@ -83,7 +93,7 @@ func diagnose(ctx context.Context, cfg *Config) []check {
 			add("ok", "envoy admin %s answers, state LIVE, version %s", base, info.Version)
 		}
 		if err == nil {
-			out = append(out, versionChecks(info.Version, cfg.Drain)...)
+			out = append(out, featureChecks(ctx, admin, info.Version, cfg.Drain)...)
 		}
 		if envoy.IsLocal(admin.Base()) {
 			add("ok", "admin address is local: Envoy can be told to quit")
@@ -108,29 +118,39 @@ func diagnose(ctx context.Context, cfg *Config) []check {
 		out = append(out, istioCheck(ctx, cfg))
 	}
 
-	budget := cfg.ShutdownBudget()
-	source := "ENVOY_LIFECYCLE_GRACE_PERIOD"
-	if cfg.GracePeriod == "" {
-		source = "Kubernetes' default; set ENVOY_LIFECYCLE_GRACE_PERIOD to check yours"
-	}
-	switch {
+	switch problem := cfg.budgetProblem(); {
 	case !cfg.Drain || admin == nil:
 		add("ok", "no graceful drain: nothing to fit in the grace period")
-	case budget == 0:
-		add("FAIL", "no shutdown budget: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0, so a termination can outlast the grace period %v (%s) and kubelet will SIGKILL mid-drain", cfg.grace, source)
-	case budget > cfg.grace:
-		add("FAIL", "shutdown budget %v (DRAIN_DEADLINE %v + STOP_TIMEOUT %v + %v) exceeds the grace period %v (%s): kubelet will SIGKILL mid-drain", budget, cfg.DrainDeadline, cfg.StopTimeout, lifecycle.QuitBudget, cfg.grace, source)
+	case problem != "":
+		add("FAIL", "%s: kubelet will SIGKILL mid-drain", problem)
 	default:
-		add("ok", "shutdown budget %v fits the grace period %v (%s)", budget, cfg.grace, source)
+		source := "ENVOY_LIFECYCLE_GRACE_PERIOD"
+		if !cfg.graceSet {
+			source = "Kubernetes' default; set ENVOY_LIFECYCLE_GRACE_PERIOD to check yours"
+		}
+		add("ok", "shutdown budget %s fits the grace period %s (%s)", settings.FormatDuration(cfg.ShutdownBudget()), settings.FormatDuration(cfg.grace), source)
 	}
 	return out
 }
 
-// versionChecks reports what the admin API of that Envoy supports.
-func versionChecks(version string, drain bool) []check {
+// featureChecks reports what this Envoy's admin API supports. Only what
+// /help lists is observed ("ok"); the rest is inferred from the version
+// string and says so ("info"): probing a POST-only endpoint with GET would
+// run it on releases that do not refuse GET.
+func featureChecks(ctx context.Context, admin *envoy.Client, version string, drain bool) []check {
+	var c []check
+	eps, err := admin.Endpoints(ctx)
+	switch _, listed := eps["/drain_listeners"]; {
+	case err != nil:
+		c = append(c, check{"warn", fmt.Sprintf("cannot list the admin endpoints: %v; /drain_listeners not checked", err)})
+	case listed:
+		c = append(c, check{"ok", "/help lists /drain_listeners: listeners can be drained"})
+	case drain:
+		c = append(c, check{"warn", "/help does not list /drain_listeners: the drain only fails health checks and waits for connections"})
+	}
 	v, ok := envoy.ParseVersion(version)
 	if !ok {
-		return []check{{"warn", fmt.Sprintf("cannot read a release from envoy version %q; feature checks skipped", version)}}
+		return append(c, check{"warn", fmt.Sprintf("cannot read a release from envoy version %q; nothing inferred", version)})
 	}
 	f := envoy.FeaturesOf(v)
 	yes := func(b bool) string {
@@ -143,10 +163,10 @@ func versionChecks(version string, drain bool) []check {
 	if !f.MethodNotAllowed {
 		method = "400"
 	}
-	c := []check{{"ok", fmt.Sprintf("envoy %v: drain_listeners %s, graceful drain %s, skip_exit %s, GET on a POST-only endpoint answers %s",
-		v, yes(f.DrainListeners), yes(f.GracefulDrain), yes(f.SkipExit), method)}}
-	if drain && !f.DrainListeners {
-		c = append(c, check{"warn", fmt.Sprintf("envoy %v has no /drain_listeners (1.12): the drain only fails health checks and waits for connections", v)})
+	c = append(c, check{"info", fmt.Sprintf("inferred from version %v, not checked: drain_listeners %s, graceful drain %s, skip_exit %s, GET on a POST-only endpoint answers %s",
+		v, yes(f.DrainListeners), yes(f.GracefulDrain), yes(f.SkipExit), method)})
+	if _, listed := eps["/drain_listeners"]; err == nil && listed != f.DrainListeners {
+		c = append(c, check{"warn", fmt.Sprintf("/help and version %v disagree on /drain_listeners; /help is what this Envoy serves", v)})
 	}
 	return c
 }

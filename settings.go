@@ -4,71 +4,17 @@ package main
 // the root logger, and the tables printed by --help.
 
 import (
-	"errors"
-	"fmt"
 	"io"
-	"net/url"
-	"reflect"
-	"text/tabwriter"
 
 	"github.com/hashicorp/go-hclog"
 
-	"envoy-lifecycle/envoy"
+	"envoy-lifecycle/cli"
+	"envoy-lifecycle/settings"
 )
 
-// ConfigError is a bad setting: it names the variable, echoes the value and
-// says what is valid.
-type ConfigError struct {
-	Name, Value, Valid string
-	Err                error
-}
-
-func (e *ConfigError) Error() string {
-	msg := fmt.Sprintf("%s=%q: ", e.Name, e.Value)
-	if e.Err != nil {
-		msg += e.Err.Error() + " "
-	}
-	return msg + "(valid: " + e.Valid + ")"
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
-
-func validFor(typeName string) string {
-	switch typeName {
-	case "time.Duration", "Duration":
-		return "a duration such as 500ms, 30s or 2m"
-	case "bool", "*bool":
-		return "true or false"
-	case "int", "uint64":
-		return "a whole number of 0 or more"
-	}
-	return typeName
-}
-
-// addressReason is the reason of an envoy.ParseAdminURL error, read from its
-// type: the ConfigError already names the variable, echoes the value and
-// lists what is valid.
-func addressReason(err error) string {
-	var ae *envoy.AddressError
-	if errors.As(err, &ae) {
-		return ae.Reason
-	}
-	return err.Error()
-}
-
-func checkHTTPURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return errors.New("malformed URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("unsupported scheme %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return errors.New("missing host")
-	}
-	return nil
-}
+// ConfigError is a bad setting: it names the variable or flag, echoes the
+// value and says what is valid. Every mode reports settings.Error.
+type ConfigError = settings.Error
 
 // newRootLogger is every mode's root logger. level is an already validated
 // hclog level name or "off"; format is "json" or "text".
@@ -77,37 +23,31 @@ func newRootLogger(w io.Writer, level, format string) hclog.Logger {
 	if level == "off" {
 		l = hclog.Off
 	}
-	return hclog.New(&hclog.LoggerOptions{
+	// Every duration is logged as seconds under a _s key (README, "Logs").
+	return settings.SecondsLogger(hclog.New(&hclog.LoggerOptions{
 		Name:       "envoy-lifecycle",
 		Level:      l,
 		Output:     w,
 		JSONFormat: format == "json",
 		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
-	})
+	}))
 }
 
-// printEnvUsage writes a table of every variable of spec: name, default,
-// origin and meaning, read from the struct tags so it cannot drift.
-func printEnvUsage(w io.Writer, spec any) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tFROM\tMEANING")
-	t := reflect.TypeOf(spec).Elem()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if f.Tag.Get("envconfig") == "" {
-			continue
-		}
-		from := f.Tag.Get("from")
-		if from == "" {
-			from = "-"
-		}
-		def := f.Tag.Get("default")
-		if def == "" {
-			def = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Tag.Get("envconfig"), def, from, f.Tag.Get("desc"))
+// logWarnings logs, once at start, every value read leniently (a peer's
+// rule) or outvoted by another name of the same setting.
+func logWarnings(log hclog.Logger, ws []settings.Warning) {
+	for _, w := range ws {
+		log.Warn("setting not taken as written", "variable", w.Name, "value", w.Value, "taken_as", w.TakenAs, "why", w.Why)
 	}
-	tw.Flush()
+}
+
+// wrapHelp wraps help text at cli.Width columns.
+func wrapHelp(s string) string { return cli.Wrap(s, cli.Width) }
+
+// printEnvUsage writes every variable of spec, from its struct tags so it
+// cannot drift, wrapped at cli.Width.
+func printEnvUsage(w io.Writer, spec any) {
+	settings.WriteUsage(w, settings.Vars(spec))
 }
 
 // usageError is a bad command line that is not one setting (an unknown flag,

@@ -178,7 +178,7 @@ func BuildVersion(version, commit string, bi *debug.BuildInfo) Version {
 	return v
 }
 
-// String is the one-line form: `envoy-lifecycle dev (commit 1a2b3c4, modified) go1.26.8`.
+// String is the one-line form: `envoy-lifecycle dev (commit 1a2b3c4d5e6f, modified, go1.26.8)`.
 func (v Version) String() string {
 	commit := v.Commit
 	if len(commit) > 12 {
@@ -187,7 +187,10 @@ func (v Version) String() string {
 	if v.Modified {
 		commit += ", modified"
 	}
-	return fmt.Sprintf("envoy-lifecycle %s (commit %s) %s", v.Version, commit, v.GoVersion)
+	if v.GoVersion != "" {
+		commit += ", " + v.GoVersion
+	}
+	return fmt.Sprintf("envoy-lifecycle %s (commit %s)", v.Version, commit)
 }
 
 // Write prints v, as JSON when asJSON.

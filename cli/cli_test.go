@@ -97,14 +97,14 @@ func TestBuildVersion(t *testing.T) {
 	}{
 		{"plain go build", "dev", "none", bi,
 			Version{"dev", "0123456789abcdef0123456789abcdef01234567", true, "2026-12-02T03:00:00Z", "go1.26.8"},
-			"envoy-lifecycle dev (commit 0123456789ab, modified) go1.26.8"},
+			"envoy-lifecycle dev (commit 0123456789ab, modified, go1.26.8)"},
 		{"stamped", "v1.2.0", "abc1234", bi,
 			Version{"v1.2.0", "abc1234", true, "2026-12-02T03:00:00Z", "go1.26.8"},
-			"envoy-lifecycle v1.2.0 (commit abc1234, modified) go1.26.8"},
+			"envoy-lifecycle v1.2.0 (commit abc1234, modified, go1.26.8)"},
 		{"go install module@version", "dev", "none", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.3.0"}},
 			Version{"v1.3.0", "none", false, "", "go1.26.8"},
-			"envoy-lifecycle v1.3.0 (commit none) go1.26.8"},
-		{"no build info", "dev", "none", nil, Version{Version: "dev", Commit: "none"}, "envoy-lifecycle dev (commit none) "},
+			"envoy-lifecycle v1.3.0 (commit none, go1.26.8)"},
+		{"no build info", "dev", "none", nil, Version{Version: "dev", Commit: "none"}, "envoy-lifecycle dev (commit none)"},
 	}
 	for _, tt := range tests {
 		got := BuildVersion(tt.version, tt.commit, tt.bi)

@@ -37,8 +37,8 @@ func (o Outcome) Message() string {
 }
 
 // WriteMessage writes o.Message to path, where Kubernetes shows it in
-// kubectl describe pod. It is best effort: a read-only or missing file is
-// logged at debug and ignored. An empty path writes nothing.
+// kubectl describe pod. It is best effort: a missing or read-only default
+// path is logged at debug, a path the user chose at warn. An empty path writes nothing.
 func WriteMessage(path string, o Outcome, log hclog.Logger) {
 	if path == "" {
 		return
@@ -51,6 +51,11 @@ func WriteMessage(path string, o Outcome, log hclog.Logger) {
 	}
 	f, err := os.OpenFile(path, flags, 0o644)
 	if err != nil {
+		if path != DefaultTerminationLog {
+			// A path the user chose that can't be written is a mistake to see.
+			log.Warn("cannot write the termination log", "path", path, "error", err)
+			return
+		}
 		log.Debug("no termination log written", "path", path, "error", err)
 		return
 	}

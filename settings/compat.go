@@ -64,18 +64,10 @@ var InheritedVars = []Inherited{
 	{Name: "GENERIC_QUIT_ENDPOINTS", Kind: KindURLs, Def: "none", Peers: []string{PreflightFork, Scuttle, KvijScuttle},
 		Peer: "comma-separated, each trimmed and POSTed; a bad one failed and was logged",
 		Ours: "the same; empty items are skipped; a bad one is skipped with a warning"},
-	{Name: "PORT", Kind: KindPort, Def: "8080", Peers: []string{PrestopSide},
-		Peer: "a port number (anything else failed to listen)",
-		Ours: "shutdown-manager only, when neither --port nor SHUTDOWN_MANAGER_PORT is set; the start-up log says which won"},
-	{Name: "LOG", Kind: KindYes, Def: "no", Peers: []string{PrestopSide},
-		Peer: `only "yes" logs hits; anything else (LOG=debug, LOG=true) does not`,
-		Ours: `the same, with a warning for anything but "yes" and "no"; SHUTDOWN_MANAGER_LOG_HITS wins`},
-	{Name: "INTERVAL", Kind: KindDuration, Def: "10s", Peers: []string{PrestopSide},
-		Peer: "Go durations; anything else crashed at start",
-		Ours: ValidDuration + "; SHUTDOWN_MANAGER_INTERVAL wins"},
-	{Name: "COOLDOWN", Kind: KindDuration, Def: "10s", Peers: []string{PrestopSide},
-		Peer: "Go durations; anything else crashed at start",
-		Ours: ValidDuration + "; SHUTDOWN_MANAGER_COOLDOWN wins"},
+	seedVar("PORT", KindPort, "8080", "a port number (anything else failed to listen)", "SHUTDOWN_MANAGER_PORT", "a port number"),
+	seedVar("LOG", KindYes, "no", `only "yes" logs hits; anything else (LOG=debug, LOG=true) does not`, "SHUTDOWN_MANAGER_LOG_HITS", `"yes" or "no"`),
+	seedVar("INTERVAL", KindDuration, "10s", "Go durations; anything else crashed at start", "SHUTDOWN_MANAGER_INTERVAL", "a duration"),
+	seedVar("COOLDOWN", KindDuration, "10s", "Go durations; anything else crashed at start", "SHUTDOWN_MANAGER_COOLDOWN", "a duration"),
 }
 
 func flagVar(name, def string, peers ...string) Inherited {
@@ -86,6 +78,14 @@ func flagVar(name, def string, peers ...string) Inherited {
 	return Inherited{Name: name, Kind: KindFlag, Def: def, Peers: peers,
 		Peer: fmt.Sprintf(`only "true" and "false"; anything else, "" and "%s" included, is %s`, strings.ToUpper(other), def),
 		Ours: `the same (never an error), with one warning for any value but "true" and "false"`}
+}
+
+// seedVar is one of k8s-prestop-sidecar's bare names, which the shutdown
+// manager reads only when the value can mean what it meant there.
+func seedVar(name, kind, def, peer, prefixed, what string) Inherited {
+	return Inherited{Name: name, Kind: kind, Def: def, Peers: []string{PrestopSide}, Peer: peer,
+		Ours: "shutdown-manager only; " + prefixed + " or the flag wins; a value that is not " + what +
+			" is ignored with a warning (probably another container's, through envFrom); the start-up log says which name won"}
 }
 
 func durVar(name, def, ours string, peers ...string) Inherited {
@@ -161,6 +161,7 @@ func (e *Env) PeerDuration(name string, def time.Duration, positive bool) (d tim
 	if pd, err := time.ParseDuration(v); err == nil && pd <= 0 {
 		if positive {
 			e.warn(name, v, FormatDuration(def), "it must be above 0; the default is used")
+			e.ignore(name)
 			return def, false
 		}
 		if pd < 0 {
@@ -180,14 +181,34 @@ func (e *Env) PeerDuration(name string, def time.Duration, positive bool) (d tim
 		return d, true
 	}
 	e.warn(name, v, "unset", peersOf(name)+" ignored a value that is not a Go duration and used the default")
+	e.ignore(name)
 	return def, false
 }
 
-// WriteMigrationTable writes the README's table of inherited variables.
+// WriteMigrationTable writes the README's table of inherited variables,
+// one row per rule: the variables that share it, each with its peers.
 func WriteMigrationTable(w io.Writer) {
-	fmt.Fprintln(w, "| Variable | Peers | Peers' default | What the peers accepted | What envoy-lifecycle does |")
-	fmt.Fprintln(w, "|---|---|---|---|---|")
+	fmt.Fprintln(w, "| Variables (peers) | Peers' default | What the peers accepted | What envoy-lifecycle does |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	type row struct {
+		names []string
+		v     Inherited
+	}
+	var rows []*row
 	for _, v := range InheritedVars {
-		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s |\n", v.Name, strings.Join(v.Peers, ", "), v.Def, v.Peer, v.Ours)
+		var r *row
+		for _, old := range rows {
+			if old.v.Def == v.Def && old.v.Peer == v.Peer && old.v.Ours == v.Ours {
+				r = old
+			}
+		}
+		if r == nil {
+			r = &row{v: v}
+			rows = append(rows, r)
+		}
+		r.names = append(r.names, fmt.Sprintf("`%s` (%s)", v.Name, strings.Join(v.Peers, ", ")))
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", strings.Join(r.names, "<br>"), r.v.Def, r.v.Peer, r.v.Ours)
 	}
 }

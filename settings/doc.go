@@ -14,7 +14,8 @@ type Var struct {
 	Name, Default, From, Desc string
 }
 
-// Vars lists the tagged fields of the struct spec points to, in order.
+// Vars lists the tagged fields of the struct spec points to, in order. An
+// inherited variable's origin is its peers in InheritedVars.
 func Vars(spec any) []Var {
 	t := reflect.TypeOf(spec).Elem()
 	var out []Var
@@ -24,7 +25,11 @@ func Vars(spec any) []Var {
 		if name == "" {
 			continue
 		}
-		out = append(out, Var{Name: name, Default: f.Tag.Get("default"), From: f.Tag.Get("from"), Desc: f.Tag.Get("desc")})
+		v := Var{Name: name, Default: f.Tag.Get("default"), From: f.Tag.Get("from"), Desc: f.Tag.Get("desc")}
+		if inh, ok := Lookup(name); ok {
+			v.From = strings.Join(inh.Peers, ", ") // one source for who had it
+		}
+		out = append(out, v)
 	}
 	return out
 }

@@ -14,6 +14,8 @@ type Env struct {
 	// Lookup reads one variable; nil means os.LookupEnv.
 	Lookup   func(string) (string, bool)
 	Warnings []Warning
+
+	ignored map[string]bool // set, but read as unset by a peer's rule
 }
 
 // Warning is a value read by a peer's rule, or a name that lost to another.
@@ -41,6 +43,23 @@ func (e *Env) Get(name string) (string, bool) {
 	}
 	return v, true
 }
+
+// Set reports whether name has a value that was not ignored: a peer's
+// duration that did not parse counts as unset, as it did for the peer.
+func (e *Env) Set(name string) bool {
+	_, ok := e.Get(name)
+	return ok && !e.ignored[name]
+}
+
+func (e *Env) ignore(name string) {
+	if e.ignored == nil {
+		e.ignored = map[string]bool{}
+	}
+	e.ignored[name] = true
+}
+
+// Warn records a warning about name, for readers outside this package.
+func (e *Env) Warn(name, value, takenAs, why string) { e.warn(name, value, takenAs, why) }
 
 func (e *Env) warn(name, value, takenAs, why string) {
 	e.Warnings = append(e.Warnings, Warning{Name: name, Value: value, TakenAs: takenAs, Why: why})

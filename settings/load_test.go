@@ -12,7 +12,7 @@ import (
 )
 
 type testSpec struct {
-	Admin    string        `envconfig:"ENVOY_ADMIN_API" kind:"admin" from:"envoy-preflight" desc:"Envoy admin address."`
+	Admin    string        `envconfig:"ENVOY_ADMIN_API" kind:"admin" desc:"Envoy admin address."`
 	Kill     string        `envconfig:"ENVOY_KILL_API" kind:"url" desc:"Quit URL."`
 	Never    bool          `envconfig:"NEVER_KILL_ENVOY" default:"false" desc:"Never stop the proxy."`
 	Start    bool          `envconfig:"START_WITHOUT_ENVOY" default:"false" desc:"Do not wait."`
@@ -104,7 +104,7 @@ func TestLoadErrors(t *testing.T) {
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	vars := Vars(&testSpec{})
-	if len(vars) != 15 || vars[0].Name != "ENVOY_ADMIN_API" || vars[0].From != "envoy-preflight" {
+	if len(vars) != 15 || vars[0].Name != "ENVOY_ADMIN_API" || vars[0].From != "envoy-preflight, envoy-preflight fork, scuttle, kvij/scuttle" {
 		t.Fatalf("Vars got %d: %+v", len(vars), vars)
 	}
 	var b bytes.Buffer
@@ -119,7 +119,7 @@ func TestUsage(t *testing.T) {
 	}
 	b.Reset()
 	WriteMarkdown(&b, vars)
-	if !strings.Contains(b.String(), "| `ENVOY_ADMIN_API` | – | envoy-preflight | Envoy admin address. |\n") {
+	if !strings.Contains(b.String(), "| `ENVOY_ADMIN_API` | – | envoy-preflight, envoy-preflight fork, scuttle, kvij/scuttle | Envoy admin address. |\n") {
 		t.Errorf("markdown lacks ENVOY_ADMIN_API's row:\n%s", b.String())
 	}
 }

@@ -153,23 +153,19 @@ func ParseAdmin(s string) (string, error) {
 		s = "unix://" + s
 	}
 	if _, err := envoy.ParseAdminURL(s); err != nil {
-		return "", errors.New(reasonOf(s, err))
+		return "", errors.New(AdminReason(err))
 	}
 	return s, nil
 }
 
-// reasonOf keeps only the reason of an envoy.ParseAdminURL error, since
-// Error already echoes the value and lists what is valid.
-func reasonOf(value string, err error) string {
-	msg := err.Error()
-	if q := fmt.Sprintf("%q: ", value); strings.Contains(msg, q) {
-		msg = msg[strings.Index(msg, q)+len(q):]
+// AdminReason is the reason of an envoy.ParseAdminURL error, for an Error
+// that already echoes the value and lists what is valid.
+func AdminReason(err error) string {
+	var ae *envoy.AddressError
+	if errors.As(err, &ae) {
+		return ae.Reason
 	}
-	msg = strings.TrimPrefix(msg, "invalid admin address: ")
-	if i := strings.Index(msg, " ("); i > 0 {
-		msg = msg[:i]
-	}
-	return msg
+	return err.Error()
 }
 
 // ParseHTTPURL checks an http:// or https:// URL (a quit endpoint). It

@@ -54,7 +54,7 @@ Resolves the wrap mode's configuration from the environment, as the wrap mode wo
 			warns++
 		}
 	}
-	fmt.Fprintf(stdout, "%d problems, %d warnings\n", fails, warns)
+	fmt.Fprintf(stdout, "%s, %s\n", count(fails, "problem"), count(warns, "warning"))
 	if fails > 0 {
 		return exitProblems
 	}
@@ -195,4 +195,12 @@ func istioCheck(ctx context.Context, cfg *Config) check {
 	default:
 		return check{"warn", fmt.Sprintf("istio quit api %s answered GET /quitquitquit with %d; pilot-agent would answer 405", cfg.IstioQuitAPI, code)}
 	}
+}
+
+// count writes n and noun, plural unless n is 1: "1 warning", "0 problems".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -243,7 +243,7 @@ func TestErrors(t *testing.T) {
 		{name: "bad admin port", manifest: webDeployment, args: []string{"--preset", "envoy", "--admin-port", "70000", "MANIFEST"}, code: ExitUsage, want: []string{"--admin-port 70000: not a port"}},
 		{name: "bad entrypoint", manifest: webDeployment, args: []string{"--preset", "envoy", "--entrypoint", "[1]", "MANIFEST"}, code: ExitUsage, want: []string{`--entrypoint "[1]": not a JSON list of strings`}},
 		{name: "stop timeout for shutdown-manager", manifest: webDeployment, args: []string{"--preset", "shutdown-manager", "--stop-timeout", "5s", "MANIFEST"}, code: ExitUsage, want: []string{"--stop-timeout does not apply to --preset shutdown-manager"}},
-		{name: "missing manifest", args: []string{"--preset", "envoy", "/nonexistent/manifest.yaml"}, code: ExitNoInput, want: []string{"cannot read open /nonexistent/manifest.yaml: no such file or directory"}},
+		{name: "missing manifest", args: []string{"--preset", "envoy", "/nonexistent/manifest.yaml"}, code: ExitNoInput, want: []string{"cannot read /nonexistent/manifest.yaml: no such file or directory"}},
 		{name: "missing config", manifest: webDeployment, args: []string{"-c", "/nonexistent/config.yaml", "MANIFEST"}, code: ExitNoInput, want: []string{"/nonexistent/config.yaml"}},
 		{name: "output not writable", manifest: webDeployment, args: []string{"--preset", "envoy", "--entrypoint", "/web", "-o", "/nonexistent/out.yaml", "MANIFEST"}, code: ExitCantCreate, want: []string{"cannot write /nonexistent/out.yaml"}},
 	}

@@ -1,7 +1,9 @@
 package inject
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"io"
 	"os"
 	"path/filepath"
@@ -42,7 +44,14 @@ func InstallMain(args []string, _, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "envoy-lifecycle install: usage: envoy-lifecycle install DIR (copies this binary to DIR/envoy-lifecycle)")
 		return ExitUsage
 	}
-	if fi, err := os.Stat(args[0]); err != nil || !fi.IsDir() {
+	switch fi, err := os.Stat(args[0]); {
+	case errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintf(stderr, "envoy-lifecycle install: %s: no such directory (create it, or mount an emptyDir there)\n", args[0])
+		return ExitCantCreate
+	case err != nil:
+		fmt.Fprintf(stderr, "envoy-lifecycle install: cannot use %s: %v\n", args[0], errors.Unwrap(err))
+		return ExitCantCreate
+	case !fi.IsDir():
 		fmt.Fprintf(stderr, "envoy-lifecycle install: %s: not a directory\n", args[0])
 		return ExitCantCreate
 	}

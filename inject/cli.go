@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"envoy-lifecycle/cli"
 	"envoy-lifecycle/settings"
 )
 
@@ -130,7 +131,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usageText)
+		fmt.Fprint(stdout, cli.Wrap(usageText, cli.Width))
 		return ExitOK
 	}
 	if bad != nil {

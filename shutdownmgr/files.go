@@ -150,15 +150,15 @@ func restore(ctx context.Context, path string, admin *envoy.Client, log hclog.Lo
 	// or one that has restarted since (a fresh process is healthy and has
 	// its listeners), is stale, and is removed with one line.
 	if base := admin.Base().String(); st.Admin != "" && st.Admin != base {
-		log.Info("removed a state file from a run against another envoy", "path", path, "its_admin", st.Admin, "admin", base)
 		removeState(path, log)
+		log.Info("removed a state file from a run against another envoy", "path", path, "its_admin", st.Admin, "admin", base)
 		return
 	}
 	info, infoErr := admin.ServerInfo(ctx)
 	if infoErr == nil && restartedSince(info.Uptime, st.At) {
+		removeState(path, log)
 		log.Info("removed a state file from before envoy's last start; nothing to undo",
 			"path", path, "drained_at", st.At, "envoy_uptime", info.Uptime)
-		removeState(path, log)
 		return
 	}
 	log.Info("found a drain from an earlier run; this pod is not terminating, undoing it",

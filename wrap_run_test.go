@@ -22,7 +22,7 @@ func TestTerminationLogWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := string(data)
-	for _, want := range []string{"exit 143", "killed by signal", "drain ", "(drained, 0 connections left)", "proxy stopped via envoy"} {
+	for _, want := range []string{"exit 143", "killed by SIGTERM", "drain ", "(drained, 0 connections left)", "proxy stopped via envoy"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("termination log %q lacks %q", line, want)
 		}

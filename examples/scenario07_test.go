@@ -214,7 +214,7 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	}
 
 	p := startPod(t, spec)
-	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", "shutdown-manager: listening:"))
 	waitEnvoy(t, p, "envoy")
 	p.Terminate(grace)
 	for _, c := range []string{"envoy", "shutdown-manager"} {
@@ -233,14 +233,14 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	// The same containers on the same volume: the manager finds the state
 	// file and undoes the drain.
 	again := startPod(t, spec)
-	wait(t, again, "the health checks restored", kubeletsim.Output("shutdown-manager", `"health checks restored"`))
+	wait(t, again, "the health checks restored", kubeletsim.Output("shutdown-manager", ": health checks restored:"))
 	wait(t, again, "envoy asked to pass health checks", kubeletsim.Output("envoy", "admin POST /healthcheck/ok"))
 	// Lines of different containers are recorded as they are read, so
 	// Envoy's line is not ordered against the manager's: the manager logs
 	// "restored" only after Envoy's 200.
 	order(t, again,
-		says("shutdown-manager", `"found a drain from an earlier run; this pod is not terminating, undoing it"`),
-		says("shutdown-manager", `"health checks restored"`),
+		says("shutdown-manager", ": found a drain from an earlier run; this pod is not terminating, undoing it:"),
+		says("shutdown-manager", ": health checks restored:"),
 	)
 	again.Terminate(grace)
 }

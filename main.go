@@ -165,7 +165,7 @@ Wrap mode is configured by the environment:
 
 `)
 	io.WriteString(w, wrapHelp(b.String()))
-	printEnvUsage(w, &Config{})
+	printEnvUsage(w, wrapDefaults())
 	fmt.Fprint(w, wrapHelp(fmt.Sprintf(`
 Exit codes: the app's own code; 126 not executable; 127 not found; 128+n app died of signal n (or signal n arrived while waiting for Envoy); %d bad usage or configuration; %d Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT; %d internal error.
 `, exitUsage, exitUnavailable, exitSoftware)))

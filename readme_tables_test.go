@@ -66,7 +66,7 @@ func checkReadmeTable(t *testing.T, file, head, want string) {
 func TestVariableTableInReadme(t *testing.T) {
 	t.Parallel()
 	var want bytes.Buffer
-	settings.WriteMarkdown(&want, settings.Vars(&Config{}))
+	settings.WriteMarkdown(&want, settings.Vars(wrapDefaults()))
 	checkReadmeTable(t, "README.md", "| Variable | Default | From | Meaning |", want.String())
 }
 

@@ -1,10 +1,14 @@
 package main
 
 // Settings shared by every mode's command line: the error for a bad setting,
-// the root logger, and the tables printed by --help.
+// the value parsers, the root logger, and the tables printed by --help.
 
 import (
+	"errors"
 	"io"
+	"regexp"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -44,10 +48,11 @@ func logWarnings(log hclog.Logger, ws []settings.Warning) {
 // wrapHelp wraps help text at cli.Width columns.
 func wrapHelp(s string) string { return cli.Wrap(s, cli.Width) }
 
-// printEnvUsage writes every variable of spec, from its struct tags so it
+// printEnvUsage writes every variable of defaults (a pointer to a tagged
+// struct holding the preset defaults), from its tags and values so it
 // cannot drift, wrapped at cli.Width.
-func printEnvUsage(w io.Writer, spec any) {
-	settings.WriteUsage(w, settings.Vars(spec))
+func printEnvUsage(w io.Writer, defaults any) {
+	settings.WriteUsage(w, settings.Vars(defaults))
 }
 
 // usageError is a bad command line that is not one setting (an unknown flag,
@@ -55,3 +60,113 @@ func printEnvUsage(w io.Writer, spec any) {
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+// What the shared parsers accept, for help and error messages.
+const (
+	validDuration = settings.ValidDuration
+	validBool     = settings.ValidBool
+)
+
+func durationSetter(dst *time.Duration) func(string) error {
+	return func(s string) error {
+		d, err := settings.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func boolSetter(dst *bool) func(string) error {
+	return func(s string) error {
+		b, err := settings.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		*dst = b
+		return nil
+	}
+}
+
+func intSetter(dst *int, lo, hi int) func(string) error {
+	return func(s string) error {
+		n, err := settings.ParseInt(s, int64(lo), int64(hi))
+		if err != nil {
+			return err
+		}
+		*dst = int(n)
+		return nil
+	}
+}
+
+func stringSetter(dst *string) func(string) error {
+	return func(s string) error { *dst = s; return nil }
+}
+
+func oneOf(dst *string, valid ...string) func(string) error {
+	return func(s string) error {
+		s = strings.ToLower(strings.TrimSpace(s))
+		for _, v := range valid {
+			if s == v {
+				*dst = s
+				return nil
+			}
+		}
+		return settings.ErrUnknown
+	}
+}
+
+// positive wraps a duration setter: zero is refused too.
+func positive(set func(string) error, dst *time.Duration) func(string) error {
+	return func(s string) error {
+		if err := set(s); err != nil {
+			return err
+		}
+		if *dst == 0 {
+			return settings.ErrOutOfRange
+		}
+		return nil
+	}
+}
+
+func regexpSetter(dst **regexp.Regexp) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			*dst = nil
+			return nil
+		}
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return errors.New("cannot compile")
+		}
+		*dst = re
+		return nil
+	}
+}
+
+// settingFlag adapts a setting to flag.Value; a bad value is kept in *bad so
+// the caller can print our one-line message instead of the flag package's.
+// A setting with several names records the flag in *sources.
+type settingFlag struct {
+	s       *mgrSetting
+	name    string
+	bad     **ConfigError
+	sources *[]string
+}
+
+func (f settingFlag) String() string { return "" }
+
+func (f settingFlag) IsBoolFlag() bool { return f.s.isBool }
+
+func (f settingFlag) Set(v string) error {
+	if err := f.s.set(v); err != nil {
+		ce := &ConfigError{Name: "--" + f.name, Value: v, Valid: f.s.valid, Err: err}
+		*f.bad = ce
+		return ce
+	}
+	if len(f.s.env) > 1 {
+		*f.sources = append(*f.sources, f.s.flags[0]+"=--"+f.name)
+	}
+	return nil
+}

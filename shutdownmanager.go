@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -95,62 +93,6 @@ type mgrConfig struct {
 	selector envoy.Selector     // from count, include, exclude
 	sources  []string           // setting=where, for settings with several names; the last wins
 	warnings []settings.Warning // names ignored or outvoted, logged at start
-}
-
-// What the shared parsers accept, for help and error messages.
-const (
-	validDuration = settings.ValidDuration
-	validBool     = settings.ValidBool
-)
-
-func durationSetter(dst *time.Duration) func(string) error {
-	return func(s string) error {
-		d, err := settings.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*dst = d
-		return nil
-	}
-}
-
-func boolSetter(dst *bool) func(string) error {
-	return func(s string) error {
-		b, err := settings.ParseBool(s)
-		if err != nil {
-			return err
-		}
-		*dst = b
-		return nil
-	}
-}
-
-func intSetter(dst *int, lo, hi int) func(string) error {
-	return func(s string) error {
-		n, err := settings.ParseInt(s, int64(lo), int64(hi))
-		if err != nil {
-			return err
-		}
-		*dst = int(n)
-		return nil
-	}
-}
-
-func stringSetter(dst *string) func(string) error {
-	return func(s string) error { *dst = s; return nil }
-}
-
-func oneOf(dst *string, valid ...string) func(string) error {
-	return func(s string) error {
-		s = strings.ToLower(strings.TrimSpace(s))
-		for _, v := range valid {
-			if s == v {
-				*dst = s
-				return nil
-			}
-		}
-		return settings.ErrUnknown
-	}
 }
 
 // settings returns the table, bound to c's fields.
@@ -249,7 +191,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			from: "Contour, marin3r (their /shutdown)", valid: validBool,
 			desc: "/shutdown and /waitforshutdown wait for the ready file instead of draining: the drain runs as `envoy-lifecycle drain` elsewhere.",
 			set:  boolSetter(&c.readyFileOnly)},
-		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: "1s", cmds: forManager,
+		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: settings.FormatDuration(shutdownmgr.DefaultReadyFileInterval), cmds: forManager,
 			from: "marin3r, Contour (1s)", valid: "a duration greater than 0 (" + validDuration + ")",
 			desc: "How often a missing ready file is checked for.", set: positive(durationSetter(&c.readyFileInterval), &c.readyFileInterval)},
 		{flags: []string{"state-file"}, env: []string{"SHUTDOWN_MANAGER_STATE_FILE"}, def: "/tmp/envoy-lifecycle-shutdown.state", cmds: forBoth,
@@ -278,7 +220,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			desc: "Log every load-balancer hit at info. Not the log level: a bare LOG other than yes or no is ignored with a warning.", set: boolSetter(&c.logHits)},
 		{flags: []string{"waitz-timeout"}, env: []string{"SHUTDOWN_MANAGER_WAITZ_TIMEOUT"}, def: "10m", cmds: forManager, valid: validDuration + "; 0: none",
 			desc: "Longest /waitz waits for the hits to stop (408 past it).", set: durationSetter(&c.waitzTimeout)},
-		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: "5s", cmds: forManager,
+		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: settings.FormatDuration(shutdownmgr.DefaultShutdownTimeout), cmds: forManager,
 			valid: "a duration greater than 0 (" + validDuration + ")", desc: "On exit, longest wait for answers in flight to finish.",
 			set: positive(durationSetter(&c.shutdownTimeout), &c.shutdownTimeout)},
 		{flags: []string{"drain-on-signal"}, env: []string{"SHUTDOWN_MANAGER_DRAIN_ON_SIGNAL"}, def: "false", isBool: true, cmds: forManager, valid: validBool,
@@ -308,59 +250,6 @@ func (c *mgrConfig) settings() []*mgrSetting {
 				return err
 			}},
 	}
-}
-
-// positive wraps a duration setter: zero is refused too.
-func positive(set func(string) error, dst *time.Duration) func(string) error {
-	return func(s string) error {
-		if err := set(s); err != nil {
-			return err
-		}
-		if *dst == 0 {
-			return settings.ErrOutOfRange
-		}
-		return nil
-	}
-}
-
-func regexpSetter(dst **regexp.Regexp) func(string) error {
-	return func(s string) error {
-		if s == "" {
-			*dst = nil
-			return nil
-		}
-		re, err := regexp.Compile(s)
-		if err != nil {
-			return errors.New("cannot compile")
-		}
-		*dst = re
-		return nil
-	}
-}
-
-// settingFlag adapts a setting to flag.Value; a bad value is kept in *bad so
-// the caller can print our one-line message instead of the flag package's.
-type settingFlag struct {
-	s       *mgrSetting
-	name    string
-	bad     **ConfigError
-	sources *[]string
-}
-
-func (f settingFlag) String() string { return "" }
-
-func (f settingFlag) IsBoolFlag() bool { return f.s.isBool }
-
-func (f settingFlag) Set(v string) error {
-	if err := f.s.set(v); err != nil {
-		ce := &ConfigError{Name: "--" + f.name, Value: v, Valid: f.s.valid, Err: err}
-		*f.bad = ce
-		return ce
-	}
-	if len(f.s.env) > 1 {
-		*f.sources = append(*f.sources, f.s.flags[0]+"=--"+f.name)
-	}
-	return nil
 }
 
 // isSeedName reports whether name is one of k8s-prestop-sidecar's bare
@@ -592,113 +481,10 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 		return exitCode(err)
 	}
 
-	var sig os.Signal
-	select {
-	case sig = <-sigs:
-	case err := <-srv.ServeErr():
-		log.Error("server failed", "error", err)
-		_ = srv.Close()
-		return exitSoftware
-	}
-	log.Info("signal; terminating", "signal", sig.String(), "drain_on_signal", cfg.drainOnSignal)
-	start := time.Now()
-	srv.Terminate("signal " + sig.String())
-	ctx, cancel := context.WithCancel(context.Background())
-	idle := make(chan error, 1)
-	go func() { idle <- srv.WaitIdle(ctx) }()
-	select {
-	case <-idle:
-	case sig = <-sigs:
-		log.Info("second signal; exiting without waiting", "signal", sig.String())
-		cancel()
-		<-idle
-	}
-	cancel()
-	if err := srv.Close(); err != nil {
-		log.Warn("answers in flight cut short", "error", err)
-	}
-	log.Info("exiting", "took", time.Since(start))
-	return 0
-}
-
-// runDrain is `envoy-lifecycle drain`: one drain, as an exec preStop hook.
-// Exit codes: 0 drained (or no stat to wait on), 75 deadline reached with
-// connections open, 69 Envoy admin unreachable, 64 bad settings, 128+n
-// signal n ended it (the ready file is then not written).
-func runDrain(args []string, stdout, stderr io.Writer) int {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-
-	cfg, code, ok := parseOrExit("drain", forDrain, args, stdout, stderr)
-	if !ok {
-		return code
-	}
-	out, pid1Err := logOutput(cfg.logToPID1, stderr, pid1Stdout, os.Getpid())
-	root := cfg.newLogger(out)
-	log := root.Named("drain")
-	cfg.logSources(log)
-	if pid1Err != nil {
-		log.Warn("cannot copy logs to pid 1's stdout; logging to stderr only", "path", pid1Stdout, "error", pid1Err)
-	}
-	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
-	if err != nil {
-		fmt.Fprintf(stderr, "envoy-lifecycle drain: %v\n", err)
+	if err := srv.Run(sigs); err != nil {
 		return exitCode(err)
 	}
-	once := shutdownmgr.Once{Drain: cfg.drain(admin, log), ReadyFile: cfg.readyFile, StateFile: cfg.stateFile, Logger: log}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan quit.Result, 1)
-	go func() { done <- once.Run(ctx) }()
-	var res quit.Result
-	var sig os.Signal
-	select {
-	case res = <-done:
-	case sig = <-sigs:
-		log.Info("signal; cancelling the drain", "signal", sig.String())
-		cancel()
-		res = <-done
-	}
-	if sig != nil {
-		return exitCode(sig)
-	}
-	return exitCode(res.Reason)
-}
-
-// logOutput returns stderr, teed to path (pid 1's stdout) when mode asks for
-// it: "true", or "auto" when this is not pid 1 and path opens for writing.
-// Failing to open it is returned for a warning ("true" only), never fatal;
-// failing to write it later is ignored.
-func logOutput(mode string, stderr io.Writer, path string, pid int) (io.Writer, error) {
-	if mode == "false" || (mode == "auto" && pid == 1) {
-		return stderr, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		if mode == "auto" {
-			return stderr, nil
-		}
-		return stderr, err
-	}
-	return &teeWriter{main: stderr, extra: f}, nil
-}
-
-// teeWriter writes to main, and to extra until extra fails once: pid 1's
-// stdout is a courtesy copy, it must never break logging.
-type teeWriter struct {
-	main   io.Writer
-	extra  io.Writer
-	failed atomic.Bool
-}
-
-func (t *teeWriter) Write(p []byte) (int, error) {
-	if !t.failed.Load() {
-		if _, err := t.extra.Write(p); err != nil {
-			t.failed.Store(true)
-		}
-	}
-	return t.main.Write(p)
+	return 0
 }
 
 // printMgrUsage prints one subcommand's settings, from the table, wrapped
@@ -707,10 +493,7 @@ func printMgrUsage(w io.Writer, name string, cmd cmdMask) {
 	var intro string
 	switch name {
 	case "drain":
-		intro = `Usage: envoy-lifecycle drain [FLAGS]
-
-Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain listeners, poll connections until the minimum or the deadline, then write the ready file. Exit codes: 0 drained, 75 deadline with connections open, 69 Envoy admin unreachable, 64 bad settings, 128+n ended by signal n.
-`
+		intro = drainUsage
 	default:
 		intro = `Usage: envoy-lifecycle shutdown-manager [FLAGS]
 

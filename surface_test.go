@@ -23,8 +23,11 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"envoy-lifecycle/cli"
+	"envoy-lifecycle/doctor"
 	"envoy-lifecycle/envoyfake"
 	"envoy-lifecycle/inject"
+	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/settings"
 )
 
@@ -33,7 +36,7 @@ func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd := exec.CommandContext(ctx, bin(t), args...)
 	cmd.Env = append(baseEnv(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -73,13 +76,13 @@ func TestItem01PeerValuesStartTheApp(t *testing.T) {
 			t.Parallel()
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, []string{c.env}, app("touch", marker)...)
-			if got := p.exitCode(); got != 0 {
+			if got := p.ExitCode(); got != 0 {
 				t.Errorf("exit code got %d, want 0", got)
 			}
 			if _, err := os.Stat(marker); err != nil {
 				t.Error("app was not started")
 			}
-			out := p.stderr.String()
+			out := p.Stderr.String()
 			if got := strings.Count(out, peerWarning); got != c.warns {
 				t.Errorf("%d warnings, want %d:\n%s", got, c.warns, out)
 			}
@@ -91,15 +94,15 @@ func TestItem01PeerValuesStartTheApp(t *testing.T) {
 	}
 	// The meaning is the peer's: envoy-preflight read NEVER_KILL_ENVOY=yes as
 	// false, so the proxy is stopped.
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "NEVER_KILL_ENVOY=yes"}, app("exit", "0")...)
-	if got := p.exitCode(); got != 0 {
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	select {
 	case <-e.Quit():
 	case <-time.After(5 * time.Second):
-		t.Errorf("NEVER_KILL_ENVOY=yes kept the proxy; envoy-preflight stopped it:\n%s", p.stderr.String())
+		t.Errorf("NEVER_KILL_ENVOY=yes kept the proxy; envoy-preflight stopped it:\n%s", p.Stderr.String())
 	}
 }
 
@@ -248,16 +251,17 @@ func TestItem06DoctorSaysInferred(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	inferred := false
-	for _, c := range diagnose(ctx, cfg) {
-		if c.level == "ok" && (strings.Contains(c.what, "drain_listeners") || strings.Contains(c.what, "405") || strings.Contains(c.what, "skip_exit")) {
-			t.Errorf("doctor says ok to what it did not observe: %s", c.what)
+	checks := doctor.Run(ctx, cfg.doctorSettings())
+	for _, c := range checks {
+		if c.Level == doctor.OK && (strings.Contains(c.What, "drain_listeners") || strings.Contains(c.What, "405") || strings.Contains(c.What, "skip_exit")) {
+			t.Errorf("doctor says ok to what it did not observe: %s", c.What)
 		}
-		if c.level == "info" && strings.Contains(c.what, "inferred from version 1.36.6") {
+		if c.Level == doctor.Info && strings.Contains(c.What, "inferred from version 1.36.6") {
 			inferred = true
 		}
 	}
 	if !inferred {
-		t.Errorf("doctor does not say what it inferred: %+v", diagnose(ctx, cfg))
+		t.Errorf("doctor does not say what it inferred: %+v", checks)
 	}
 }
 
@@ -327,23 +331,23 @@ func TestItem08HelpFitsIn100Columns(t *testing.T) {
 // termination message.
 func TestItem09StartupWarnings(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	const budgetLine = "shutdown budget exceeds the grace period"
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "ENVOY_LIFECYCLE_DRAIN_DEADLINE=60s", "ENVOY_LIFECYCLE_GRACE_PERIOD=30",
 		"ENVOY_LIFECYCLE_TERMINATION_LOG=" + filepath.Join(t.TempDir(), "no-such-dir", "msg")}, app("exit", "0")...)
-	p.exitCode()
-	out := p.stderr.String()
+	p.ExitCode()
+	out := p.Stderr.String()
 	if !strings.Contains(out, "[WARN]  envoy-lifecycle: "+budgetLine) {
 		t.Errorf("no warning for a 63s budget in a 30s grace period:\n%s", out)
 	}
 	if !strings.Contains(out, "[WARN]  envoy-lifecycle: cannot write the termination log") {
 		t.Errorf("no warning for an unwritable termination log:\n%s", out)
 	}
-	e2 := startEnvoy(t, envoyfake.Options{})
+	e2 := envoytest.Start(t, envoyfake.Options{})
 	p = start(t, []string{"ENVOY_ADMIN_API=" + e2.AdminURL(), "ENVOY_LIFECYCLE_GRACE_PERIOD=30"}, app("exit", "0")...)
-	p.exitCode()
-	if strings.Contains(p.stderr.String(), budgetLine) {
-		t.Errorf("the default budget (28s) fits 30s, yet:\n%s", p.stderr.String())
+	p.ExitCode()
+	if strings.Contains(p.Stderr.String(), budgetLine) {
+		t.Errorf("the default budget (28s) fits 30s, yet:\n%s", p.Stderr.String())
 	}
 
 	msg := filepath.Join(t.TempDir(), "termination-log")
@@ -388,13 +392,13 @@ func checkDurationsInSeconds(t *testing.T, what, logs string) int {
 // duration as seconds under a _s key.
 func TestItem11LogDurationsInSeconds(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "ENVOY_LIFECYCLE_LOG_FORMAT=json"}, app("exit", "0")...)
-	p.exitCode()
-	if n := checkDurationsInSeconds(t, "wrap", p.stderr.String()); n == 0 {
-		t.Errorf("wrap logged no duration:\n%s", p.stderr.String())
+	p.ExitCode()
+	if n := checkDurationsInSeconds(t, "wrap", p.Stderr.String()); n == 0 {
+		t.Errorf("wrap logged no duration:\n%s", p.Stderr.String())
 	}
-	e2 := startEnvoy(t, envoyfake.Options{})
+	e2 := envoytest.Start(t, envoyfake.Options{})
 	_, stderr, _ := runBin(t, []string{"ENVOY_LIFECYCLE_LOG_FORMAT=json", "SHUTDOWN_MANAGER_LOG_TO_PID1=false"}, "drain", "--envoy-admin", e2.AdminURL(),
 		"--delay", "0", "--period", "20ms", "--ready-file", "", "--state-file", "")
 	if n := checkDurationsInSeconds(t, "drain", stderr); n == 0 {
@@ -413,7 +417,7 @@ func TestItem12LeftoverStateFile(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			admin := c.admin
 			if admin == "" {
 				admin = e.AdminURL()
@@ -425,12 +429,12 @@ func TestItem12LeftoverStateFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
-			waitFor(t, "the state file to be handled", func() bool { return logged(m.stderr.String(), c.line) })
+			testproc.WaitFor(t, "the state file to be handled", func() bool { return logged(m.Stderr.String(), c.line) })
 			if exists(state) {
 				t.Error("state file kept")
 			}
-			if strings.Contains(m.stderr.String(), `"@level":"error"`) {
-				t.Errorf("logged an error:\n%s", m.stderr.String())
+			if strings.Contains(m.Stderr.String(), `"@level":"error"`) {
+				t.Errorf("logged an error:\n%s", m.Stderr.String())
 			}
 			for _, r := range e.Requests() {
 				if r.Path == "/healthcheck/ok" {

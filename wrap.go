@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"envoy-lifecycle/doctor"
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/lifecycle"
 	"envoy-lifecycle/quit"
@@ -34,9 +35,9 @@ type Config struct {
 	GenericQuitOnly         bool          `envconfig:"GENERIC_QUIT_ONLY" default:"false" desc:"Only call GENERIC_QUIT_ENDPOINTS; do not stop Istio or Envoy."`
 	NeverKillIstio          bool          `envconfig:"NEVER_KILL_ISTIO" default:"false" desc:"Never stop the proxy (nor call the generic endpoints)."`
 	NeverKillIstioOnFailure bool          `envconfig:"NEVER_KILL_ISTIO_ON_FAILURE" default:"false" desc:"Do not stop the proxy when the app exits non-zero (lets restartPolicy: OnFailure retry in the same pod)."`
-	WaitForEnvoyTimeout     time.Duration `envconfig:"WAIT_FOR_ENVOY_TIMEOUT" desc:"Start the app anyway if Envoy is not LIVE after this long. 0: no such limit."`
-	QuitWithoutEnvoyTimeout time.Duration `envconfig:"QUIT_WITHOUT_ENVOY_TIMEOUT" desc:"Give up if Envoy is not LIVE after this long: stop the proxy and exit 69. Wins over WAIT_FOR_ENVOY_TIMEOUT. Default 10m when neither is set; 0 waits forever."`
-	QuitRequestTimeout      time.Duration `envconfig:"QUIT_REQUEST_TIMEOUT" default:"5s" min:"1ns" desc:"Timeout of each quit request."`
+	WaitForEnvoyTimeout     time.Duration `envconfig:"WAIT_FOR_ENVOY_TIMEOUT" show:"0" desc:"Start the app anyway if Envoy is not LIVE after this long. 0: no such limit."`
+	QuitWithoutEnvoyTimeout time.Duration `envconfig:"QUIT_WITHOUT_ENVOY_TIMEOUT" show:"10m if neither is set" desc:"Give up if Envoy is not LIVE after this long: stop the proxy and exit 69. Wins over WAIT_FOR_ENVOY_TIMEOUT. Default 10m when neither is set; 0 waits forever."`
+	QuitRequestTimeout      time.Duration `envconfig:"QUIT_REQUEST_TIMEOUT" min:"1ns" desc:"Timeout of each quit request."`
 	PreflightLogging        *bool         `envconfig:"ENVOY_PREFLIGHT_LOGGING" desc:"false: log errors only. true or unset: lifecycle lines. ENVOY_LIFECYCLE_LOG_LEVEL wins."`
 	ScuttleLogging          *bool         `envconfig:"SCUTTLE_LOGGING" desc:"Same as ENVOY_PREFLIGHT_LOGGING. Logs go to stderr, not stdout."`
 	IstioFallbackPkill      bool          `envconfig:"ISTIO_FALLBACK_PKILL" default:"false" desc:"If Istio's quit API is unset or fails, send SIGINT to processes named pilot-agent (needs shareProcessNamespace). No shell or pkill is used."`
@@ -50,19 +51,19 @@ type Config struct {
 	QuitRetries         int           `envconfig:"ENVOY_LIFECYCLE_QUIT_RETRIES" default:"3" min:"1" desc:"Attempts of each quit request on a network error or 5xx."`
 	QuitVerify          time.Duration `envconfig:"ENVOY_LIFECYCLE_QUIT_VERIFY" default:"1s" desc:"After quitting, wait up to this long to confirm the proxy went away (only logged). 0: do not check."`
 	Drain               bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN" default:"true" desc:"On a termination signal: fail Envoy's health checks, wait DRAIN_DELAY, drain inbound listeners and wait for connections, then forward the signal. false: forward at once, as envoy-preflight does."`
-	DrainDelay          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" default:"5s" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay)."`
+	DrainDelay          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay)."`
 	DrainSkipIdle       bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE" default:"true" desc:"Skip DRAIN_DELAY when the inbound listeners never accepted a connection (a Job: nothing routes to it), so a cancelled Job stops at once."`
 	DrainPeriod         time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_PERIOD" default:"500ms" min:"1ms" desc:"Interval between connection polls (Contour --check-interval, marin3r --check-drain-interval)."`
-	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" default:"15s" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway. 0: no limit (then no shutdown budget can be given)."`
+	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway. 0: no limit (then no shutdown budget can be given)."`
 	DrainMinConnections uint64        `envconfig:"ENVOY_LIFECYCLE_DRAIN_MIN_CONNECTIONS" default:"0" desc:"The drain ends once open connections are at or below this (Contour and marin3r --min-open-connections)."`
 	DrainCount          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_COUNT" default:"connections" desc:"What is counted: connections (listener.*.downstream_cx_active) or requests (http.*.downstream_rq_active)."`
 	DrainInclude        string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_INCLUDE" desc:"Regexp of the stat names to sum, replacing the default of DRAIN_COUNT."`
 	DrainExclude        string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_EXCLUDE" desc:"Regexp of the stat names to leave out, replacing the default (admin, per-worker, internal and Istio infrastructure listeners)."`
-	StopTimeout         time.Duration `envconfig:"ENVOY_LIFECYCLE_STOP_TIMEOUT" default:"10s" desc:"After forwarding a termination signal, SIGKILL the app if it has not exited within this. 0: wait for it."`
+	StopTimeout         time.Duration `envconfig:"ENVOY_LIFECYCLE_STOP_TIMEOUT" desc:"After forwarding a termination signal, SIGKILL the app if it has not exited within this. 0: wait for it."`
 	TermSignals         []string      `envconfig:"ENVOY_LIFECYCLE_TERM_SIGNALS" default:"TERM" desc:"Signals that start the graceful termination, comma-separated (TERM, INT, HUP, QUIT, USR1, USR2). Others are forwarded at once."`
 
-	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" desc:"The pod's terminationGracePeriodSeconds (30 or 30s): the start-up log and doctor warn when the shutdown budget exceeds it. Unset: Kubernetes' default, 30s."`
-	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" default:"/dev/termination-log" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
+	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" show:"30" desc:"The pod's terminationGracePeriodSeconds (30 or 30s): the start-up log and doctor warn when the shutdown budget exceeds it. Unset: Kubernetes' default, 30s."`
+	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
 
 	ProcessGroup bool `envconfig:"ENVOY_LIFECYCLE_PROCESS_GROUP" default:"false" desc:"Run the app in its own process group and signal the whole group."`
 	Subreaper    bool `envconfig:"ENVOY_LIFECYCLE_SUBREAPER" default:"false" desc:"Become a child subreaper, so orphans are reaped even when not PID 1."`
@@ -79,13 +80,31 @@ func (c *Config) ShutdownBudget() time.Duration {
 	return lifecycle.ShutdownBudget(c.DrainDeadline, c.StopTimeout)
 }
 
+// wrapDefaults is the configuration before the environment is read. The
+// defaults other code sizes things from are lifecycle's, not struct tags, so
+// they exist once; help prints them from here.
+func wrapDefaults() *Config {
+	return &Config{
+		QuitRequestTimeout: lifecycle.DefaultQuitRequestTimeout,
+		DrainDelay:         lifecycle.DefaultDrainDelay,
+		DrainDeadline:      lifecycle.DefaultDrainDeadline,
+		StopTimeout:        lifecycle.DefaultStopTimeout,
+		TerminationLog:     lifecycle.DefaultTerminationLog,
+	}
+}
+
+// defaultGrace is Kubernetes' default terminationGracePeriodSeconds.
+const defaultGrace = 30 * time.Second
+
 // LoadConfig reads and validates the environment.
 func LoadConfig() (*Config, error) {
 	return loadConfig(&settings.Env{})
 }
 
 func loadConfig(env *settings.Env) (*Config, error) {
-	var c Config
+	c := *wrapDefaults()
+	// A field without a default tag keeps its preset value when its
+	// variable is unset.
 	if err := settings.Load(env, &c); err != nil {
 		return nil, err
 	}
@@ -117,7 +136,7 @@ func (c *Config) resolve(env *settings.Env) error {
 	if err := c.resolveDrain(); err != nil {
 		return err
 	}
-	c.grace = 30 * time.Second // Kubernetes' default
+	c.grace = defaultGrace
 	if v, ok := env.Get("ENVOY_LIFECYCLE_GRACE_PERIOD"); ok {
 		grace, err := settings.CheckDuration("ENVOY_LIFECYCLE_GRACE_PERIOD", v, 0)
 		if err != nil {
@@ -196,24 +215,14 @@ func terminationLogPath() string {
 }
 
 // budgetProblem says how the graceful termination can outlast the pod's
-// grace period, or "" when it fits (or there is no drain). The start-up log
-// warns with it and doctor fails with it.
+// grace period (doctor's budget check, failed), or "" when it fits or there
+// is no drain. The start-up log warns with it.
 func (c *Config) budgetProblem() string {
 	if !c.Drain || c.AdminAPI == "" {
 		return ""
 	}
-	source := "ENVOY_LIFECYCLE_GRACE_PERIOD"
-	if !c.graceSet {
-		source = "Kubernetes' default; set ENVOY_LIFECYCLE_GRACE_PERIOD to the pod's terminationGracePeriodSeconds"
-	}
-	switch budget := c.ShutdownBudget(); {
-	case budget == 0:
-		return fmt.Sprintf("no shutdown budget: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0, so a termination can outlast the grace period %s (%s)",
-			settings.FormatDuration(c.grace), source)
-	case budget > c.grace:
-		return fmt.Sprintf("shutdown budget %s (DRAIN_DEADLINE %s + STOP_TIMEOUT %s + %s) exceeds the grace period %s (%s)",
-			settings.FormatDuration(budget), settings.FormatDuration(c.DrainDeadline), settings.FormatDuration(c.StopTimeout),
-			settings.FormatDuration(lifecycle.QuitBudget), settings.FormatDuration(c.grace), source)
+	if check := doctor.Budget(c.doctorSettings()); check.Level == doctor.Fail {
+		return check.What
 	}
 	return ""
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 func mustStartAgent(tb testing.TB, e *Envoy) *PilotAgent {
@@ -63,7 +65,7 @@ func TestAgentGate(t *testing.T) {
 	if n := len(e.Requests()); n != 0 {
 		t.Errorf("Envoy saw %d requests, want 0", n)
 	}
-	if isClosed(e.Quit()) || isClosed(p.Quit()) {
+	if testproc.IsClosed(e.Quit()) || testproc.IsClosed(p.Quit()) {
 		t.Error("a refused call stopped something")
 	}
 }
@@ -140,15 +142,15 @@ func TestAgentQuit(t *testing.T) {
 	if a := call(t, "GET", p.URL()+"/quitquitquit"); a.status != 405 || a.body != "Method Not Allowed\n" {
 		t.Fatalf("GET got %d %q", a.status, a.body)
 	}
-	if isClosed(p.Quit()) || isClosed(e.Quit()) {
+	if testproc.IsClosed(p.Quit()) || testproc.IsClosed(e.Quit()) {
 		t.Fatal("GET stopped something")
 	}
 	a := call(t, "POST", p.URL()+"/quitquitquit")
 	if a.status != 200 || a.body != "OK" || a.header.Get("Vary") != "Accept-Encoding" {
 		t.Fatalf("POST got %d %q %v", a.status, a.body, a.header)
 	}
-	waitClosed(t, "agent Quit", p.Quit())
-	waitClosed(t, "envoy Quit", e.Quit())
+	testproc.WaitClosed(t, "agent Quit", p.Quit())
+	testproc.WaitClosed(t, "envoy Quit", e.Quit())
 	for _, r := range e.Requests() {
 		if r.Path == "/quitquitquit" {
 			t.Error("pilot-agent called Envoy's /quitquitquit; it kills Envoy instead")

@@ -3,7 +3,6 @@ package examples
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 	"envoy-lifecycle/lbsim"
 )
@@ -94,12 +94,12 @@ func (pl play) container(t *testing.T, d *document, c *container, vols map[strin
 	var err error
 	if flags, ok := pl.envoy[c.Name]; ok {
 		// The manifest's Envoy flags go too: the fake ignores them.
-		out.Argv = append(append([]string{envoyfakeBin}, rewritePaths(c.Args, mounts)...), flags...)
+		out.Argv = append(append([]string{envoyfake(t)}, rewritePaths(c.Args, mounts)...), flags...)
 	} else if isEnvoy(c) {
 		t.Fatalf("%s: container %s runs Envoy: the test must give the fake's flags", d, c.Name)
 	} else if pl.unwrap[c.Name] {
 		out.Argv = pl.apps[c.Name]
-	} else if out.Argv, err = pl.argv(c.argv(), pl.apps[c.Name], mounts); err != nil {
+	} else if out.Argv, err = pl.argv(testproc.Build(t), c.argv(), pl.apps[c.Name], mounts); err != nil {
 		t.Fatalf("%s: container %s: %v", d, c.Name, err)
 	}
 	seen := map[string]bool{}
@@ -113,7 +113,7 @@ func (pl play) container(t *testing.T, d *document, c *container, vols map[strin
 		out.PreStop = &kubeletsim.Handler{}
 		switch {
 		case h.Exec != nil:
-			if out.PreStop.Exec, err = pl.argv(h.Exec.Command, nil, mounts); err != nil {
+			if out.PreStop.Exec, err = pl.argv(testproc.Build(t), h.Exec.Command, nil, mounts); err != nil {
 				t.Fatalf("%s: container %s: preStop: %v", d, c.Name, err)
 			}
 			out.PreStop.Exec = pl.setFlags(c.Name, out.PreStop.Exec, seen)
@@ -160,10 +160,10 @@ func (pl play) setFlags(name string, argv []string, seen map[string]bool) []stri
 }
 
 // argv maps a command line of the manifest to local binaries:
-// envoy-lifecycle is the built binary, or the copy an init container
+// envoy-lifecycle is bin, the built binary, or the copy an init container
 // installed in a volume; the wrapped command is app. Paths under the
 // container's mounts are rewritten to the volumes' directories.
-func (pl play) argv(argv, app []string, mounts map[string]string) ([]string, error) {
+func (pl play) argv(bin string, argv, app []string, mounts map[string]string) ([]string, error) {
 	if len(argv) == 0 || filepath.Base(argv[0]) != "envoy-lifecycle" {
 		if app == nil {
 			return nil, fmt.Errorf("%q: not envoy-lifecycle, and the test gave no app", argv)
@@ -175,7 +175,6 @@ func (pl play) argv(argv, app []string, mounts map[string]string) ([]string, err
 		return nil, err
 	}
 	local := rewritePaths(argv, mounts)
-	bin := lifecycleBin
 	if local[0] != argv[0] {
 		bin = local[0] // installed in a volume
 	}
@@ -268,38 +267,12 @@ func (pl play) environ(t *testing.T, d *document, c *container) []string {
 		}
 		vals[k] = v
 	}
-	env := testEnv()
+	env := testproc.BareEnv()
 	for k, v := range vals {
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
 	return env
-}
-
-// testEnv is what every process of a played pod gets besides its
-// container's variables.
-func testEnv() []string {
-	// atexit_sleep_ms: the race-enabled test binary would linger 1s at exit.
-	return []string{"PATH=" + os.Getenv("PATH"), appMarker + "=1", "GORACE=atexit_sleep_ms=0"}
-}
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
 }
 
 func local(port int) string { return "127.0.0.1:" + itoa(port) }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 )
 
@@ -55,7 +56,7 @@ func TestIngressShutdownManager(t *testing.T) {
 	const grace = 3 * time.Second
 	file := "03-envoy-ingress-shutdown-manager/deployment.yaml"
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	dir := t.TempDir()
 	pl := managerPlay(t, file, ports, "")
 	for k, v := range map[string]string{

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 	"envoy-lifecycle/lbsim"
 )
@@ -57,7 +58,7 @@ func TestMarin3rLayout(t *testing.T) {
 	const grace = 3 * time.Second
 	file := "04-contour-style-ready-file/marin3r.yaml"
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	dir := socketDir(t)
 	pl := managerPlay(t, file, ports, filepath.Join(dir, "admin.sock"))
 	for k, v := range map[string]string{
@@ -98,7 +99,7 @@ func TestContourLayout(t *testing.T) {
 	const grace = 3 * time.Second
 	file := "04-contour-style-ready-file/contour.yaml"
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	dir := socketDir(t)
 	pl := managerPlay(t, file, ports, filepath.Join(dir, "admin.sock"))
 	for k, v := range map[string]string{

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 	"envoy-lifecycle/lbsim"
 )
@@ -27,7 +28,7 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 	)
 	file := "05-nlb-direct-health-checks/deployment.yaml"
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	admin, listener, mgr := ports[0], ports[1], ports[2]
 	pl := play{
 		envoy: map[string][]string{"envoy": {"-admin", local(admin), "-listener", local(listener), "-upstream", startBackend(t)}},

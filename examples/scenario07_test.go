@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 )
 
@@ -65,7 +66,7 @@ func TestInjectOutputsAreCurrent(t *testing.T) {
 // runInject runs envoy-lifecycle inject in 07-istio-inject; it must exit 0.
 func runInject(t *testing.T, args ...string) (stdout, stderr []byte) {
 	t.Helper()
-	cmd := exec.Command(lifecycleBin, append([]string{"inject"}, args...)...)
+	cmd := exec.Command(testproc.Build(t), append([]string{"inject"}, args...)...)
 	cmd.Dir = injectDir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -80,7 +81,7 @@ func runInject(t *testing.T, args ...string) (stdout, stderr []byte) {
 // that copy, and istio-proxy (Istio's sidecar, merged with inject's stub and
 // its preStop sleep) is the Envoy fake with its pilot-agent port.
 func injectedIstioPlay(t *testing.T, container string, appArgv []string, upstream string) (play, []int) {
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	admin, listener, agent := ports[0], ports[1], ports[2]
 	fake := []string{"-admin", local(admin), "-listener", local(listener), "-pilot-agent", local(agent), "-health-path", "/healthz"}
 	if upstream != "" {
@@ -109,9 +110,9 @@ func injectedIstioPlay(t *testing.T, container string, appArgv []string, upstrea
 func TestInjectedIstioJob(t *testing.T) {
 	t.Parallel()
 	d := manifest(t, filepath.Join(injectDir, "out-preset-istio.yaml"), "Job")
-	pl, _ := injectedIstioPlay(t, "migrate", app("exit", "0"), "")
+	pl, _ := injectedIstioPlay(t, "migrate", testproc.Argv("exit", "0"), "")
 	spec := pl.spec(t, d)
-	if len(spec.InitContainers) != 1 || spec.Containers[0].Argv[0] == lifecycleBin {
+	if len(spec.InitContainers) != 1 || spec.Containers[0].Argv[0] == testproc.Build(t) {
 		t.Fatalf("the app does not run the installed copy: init %d, argv %q", len(spec.InitContainers), spec.Containers[0].Argv)
 	}
 	p := startPod(t, spec)
@@ -140,8 +141,8 @@ func TestInjectedIstioDeployment(t *testing.T) {
 	t.Parallel()
 	const grace = 3 * time.Second
 	d := manifest(t, filepath.Join(injectDir, "out-preset-istio.yaml"), "Deployment")
-	appPort := freePorts(t, 1)[0]
-	pl, ports := injectedIstioPlay(t, "reviews", app("serve", local(appPort)), local(appPort))
+	appPort := testproc.FreePorts(t, 1)[0]
+	pl, ports := injectedIstioPlay(t, "reviews", testproc.Argv("serve", local(appPort)), local(appPort))
 	p := startPod(t, pl.spec(t, d))
 	wait(t, p, "the app serving", kubeletsim.Output("reviews", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
@@ -181,7 +182,7 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	const grace = 3 * time.Second
 	file := filepath.Join(injectDir, "out-preset-shutdown-manager.yaml")
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	admin, listener, mgr := ports[0], ports[1], ports[2]
 	pl := play{
 		envoy: map[string][]string{"envoy": {"-admin", local(admin), "-listener", local(listener),

@@ -3,7 +3,6 @@ package kubeletsim
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,18 +10,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
-// The test binary plays the containers: run with KUBELETSIM_TEST_CHILD=1 it
-// dispatches its arguments to one of the commands below.
-const childMarker = "KUBELETSIM_TEST_CHILD"
+// The test binary plays the containers (testproc): childCommands are what
+// it can play.
 
 // childLife bounds every child, so a lost one cannot outlive the tests.
 const childLife = time.Minute
@@ -78,8 +77,7 @@ var childCommands = map[string]func(args []string) int{
 		time.Sleep(childLife)
 		return 3
 	},
-	// exit N: exit with code N.
-	"exit": func(args []string) int { n, _ := strconv.Atoi(args[0]); return n },
+	"exit": testproc.Exit,
 	// fail-once FILE: exit 1 and create FILE if it does not exist, else exit 0.
 	"fail-once": func(args []string) int {
 		if _, err := os.Stat(args[0]); err == nil {
@@ -90,49 +88,14 @@ var childCommands = map[string]func(args []string) int{
 	},
 }
 
-var (
-	usedMu sync.Mutex
-	used   = map[string]bool{}
-)
-
 func TestMain(m *testing.M) {
-	if os.Getenv(childMarker) == "1" {
-		if len(os.Args) < 2 || childCommands[os.Args[1]] == nil {
-			fmt.Fprintf(os.Stderr, "unknown child command %q\n", os.Args[1:])
-			os.Exit(2)
-		}
-		os.Exit(childCommands[os.Args[1]](os.Args[2:]))
-	}
-	flag.Parse()
-	code := m.Run()
-	// Like os/exec's tests: a child command no test uses is dead code.
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" {
-		var unused []string
-		for name := range childCommands {
-			if !used[name] {
-				unused = append(unused, name)
-			}
-		}
-		sort.Strings(unused)
-		if len(unused) > 0 {
-			fmt.Fprintf(os.Stderr, "child commands never used by a test: %v\n", unused)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testproc.RegisterAll(childCommands)
+	testproc.Main(m)
 }
 
 // child is a container that runs child command name.
 func child(name string, args ...string) Container {
-	usedMu.Lock()
-	used[name] = true
-	usedMu.Unlock()
-	return Container{
-		Name: name,
-		Argv: append([]string{os.Args[0], name}, args...),
-		// atexit_sleep_ms: a race-enabled binary otherwise lingers 1s at exit.
-		Env: append(os.Environ(), childMarker+"=1", "GORACE=atexit_sleep_ms=0"),
-	}
+	return Container{Name: name, Argv: testproc.Argv(name, args...), Env: testproc.Env()}
 }
 
 func named(c Container, name string) Container { c.Name = name; return c }
@@ -141,10 +104,7 @@ func withHook(c Container, h *Handler) Container { c.PreStop = h; return c }
 
 // hookCmd is the argv of an exec hook that runs child command name.
 func hookCmd(name string) []string {
-	usedMu.Lock()
-	used[name] = true
-	usedMu.Unlock()
-	return []string{os.Args[0], name}
+	return testproc.Argv(name)
 }
 
 // startPod starts spec, logging events to t, and closes it at cleanup.
@@ -194,15 +154,6 @@ func terminate(p *Pod, grace time.Duration) <-chan struct{} {
 	done := make(chan struct{})
 	go func() { p.Terminate(grace); close(done) }()
 	return done
-}
-
-func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s did not happen", what)
-	}
 }
 
 func noKills(t *testing.T, p *Pod) {
@@ -285,7 +236,7 @@ func TestHooksRunConcurrentlyThenTerm(t *testing.T) {
 		t.Fatalf("slow got SIGTERM while its hook ran\n%s", p.Timeline())
 	}
 	release <- struct{}{}
-	waitClosed(t, done, "Terminate")
+	testproc.WaitClosed(t, "Terminate", done)
 
 	before(t, p, "slow hook start", Is(EventHookStart, "slow"), "fast hook end", Is(EventHookEnd, "fast"))
 	before(t, p, "nohook SIGTERM", Is(EventTerm, "nohook"), "slow hook end", Is(EventHookEnd, "slow"))
@@ -365,7 +316,7 @@ func TestExecHookDiesWithItsContainer(t *testing.T) {
 	if err := syscall.Kill(st.Pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	waitClosed(t, done, "Terminate")
+	testproc.WaitClosed(t, "Terminate", done)
 	end := wait(t, p, "hook end", Is(EventHookEnd, "serve"))
 	if !end.Failed || end.Code != 137 {
 		t.Errorf("hook end got code %d failed=%v, want 137 and failed", end.Code, end.Failed)
@@ -389,7 +340,7 @@ func TestSleepHookOutlivesItsContainer(t *testing.T) {
 	if err := syscall.Kill(st.Pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	waitClosed(t, done, "Terminate")
+	testproc.WaitClosed(t, "Terminate", done)
 	before(t, p, "exit", Is(EventExited, "serve"), "hook end", Is(EventHookEnd, "serve"))
 	end := wait(t, p, "hook end", Is(EventHookEnd, "serve"))
 	if d := end.At.Sub(start.At); d < sleep || end.Failed {
@@ -431,7 +382,7 @@ func TestNativeSidecars(t *testing.T) {
 	if err := syscall.Kill(st.Pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	waitClosed(t, done, "Terminate")
+	testproc.WaitClosed(t, "Terminate", done)
 	before(t, p, "app exit", Is(EventExited, "app"), "sidecar-2 SIGTERM", Is(EventTerm, "sidecar-2"))
 	before(t, p, "sidecar-2 exit", Is(EventExited, "sidecar-2"), "sidecar-1 SIGTERM", Is(EventTerm, "sidecar-1"))
 	noKills(t, p)
@@ -451,7 +402,7 @@ func TestJobEndStopsNativeSidecars(t *testing.T) {
 				Sidecars:   []Container{named(child("serve"), "proxy")},
 				Containers: []Container{named(child("exit", tc.code), "job")},
 			})
-			waitClosed(t, p.Done(), "pod done")
+			testproc.WaitClosed(t, "pod done", p.Done())
 			before(t, p, "job exit", Is(EventExited, "job"), "termination", Is(EventTerminate, ""))
 			before(t, p, "termination", Is(EventTerminate, ""), "proxy SIGTERM", Is(EventTerm, "proxy"))
 			if ph := p.Phase(); ph != tc.phase {
@@ -497,7 +448,7 @@ func TestRestartPolicy(t *testing.T) {
 			t.Parallel()
 			p := startPod(t, Spec{RestartPolicy: tc.policy,
 				Containers: []Container{named(child("fail-once", filepath.Join(t.TempDir(), "failed")), "job")}})
-			waitClosed(t, p.Done(), "pod done")
+			testproc.WaitClosed(t, "pod done", p.Done())
 			st, _ := p.Status("job")
 			if st.Restarts != tc.restarts {
 				t.Errorf("restarts got %d, want %d", st.Restarts, tc.restarts)
@@ -558,7 +509,7 @@ func TestInitContainers(t *testing.T) {
 		InitContainers: []Container{named(child("exit", "0"), "init-1"), named(child("exit", "0"), "init-2")},
 		Containers:     []Container{named(child("exit", "0"), "job")},
 	})
-	waitClosed(t, p.Done(), "pod done")
+	testproc.WaitClosed(t, "pod done", p.Done())
 	before(t, p, "init-1 exit", Is(EventExited, "init-1"), "init-2 start", Is(EventStarted, "init-2"))
 	before(t, p, "init-2 exit", Is(EventExited, "init-2"), "job start", Is(EventStarted, "job"))
 	if st, ok := p.Status("init-2"); !ok || !st.Exited || st.ExitCode != 0 {

@@ -16,6 +16,7 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/quit"
 )
@@ -196,17 +197,18 @@ func TestRunner(t *testing.T) {
 			steps:  func(r *run) {},
 			code:   127, cause: CauseStartFailed,
 		},
+		{
+			name:   "no command",
+			opts:   func(o *Options) { o.Command = "" },
+			exitOn: "TERM",
+			steps:  func(r *run) {},
+			code:   software, cause: CauseStartFailed,
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			fo := c.fake
-			fo.Logf = t.Logf
-			e, err := envoyfake.Start(fo)
-			if err != nil {
-				t.Fatalf("cannot start envoy fake: %v", err)
-			}
-			t.Cleanup(func() { e.Close() })
+			e := envoytest.Start(t, c.fake)
 			logs := &testproc.Buffer{}
 			log := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: logs})
 			t.Cleanup(func() {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"time"
 
 	"envoy-lifecycle/cli"
 )
@@ -14,10 +15,13 @@ type Var struct {
 	Name, Default, From, Desc string
 }
 
-// Vars lists the tagged fields of the struct spec points to, in order. An
+// Vars lists the tagged fields of the struct spec points to, in order:
+// the default is the show tag (a default computed elsewhere, in words), the
+// default tag, or else the field's preset value. An
 // inherited variable's origin is its peers in InheritedVars.
 func Vars(spec any) []Var {
-	t := reflect.TypeOf(spec).Elem()
+	sv := reflect.ValueOf(spec).Elem()
+	t := sv.Type()
 	var out []Var
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -26,6 +30,17 @@ func Vars(spec any) []Var {
 			continue
 		}
 		v := Var{Name: name, Default: f.Tag.Get("default"), From: f.Tag.Get("from"), Desc: f.Tag.Get("desc")}
+		if fv := sv.Field(i); v.Default == "" && !fv.IsZero() {
+			// A preset value is the default (Load keeps it).
+			if d, ok := fv.Interface().(time.Duration); ok {
+				v.Default = FormatDuration(d)
+			} else {
+				v.Default = fmt.Sprint(fv.Interface())
+			}
+		}
+		if show := f.Tag.Get("show"); show != "" {
+			v.Default = show // a default the code computes, in words
+		}
 		if inh, ok := Lookup(name); ok {
 			v.From = strings.Join(inh.Peers, ", ") // one source for who had it
 		}

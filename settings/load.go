@@ -9,7 +9,8 @@ import (
 )
 
 // Load fills the tagged fields of the struct spec points to from the
-// environment, by this package's rules. Tags:
+// environment, by this package's rules. A field whose variable is unset
+// keeps its default tag's value, or else the value it had. Tags:
 //
 //	envconfig:"NAME"   the variable (the tag name envconfig used, kept)
 //	default:"5s"       the value when unset or empty
@@ -44,7 +45,7 @@ func loadField(e *Env, name string, tag reflect.StructTag, fv reflect.Value) err
 	kind := tag.Get("kind")
 	switch {
 	case fv.Type() == durationType:
-		var d, min time.Duration
+		d, min := time.Duration(fv.Int()), time.Duration(0) // a preset value is the default
 		var err error
 		if def != "" {
 			if d, err = ParseDuration(def); err != nil {
@@ -61,7 +62,7 @@ func loadField(e *Env, name string, tag reflect.StructTag, fv reflect.Value) err
 		}
 		fv.SetInt(int64(d))
 	case fv.Kind() == reflect.Bool:
-		b := def == "true"
+		b := fv.Bool() || def == "true"
 		if inherited && inh.Kind == KindFlag {
 			b = e.PeerBool(name, b)
 		} else {
@@ -88,6 +89,11 @@ func loadField(e *Env, name string, tag reflect.StructTag, fv reflect.Value) err
 		fv.Set(reflect.ValueOf(&b))
 	case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64 || fv.Kind() == reflect.Uint64:
 		var lo, hi, d int64 = 0, math.MaxInt64, 0
+		if fv.Kind() == reflect.Uint64 {
+			d = int64(min(fv.Uint(), math.MaxInt64))
+		} else {
+			d = fv.Int()
+		}
 		if m := tag.Get("min"); m != "" {
 			lo, _ = ParseInt(m, -1<<62, 1<<62)
 		}
@@ -105,6 +111,9 @@ func loadField(e *Env, name string, tag reflect.StructTag, fv reflect.Value) err
 		}
 	case fv.Kind() == reflect.String:
 		s, set := e.Get(name)
+		if !set && def == "" {
+			return nil // keeps its preset value
+		}
 		if !set {
 			s = def
 		}
@@ -134,6 +143,9 @@ func loadField(e *Env, name string, tag reflect.StructTag, fv reflect.Value) err
 		fv.SetString(s)
 	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
 		s, set := e.Get(name)
+		if !set && def == "" {
+			return nil // keeps its preset value
+		}
 		if !set {
 			s = def
 		}

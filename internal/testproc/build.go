@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"envoy-lifecycle/internal/dockerbuild"
 )
 
 // Version and Commit are stamped into every binary Build makes, as the
@@ -63,10 +64,6 @@ func goBuild(pkg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	env, args, err := DockerBuild(root)
-	if err != nil {
-		return "", err
-	}
 	buildsMu.Lock()
 	if buildDir == "" {
 		buildDir, err = os.MkdirTemp("", "testproc-build")
@@ -81,9 +78,10 @@ func goBuild(pkg string) (string, error) {
 		name = "envoy-lifecycle"
 	}
 	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", append(append(args, "-o", out), pkg)...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), env...)
+	cmd, err := dockerbuild.Command(root, out, pkg, buildArgs())
+	if err != nil {
+		return "", err
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, b)
 	}
@@ -118,110 +116,10 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// DockerBuild reads the Dockerfile at the module root and returns the
-// environment and `go build` arguments of its build line, without -o and
-// the package, so tests build what the image ships. Variables take their
-// ARG defaults, except VERSION and COMMIT (Version, Commit) and the
-// platform, which stays the host's.
+// DockerBuild returns the environment and `go build` arguments Build uses:
+// the Dockerfile's, with VERSION and COMMIT set to Version and Commit.
 func DockerBuild(root string) (env, args []string, err error) {
-	b, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
-	if err != nil {
-		return nil, nil, err
-	}
-	vars := map[string]string{"VERSION": Version, "COMMIT": Commit}
-	var line string
-	// Join continued lines, then take the ARG defaults and the RUN line
-	// that builds.
-	for l := range strings.SplitSeq(strings.ReplaceAll(string(b), "\\\n", " "), "\n") {
-		l = strings.TrimSpace(l)
-		if rest, ok := strings.CutPrefix(l, "ARG "); ok {
-			for _, f := range strings.Fields(rest) {
-				if k, v, ok := strings.Cut(f, "="); ok {
-					if _, set := vars[k]; !set {
-						vars[k] = v
-					}
-				}
-			}
-		}
-		if strings.HasPrefix(l, "RUN ") && strings.Contains(l, " go build ") {
-			line = l
-			break
-		}
-	}
-	at := strings.Index(line, " go build ")
-	if at < 0 {
-		return nil, nil, errors.New("Dockerfile: no RUN line with `go build`")
-	}
-	cmdline := line[at+len(" go build "):]
-	prefix := strings.Fields(line[:at])
-	for _, f := range prefix {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok || !isEnvName(k) {
-			continue
-		}
-		// $TARGETOS and friends are buildx's; the tests run on the host.
-		if strings.HasPrefix(v, "$") {
-			continue
-		}
-		env = append(env, k+"="+v)
-	}
-	words, err := shellWords(cmdline)
-	if err != nil {
-		return nil, nil, fmt.Errorf("Dockerfile: go build line: %w", err)
-	}
-	args = []string{"build"}
-	for i := 0; i < len(words); i++ {
-		switch w := words[i]; {
-		case w == "-o":
-			i++ // the image's output path; the caller picks its own
-		case i == len(words)-1 && !strings.HasPrefix(w, "-"):
-			// the package, which the caller names
-		default:
-			args = append(args, os.Expand(w, func(k string) string { return vars[k] }))
-		}
-	}
-	return env, args, nil
+	return dockerbuild.Flags(root, buildArgs())
 }
 
-func isEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// shellWords splits s as sh would for words with double quotes and no
-// escapes, which is all the Dockerfile's build line uses.
-func shellWords(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	in, quoted := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			quoted = !quoted
-			in = true
-		case (r == ' ' || r == '\t') && !quoted:
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if quoted {
-		return nil, fmt.Errorf("unterminated quote in %q", s)
-	}
-	if in {
-		words = append(words, cur.String())
-	}
-	return words, nil
-}
+func buildArgs() map[string]string { return map[string]string{"VERSION": Version, "COMMIT": Commit} }

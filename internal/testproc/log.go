@@ -2,6 +2,7 @@ package testproc
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -34,9 +35,15 @@ func (b *Buffer) String() string {
 // test. Lines logged after the test ends are dropped: testing panics on a
 // Log from a finished test.
 func Logger(tb testing.TB) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: LogWriter(tb)})
+}
+
+// LogWriter is the writer under Logger: each write becomes one tb.Log
+// call, until the test ends.
+func LogWriter(tb testing.TB) io.Writer {
 	w := &tbWriter{tb: tb}
 	tb.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: w})
+	return w
 }
 
 type tbWriter struct {

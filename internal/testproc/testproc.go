@@ -46,6 +46,14 @@ func Register(name string, fn func(args []string) int) {
 	commands.cmds[name] = fn
 }
 
+// RegisterAll registers every command of cmds, for a package that keeps its
+// commands in one map.
+func RegisterAll(cmds map[string]func(args []string) int) {
+	for name, fn := range cmds {
+		Register(name, fn)
+	}
+}
+
 // MarkUsed records child commands that run only inside other children (a
 // parent process never asks for them), so the unused check counts them.
 func MarkUsed(names ...string) {
@@ -87,6 +95,13 @@ func Env(extra ...string) []string {
 		}
 	}
 	return append(append(env, Marker+"=1", "GORACE="+gorace), extra...)
+}
+
+// BareEnv is the least environment a child needs: PATH, Marker and GORACE,
+// for a process that must start from an empty environment, as a
+// container's does.
+func BareEnv() []string {
+	return []string{"PATH=" + os.Getenv("PATH"), Marker + "=1", "GORACE=atexit_sleep_ms=0"}
 }
 
 // Main runs the child command when the test binary is a child, and the tests

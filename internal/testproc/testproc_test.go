@@ -3,6 +3,7 @@ package testproc
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,5 +204,42 @@ func TestPoll(t *testing.T) {
 	n := 0
 	if err := Poll(func() (bool, string) { n++; return n == 3, "n < 3" }); err != nil || n != 3 {
 		t.Errorf("Poll got %v after %d calls, want nil after 3", err, n)
+	}
+}
+
+func TestProcStatAndNoZombies(t *testing.T) {
+	t.Parallel()
+	p := start(t, "hang")
+	p.ExpectLine("ready")
+	pid := p.Cmd.Process.Pid
+	state, ppid, err := ProcStat(pid)
+	if err != nil || ppid != os.Getpid() || state == 'Z' {
+		t.Fatalf("ProcStat(%d) got %q %d %v, want a live child of %d", pid, state, ppid, err, os.Getpid())
+	}
+	if ok, _ := NoZombies(pid, os.Getpid()); ok {
+		t.Error("NoZombies true while the child runs")
+	}
+	p.Signal(syscall.SIGKILL)
+	p.Wait()
+	if ok, msg := NoZombies(pid, os.Getpid()); !ok {
+		t.Errorf("NoZombies false after the child was reaped: %s", msg)
+	}
+}
+
+func TestFreePorts(t *testing.T) {
+	t.Parallel()
+	ports := FreePorts(t, 3)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p == 0 || seen[p] {
+			t.Errorf("FreePorts got %v, want 3 distinct ports", ports)
+		}
+		seen[p] = true
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Errorf("port %d not free: %v", p, err)
+			continue
+		}
+		ln.Close()
 	}
 }

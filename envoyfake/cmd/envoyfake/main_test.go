@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 const testTimeout = 5 * time.Second
@@ -66,25 +68,22 @@ func startRun(t *testing.T, args []string, sigs chan os.Signal) (string, <-chan 
 		code <- run(args, pw, io.Discard, sigs)
 		_ = pw.Close()
 	}()
-	lines := make(chan string, 1)
+	type first struct {
+		line string
+		ok   bool
+	}
+	lines := make(chan first, 1)
 	go func() {
 		s := bufio.NewScanner(pr)
-		if s.Scan() {
-			lines <- s.Text()
-		}
-		close(lines)
+		ok := s.Scan()
+		lines <- first{s.Text(), ok}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			t.Fatalf("no ready line; exit code %d", <-code)
-		}
-		return l, code
-	case <-time.After(testTimeout):
-		t.Fatal("timed out waiting for the ready line")
+	f := testproc.Recv(t, "the ready line", lines)
+	if !f.ok {
+		t.Fatalf("no ready line; exit code %d", waitCode(t, code))
 	}
-	return "", nil
+	return f.line, code
 }
 
 func field(line, key string) string {
@@ -98,13 +97,7 @@ func field(line, key string) string {
 
 func waitCode(t *testing.T, code <-chan int) int {
 	t.Helper()
-	select {
-	case c := <-code:
-		return c
-	case <-time.After(testTimeout):
-		t.Fatal("run did not return")
-	}
-	return -1
+	return testproc.Recv(t, "run to return", code)
 }
 
 func post(t *testing.T, url string) {

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"envoy-lifecycle/cli"
-	"envoy-lifecycle/inject"
 )
 
 // version and commit are stamped at build time with -ldflags -X; a plain
@@ -33,7 +32,7 @@ var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"shutdown-manager": runShutdownManager,
 	"drain":            runDrain,
 	"doctor":           runDoctor,
-	"inject":           func(args []string, stdout, stderr io.Writer) int { return inject.Main(args, os.Stdin, stdout, stderr) },
+	"inject":           func(args []string, stdout, stderr io.Writer) int { return runInject(args, os.Stdin, stdout, stderr) },
 	"install":          runInstall,
 }
 
@@ -134,15 +133,6 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 		return exitSoftware
 	}
 	return 0
-}
-
-// runInstall is `install DIR`; its --help is answered here.
-func runInstall(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 1 && isHelp(args[0]) {
-		fmt.Fprint(stdout, wrapHelp("Usage: envoy-lifecycle install DIR\n\nCopies this binary to DIR/envoy-lifecycle, for an init container that shares it with the app's container through an emptyDir (see inject --preset envoy). DIR must exist. Exit codes: 0 copied, 64 bad usage, 73 cannot write the copy, 70 cannot read this binary.\n"))
-		return 0
-	}
-	return inject.InstallMain(args, stdout, stderr)
 }
 
 func usage(w io.Writer) {

@@ -134,7 +134,7 @@ func applySnippet(s snippet) (applied, error) {
 			}
 			a.handlers = []corev1.LifecycleHandler{h}
 		default:
-			return a, fmt.Errorf("not a part of a Pod this test knows (keys %v)", keys(v))
+			return a, fmt.Errorf("not a part of a Pod this test knows (keys %v)", mapKeys(v))
 		}
 		return a, nil
 	}
@@ -150,7 +150,7 @@ func has(m map[string]any, names ...string) bool {
 	return false
 }
 
-func keys(m map[string]any) []string {
+func mapKeys(m map[string]any) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)

@@ -25,7 +25,6 @@ import (
 	"envoy-lifecycle/cli"
 	"envoy-lifecycle/doctor"
 	"envoy-lifecycle/envoyfake"
-	"envoy-lifecycle/inject"
 	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/settings"
@@ -140,11 +139,11 @@ func TestItem04OneRulePerKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if code := inject.Main([]string{"--preset", "envoy", "--drain-deadline", "20", "--dry-run", manifest}, nil, &out, &errOut); code != 0 {
+	if code := runInject([]string{"--preset", "envoy", "--drain-deadline", "20", "--dry-run", manifest}, nil, &out, &errOut); code != 0 {
 		t.Errorf("inject --drain-deadline 20 got exit %d: %s", code, errOut.String())
 	}
 	errOut.Reset()
-	inject.Main([]string{"--preset", "envoy", "--drain-deadline", "20x", "--dry-run", manifest}, nil, &out, &errOut)
+	runInject([]string{"--preset", "envoy", "--drain-deadline", "20x", "--dry-run", manifest}, nil, &out, &errOut)
 	if !strings.Contains(errOut.String(), `--drain-deadline="20x": cannot parse (valid: `+settings.ValidDuration+`)`) {
 		t.Errorf("inject --drain-deadline 20x got %q", errOut.String())
 	}

@@ -28,6 +28,7 @@ import (
 	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/settings"
+	"envoy-lifecycle/shutdownmgr"
 )
 
 // runBin runs the built binary with baseEnv plus env, bounded.
@@ -509,5 +510,19 @@ func TestItem14Messages(t *testing.T) {
 				t.Errorf("got %q, want %q and not %q", out, c.want, c.not)
 			}
 		})
+	}
+}
+
+// TestItem04QueryDurationsFollowTheRule: the shutdown manager's query
+// parameters (?delay=&period=&deadline=, parsed in shutdownmgr) read every
+// documented duration form as the settings do.
+func TestItem04QueryDurationsFollowTheRule(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"5", "2.5", "0", "0.1", "500ms", "1m30s", "24h", " 30 ", "-1", "-1s", "abc", "1d", "5 s", ""} {
+		want, werr := settings.ParseDuration(in)
+		got, gerr := shutdownmgr.ParseDuration(in)
+		if got != want || (werr == nil) != (gerr == nil) {
+			t.Errorf("%q: settings %v, %v; shutdownmgr %v, %v", in, want, werr, got, gerr)
+		}
 	}
 }

@@ -4,7 +4,7 @@
 //
 // The rules, documented once (README.md, "Values"):
 //   - Duration: a Go duration (500ms, 30s, 1m30s) or a bare number of
-//     seconds (5, 2.5). Never negative; at most 10000h.
+//     seconds (5, 2.5). Never negative; at most 24h.
 //   - Boolean (our own variables and flags): true, false, 1, 0, yes, no, on,
 //     off, in any case.
 //   - Admin address: http://host[:port], https://host[:port],
@@ -70,9 +70,11 @@ const (
 	ValidLogLevel  = "trace, debug, info, warn, error or off"
 )
 
-// MaxDuration bounds every duration: longer is a typo, and float seconds
-// near time.Duration's limit would overflow.
-const MaxDuration = 10000 * time.Hour
+// MaxDuration bounds every duration: a day is far beyond any grace period
+// or readiness wait, so longer is a mistake; it also keeps float seconds
+// far from time.Duration's overflow. The shutdown manager's query
+// parameters have the same bound.
+const MaxDuration = 24 * time.Hour
 
 // ParseDuration reads a duration: a Go duration or a bare number of seconds.
 // Leading and trailing spaces are ignored.

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,12 @@ func SecondsLogger(l hclog.Logger) hclog.Logger {
 
 type secondsLogger struct{ hclog.Logger }
 
+// seconds is a logged duration: a JSON number, and in text the plain
+// decimal (0.000025, where %v would write 2.5e-05).
+type seconds float64
+
+func (s seconds) String() string { return strconv.FormatFloat(float64(s), 'f', -1, 64) }
+
 // inSeconds returns args with each time.Duration value rewritten; args
 // itself is never modified (callers may reuse it).
 func inSeconds(args []any) []any {
@@ -36,7 +43,7 @@ func inSeconds(args []any) []any {
 		if key, ok := args[i].(string); ok && !strings.HasSuffix(key, "_s") {
 			out[i] = key + "_s"
 		}
-		out[i+1] = Seconds(d)
+		out[i+1] = seconds(Seconds(d))
 	}
 	if out == nil {
 		return args

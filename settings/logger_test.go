@@ -39,9 +39,9 @@ func TestSecondsLogger(t *testing.T) {
 
 	b.Reset()
 	text := SecondsLogger(hclog.New(&hclog.LoggerOptions{Output: &b, Level: hclog.Trace}))
-	text.Warn("slow", "waited", 1500*time.Millisecond, "took_s", 2*time.Second)
-	if s := b.String(); !strings.Contains(s, "waited_s=1.5") || !strings.Contains(s, "took_s=2") || strings.Contains(s, "took_s_s") {
-		t.Errorf("text line got %q, want waited_s=1.5 and took_s=2", s)
+	text.Warn("slow", "waited", 1500*time.Millisecond, "took_s", 2*time.Second, "tiny", 25*time.Microsecond)
+	if s := b.String(); !strings.Contains(s, "waited_s=1.5") || !strings.Contains(s, "took_s=2") || strings.Contains(s, "took_s_s") || !strings.Contains(s, "tiny_s=0.000025") {
+		t.Errorf("text line got %q, want waited_s=1.5, took_s=2 and tiny_s=0.000025", s)
 	}
 	if SecondsLogger(text) != text {
 		t.Error("SecondsLogger wrapped twice")

@@ -63,7 +63,12 @@ func WriteUsage(w io.Writer, vars []Var) {
 			notes = append(notes, "default "+v.Default)
 		}
 		if len(notes) > 0 {
-			head += " (" + strings.Join(notes, "; ") + ")"
+			n := "(" + strings.Join(notes, "; ") + ")"
+			if len(head)+2+len(n) <= cli.Width {
+				head += "  " + n
+			} else {
+				head += "\n      " + n // too long for one line: under the name
+			}
 		}
 		fmt.Fprintf(&b, "%s\n      %s\n", head, v.Desc)
 	}

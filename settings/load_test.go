@@ -114,12 +114,36 @@ func TestUsage(t *testing.T) {
 			t.Errorf("usage line %d over %d columns: %q", i, cli.Width, l)
 		}
 	}
-	if !strings.Contains(b.String(), "  ENVOY_LIFECYCLE_DRAIN_DELAY (default 5s)\n      Wait after failing health checks.\n") {
+	if !strings.Contains(b.String(), "  ENVOY_LIFECYCLE_DRAIN_DELAY  (default 5s)\n      Wait after failing health checks.\n") {
 		t.Errorf("usage lacks DRAIN_DELAY's block:\n%s", b.String())
 	}
 	b.Reset()
 	WriteMarkdown(&b, vars)
 	if !strings.Contains(b.String(), "| `ENVOY_ADMIN_API` | – | envoy-preflight, envoy-preflight fork, scuttle, kvij/scuttle | Envoy admin address. |\n") {
 		t.Errorf("markdown lacks ENVOY_ADMIN_API's row:\n%s", b.String())
+	}
+}
+
+// TestLoadKeepsPresets: a field without a default tag keeps the value it
+// had when its variable is unset (the wrap mode presets lifecycle's
+// defaults), and help shows that value.
+func TestLoadKeepsPresets(t *testing.T) {
+	t.Parallel()
+	type spec struct {
+		D time.Duration `envconfig:"D"`
+		S string        `envconfig:"S"`
+		N int           `envconfig:"N"`
+		B bool          `envconfig:"B"`
+	}
+	c := spec{D: 15 * time.Second, S: "/dev/termination-log", N: 3, B: true}
+	if err := Load(&Env{Lookup: mapLookup(nil)}, &c); err != nil || c != (spec{15 * time.Second, "/dev/termination-log", 3, true}) {
+		t.Errorf("Load with nothing set got %+v, %v; want the presets", c, err)
+	}
+	if err := Load(&Env{Lookup: mapLookup(map[string]string{"D": "2", "S": "/x", "N": "4", "B": "no"})}, &c); err != nil || c != (spec{2 * time.Second, "/x", 4, false}) {
+		t.Errorf("Load with values got %+v, %v", c, err)
+	}
+	vars := Vars(&spec{D: 15 * time.Second, S: "/dev/termination-log"})
+	if vars[0].Default != "15s" || vars[1].Default != "/dev/termination-log" || vars[2].Default != "" {
+		t.Errorf("Vars defaults got %+v", vars)
 	}
 }

@@ -163,12 +163,15 @@ func BuildVersion(version, commit string, bi *debug.BuildInfo) Version {
 			v.Version = mv // go install module@version
 		}
 	}
+	if v.Commit != "" && v.Commit != "none" {
+		// A stamped commit is the builder's word; the tree Go saw may be
+		// another (or none), so its revision, time and state are not mixed in.
+		return v
+	}
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			if v.Commit == "" || v.Commit == "none" {
-				v.Commit = s.Value
-			}
+			v.Commit = s.Value
 		case "vcs.time":
 			v.BuildTime = s.Value
 		case "vcs.modified":

@@ -321,9 +321,11 @@ func (c *coll) sep() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		b := c.entryStart(c.step)
-		if t := d.body[a:b]; a < b && !bytes.ContainsAny(t, "#") && bytes.Count(t, []byte(",")) == 1 {
-			return string(t), nil
+		// a > b: a layout the scan misread; the read-back refuses it.
+		if b := c.entryStart(c.step); a < b {
+			if t := d.body[a:b]; !bytes.ContainsAny(t, "#") && bytes.Count(t, []byte(",")) == 1 {
+				return string(t), nil
+			}
 		}
 	}
 	if c.multiline() {

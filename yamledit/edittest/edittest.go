@@ -144,12 +144,17 @@ func (p *paths) walk(a, b *yaml.Node, limit int) {
 			}
 			w, ok := keys[k.Value]
 			switch {
-			case ok && (v.Kind != w.Kind || v.Style&yaml.FlowStyle != w.Style&yaml.FlowStyle ||
+			case ok && (v.Kind != w.Kind || v.Style&yaml.FlowStyle != w.Style&yaml.FlowStyle || v.Tag != w.Tag || v.Anchor != w.Anchor ||
 				v.Kind == yaml.ScalarNode && (v.Value != w.Value || v.ShortTag() != w.ShortTag())):
-				// A new value (of a new kind, or a scalar) may start on its
-				// key's line.
+				// A new value (of a new kind or tag, or a scalar) may
+				// start on its key's line, where the old one's tag was.
 				p.mark(k.Line, max(last(v), next))
 			case ok:
+				if v.Line == k.Line && !yamledit.Equal(v, w) {
+					// A changed collection whose tag or anchor is on its
+					// key's line ("key: !tag" then the entries below).
+					p.mark(k.Line, k.Line)
+				}
 				p.walk(v, w, next)
 			default:
 				p.mark(k.Line, max(last(v), next))

@@ -350,6 +350,11 @@ func TestItem09StartupWarnings(t *testing.T) {
 		t.Errorf("the default budget (28s) fits 30s, yet:\n%s", p.Stderr.String())
 	}
 
+	// Set but empty is none, as documented (not unset, the default path).
+	if c, err := loadConfig(mapEnv(map[string]string{"ENVOY_LIFECYCLE_TERMINATION_LOG": ""})); err != nil || c.TerminationLog != "" {
+		t.Errorf("ENVOY_LIFECYCLE_TERMINATION_LOG= got %+v, %v; want none", c, err)
+	}
+
 	msg := filepath.Join(t.TempDir(), "termination-log")
 	_, _, code := runBin(t, []string{"ENVOY_LIFECYCLE_DRAIN=maybe", "ENVOY_LIFECYCLE_TERMINATION_LOG=" + msg}, app("exit", "0")...)
 	b, err := os.ReadFile(msg)

@@ -63,7 +63,7 @@ type Config struct {
 	TermSignals         []string      `envconfig:"ENVOY_LIFECYCLE_TERM_SIGNALS" default:"TERM" desc:"Signals that start the graceful termination, comma-separated (TERM, INT, HUP, QUIT, USR1, USR2). Others are forwarded at once."`
 
 	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" show:"30" desc:"The pod's terminationGracePeriodSeconds (30 or 30s): the start-up log and doctor warn when the shutdown budget exceeds it. Unset: Kubernetes' default, 30s."`
-	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
+	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" empty:"none" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
 
 	ProcessGroup bool `envconfig:"ENVOY_LIFECYCLE_PROCESS_GROUP" default:"false" desc:"Run the app in its own process group and signal the whole group."`
 	Subreaper    bool `envconfig:"ENVOY_LIFECYCLE_SUBREAPER" default:"false" desc:"Become a child subreaper, so orphans are reaped even when not PID 1."`

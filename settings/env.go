@@ -33,15 +33,18 @@ func (w Warning) String() string {
 
 // Get returns a variable's value; an empty value is unset.
 func (e *Env) Get(name string) (string, bool) {
-	look := e.Lookup
-	if look == nil {
-		look = os.LookupEnv
-	}
-	v, ok := look(name)
+	v, ok := e.lookup(name)
 	if !ok || v == "" {
 		return "", false
 	}
 	return v, true
+}
+
+func (e *Env) lookup(name string) (string, bool) {
+	if e.Lookup == nil {
+		return os.LookupEnv(name)
+	}
+	return e.Lookup(name)
 }
 
 // Set reports whether name has a value that was not ignored: a peer's

@@ -17,6 +17,7 @@ import (
 //	kind:"admin"       string kinds: admin (an admin address), url (an
 //	                   http(s) URL), loglevel, logformat; []string: urls
 //	min:"1ms"          durations and ints: the least value accepted
+//	empty:"none"       strings: set but empty is "" (none), not unset
 //
 // A variable listed in InheritedVars is read by its peers' rule instead:
 // never an error, a warning in e.Warnings when read leniently. The first
@@ -111,6 +112,13 @@ func loadField(e *Env, name string, tag reflect.StructTag, fv reflect.Value) err
 		}
 	case fv.Kind() == reflect.String:
 		s, set := e.Get(name)
+		if tag.Get("empty") == "none" {
+			// This variable's empty value means "none", not unset.
+			if raw, ok := e.lookup(name); ok && raw == "" {
+				fv.SetString("")
+				return nil
+			}
+		}
 		if !set && def == "" {
 			return nil // keeps its preset value
 		}

@@ -147,3 +147,17 @@ func TestLoadKeepsPresets(t *testing.T) {
 		t.Errorf("Vars defaults got %+v", vars)
 	}
 }
+
+// TestLoadEmptyNone: a variable whose empty value is documented as "none"
+// keeps that meaning; every other empty variable is unset.
+func TestLoadEmptyNone(t *testing.T) {
+	t.Parallel()
+	type spec struct {
+		Log  string `envconfig:"LOG" empty:"none"`
+		Path string `envconfig:"PATH_X"`
+	}
+	c := spec{Log: "/dev/termination-log", Path: "/default"}
+	if err := Load(&Env{Lookup: mapLookup(map[string]string{"LOG": "", "PATH_X": ""})}, &c); err != nil || c.Log != "" || c.Path != "/default" {
+		t.Errorf("got %+v, %v; want Log none and Path the default", c, err)
+	}
+}

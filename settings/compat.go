@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -179,6 +180,10 @@ func (e *Env) PeerDuration(name string, def time.Duration, positive bool) (d tim
 	case err == nil:
 		e.warn(name, v, FormatDuration(d), "spaces trimmed; "+peersOf(name)+" ignored it and used the default")
 		return d, true
+	case errors.Is(err, ErrTooLarge):
+		e.warn(name, v, "unset", "longer than "+FormatDuration(MaxDuration)+", the most any duration may be; the default is used")
+		e.ignore(name)
+		return def, false
 	}
 	e.warn(name, v, "unset", peersOf(name)+" ignored a value that is not a Go duration and used the default")
 	e.ignore(name)

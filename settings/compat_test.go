@@ -85,6 +85,7 @@ func TestPeerDuration(t *testing.T) {
 		{"QUIT_WITHOUT_ENVOY_TIMEOUT", "2.5", 0, false, 2500 * time.Millisecond, true, true},
 		{"QUIT_REQUEST_TIMEOUT", "0s", 5 * time.Second, true, 5 * time.Second, false, true},
 		{"QUIT_REQUEST_TIMEOUT", "2s", 5 * time.Second, true, 2 * time.Second, true, false},
+		{"WAIT_FOR_ENVOY_TIMEOUT", "100h", 0, false, 0, false, true},
 	}
 	for _, tt := range tests {
 		e := Env{Lookup: mapLookup(map[string]string{tt.name: tt.value})}

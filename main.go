@@ -96,7 +96,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	case len(args) == 0:
 		usage(stdout)
 		return 0
-	case len(args) == 1 && args[0] == "help":
+	case len(args) == 1 && (args[0] == "help" || isHelp(args[0])):
 		usage(stdout)
 		return 0
 	case len(args) == 1 && subcommands[args[0]] != nil:

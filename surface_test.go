@@ -270,9 +270,10 @@ func TestItem06DoctorSaysInferred(t *testing.T) {
 // program unless one of that name is in PATH.
 func TestItem07SubcommandArguments(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"doctor", "--help"}, {"install", "--help"}, {"version", "--help"}, {"help", "doctor"}, {"help", "install"}} {
+	for _, args := range [][]string{{"doctor", "--help"}, {"install", "--help"}, {"version", "--help"}, {"help", "doctor"}, {"help", "install"},
+		{"help", "--help"}, {"--help", "drain"}, {"inject", "--help"}, {"shutdown-manager", "-h"}} {
 		stdout, stderr, code := runBin(t, nil, args...)
-		if code != 0 || !strings.Contains(stdout, "Usage: envoy-lifecycle") {
+		if code != 0 || !strings.Contains(stdout, "Usage:") || !strings.Contains(stdout, "envoy-lifecycle") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and a usage", args, code, stdout, stderr)
 		}
 	}

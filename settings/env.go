@@ -11,11 +11,14 @@ import (
 // collects what was read leniently, for the caller to log once its logger
 // exists: settings are read before the logger can be built.
 type Env struct {
-	// Lookup reads one variable; nil means os.LookupEnv.
+	// Lookup reads one variable instead of the process environment
+	// (tests). nil: Load's variables as envconfig read them, and any
+	// other by os.LookupEnv.
 	Lookup   func(string) (string, bool)
 	Warnings []Warning
 
-	ignored map[string]bool // set, but read as unset by a peer's rule
+	ignored  map[string]bool     // set, but read as unset by a peer's rule
+	gathered map[string]rawValue // by envconfig, in Load
 }
 
 // Warning is a value read by a peer's rule, or a name that lost to another.
@@ -41,10 +44,13 @@ func (e *Env) Get(name string) (string, bool) {
 }
 
 func (e *Env) lookup(name string) (string, bool) {
-	if e.Lookup == nil {
-		return os.LookupEnv(name)
+	if e.Lookup != nil {
+		return e.Lookup(name)
 	}
-	return e.Lookup(name)
+	if r, ok := e.gathered[name]; ok {
+		return r.s, r.set
+	}
+	return os.LookupEnv(name)
 }
 
 // Set reports whether name has a value that was not ignored: a peer's

@@ -6,13 +6,15 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 // Load fills the tagged fields of the struct spec points to from the
 // environment, by this package's rules. A field whose variable is unset
 // keeps its default tag's value, or else the value it had. Tags:
 //
-//	envconfig:"NAME"   the variable (the tag name envconfig used, kept)
+//	envconfig:"NAME"   the variable, read by envconfig (empty prefix)
 //	default:"5s"       the value when unset or empty
 //	kind:"admin"       string kinds: admin (an admin address), url (an
 //	                   http(s) URL), loglevel, logformat; []string: urls
@@ -22,9 +24,15 @@ import (
 // A variable listed in InheritedVars is read by its peers' rule instead:
 // never an error, a warning in e.Warnings when read leniently. The first
 // bad value of our own is returned as an *Error.
+//
+// envconfig reads the variables' text from the environment (gather); this
+// package's parsers then read each value by its kind's rule.
 func Load(e *Env, spec any) error {
 	v := reflect.ValueOf(spec).Elem()
 	t := v.Type()
+	if e.Lookup == nil {
+		e.gather(t)
+	}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name := f.Tag.Get("envconfig")
@@ -36,6 +44,50 @@ func Load(e *Env, spec any) error {
 		}
 	}
 	return nil
+}
+
+// rawValue is one variable's text as envconfig found it. Decoding never
+// fails: the parsers below judge the value, so every error names the
+// variable, echoes the value and says what is valid, in this package's words.
+type rawValue struct {
+	s   string
+	set bool // in the environment, maybe empty
+}
+
+// Decode implements envconfig.Decoder.
+func (r *rawValue) Decode(s string) error {
+	r.s, r.set = s, true
+	return nil
+}
+
+var rawType = reflect.TypeOf(rawValue{})
+
+// gather reads the text of every variable spec's type names with
+// envconfig.Process into e, for lookup. The prefix is empty, so each tag is
+// the whole variable name and no other name is consulted; no default tag is
+// passed on, so an unset variable stays unset for the rules below.
+func (e *Env) gather(t reflect.Type) {
+	var fields []reflect.StructField
+	for i := 0; i < t.NumField(); i++ {
+		if name := t.Field(i).Tag.Get("envconfig"); name != "" {
+			fields = append(fields, reflect.StructField{
+				Name: fmt.Sprintf("V%d", len(fields)), Type: rawType,
+				Tag: reflect.StructTag(fmt.Sprintf("envconfig:%q", name)),
+			})
+		}
+	}
+	raw := reflect.New(reflect.StructOf(fields))
+	if err := envconfig.Process("", raw.Interface()); err != nil {
+		// Only a spec that is not a struct pointer or a failing Decode
+		// can fail; neither can happen here.
+		panic("settings: envconfig: " + err.Error())
+	}
+	if e.gathered == nil {
+		e.gathered = map[string]rawValue{}
+	}
+	for i, f := range fields {
+		e.gathered[f.Tag.Get("envconfig")] = raw.Elem().Field(i).Interface().(rawValue)
+	}
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))

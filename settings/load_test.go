@@ -161,3 +161,41 @@ func TestLoadEmptyNone(t *testing.T) {
 		t.Errorf("got %+v, %v; want Log none and Path the default", c, err)
 	}
 }
+
+// TestLoadFromProcessEnvironment: without Lookup, envconfig reads the
+// variables: only the tag's name (not the field's), an empty value is
+// unset or "none" as each field says, and a bad value is this package's
+// one-line error, not envconfig's.
+func TestLoadFromProcessEnvironment(t *testing.T) {
+	type spec struct {
+		Delay time.Duration `envconfig:"SETTINGS_TEST_DELAY" default:"5s" min:"1ms"`
+		Log   string        `envconfig:"SETTINGS_TEST_LOG" empty:"none"`
+		Keep  string        `envconfig:"SETTINGS_TEST_KEEP"`
+		On    bool          `envconfig:"SETTINGS_TEST_ON"`
+	}
+	t.Setenv("SETTINGS_TEST_DELAY", "2.5")
+	t.Setenv("SETTINGS_TEST_LOG", "")
+	t.Setenv("SETTINGS_TEST_KEEP", "")
+	t.Setenv("SETTINGS_TEST_ON", "Yes")
+	t.Setenv("DELAY", "9s") // envconfig's field-name fallback must not apply
+	c := spec{Log: "/dev/termination-log", Keep: "/default"}
+	e := Env{}
+	if err := Load(&e, &c); err != nil || c != (spec{2500 * time.Millisecond, "", "/default", true}) {
+		t.Errorf("Load got %+v, %v; want 2.5s, none, the preset and true", c, err)
+	}
+	if r := e.gathered["SETTINGS_TEST_LOG"]; !r.set || r.s != "" || len(e.gathered) != 4 {
+		t.Errorf("envconfig gathered %+v, want the 4 variables, SETTINGS_TEST_LOG set and empty", e.gathered)
+	}
+
+	t.Setenv("SETTINGS_TEST_DELAY", "0.1ms")
+	err := Load(&Env{}, &c)
+	const want = `SETTINGS_TEST_DELAY="0.1ms": out of range (valid: at least 1ms: ` + ValidDuration + ")"
+	if err == nil || err.Error() != want {
+		t.Errorf("SETTINGS_TEST_DELAY=0.1ms got %v, want %s", err, want)
+	}
+	t.Setenv("SETTINGS_TEST_DELAY", "")
+	t.Setenv("SETTINGS_TEST_ON", "maybe")
+	if err := Load(&Env{}, &c); err == nil || err.Error() != `SETTINGS_TEST_ON="maybe": unknown value (valid: `+ValidBool+")" {
+		t.Errorf("SETTINGS_TEST_ON=maybe got %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"envoy-lifecycle/lifecycle"
+	"envoy-lifecycle/settings"
 	"envoy-lifecycle/shutdownmgr"
 )
 
@@ -37,7 +38,7 @@ func readmeTable(t *testing.T, file string) map[string][]string {
 }
 
 // none is how the tables write "no default".
-func none(s string) bool { return s == "-" || s == "–" }
+func none(s string) bool { return s == "" || s == "-" || s == "–" }
 
 // TestWrapDefaultsDocumented: README's wrap mode table gives every variable
 // with the default the code (and so help) has.
@@ -48,33 +49,33 @@ func TestWrapDefaultsDocumented(t *testing.T) {
 	// parseGrace.
 	computed := map[string]string{
 		"WAIT_FOR_ENVOY_TIMEOUT":       "0",
-		"QUIT_WITHOUT_ENVOY_TIMEOUT":   fmtDuration(lifecycle.DefaultQuitWithoutEnvoy) + " if neither is set",
+		"QUIT_WITHOUT_ENVOY_TIMEOUT":   settings.FormatDuration(lifecycle.DefaultQuitWithoutEnvoy) + " if neither is set",
 		"ENVOY_LIFECYCLE_GRACE_PERIOD": strconv.Itoa(int(defaultGrace / time.Second)),
 		// processGroup: from the terminal on stdin.
 		"ENVOY_LIFECYCLE_PROCESS_GROUP": "auto",
 	}
-	for _, e := range envVars(wrapDefaults()) {
-		row, ok := rows["`"+e.name+"`"]
+	for _, e := range settings.Vars(wrapDefaults()) {
+		row, ok := rows["`"+e.Name+"`"]
 		if !ok {
-			t.Errorf("README.md has no row for %s", e.name)
+			t.Errorf("README.md has no row for %s", e.Name)
 			continue
 		}
-		want := e.def
-		if c, ok := computed[e.name]; ok {
+		want := e.Default
+		if c, ok := computed[e.Name]; ok {
 			want = c
 		}
 		if got := row[1]; got != want && !(none(got) && none(want)) {
-			t.Errorf("README.md gives %s the default %q, the code %q", e.name, got, want)
+			t.Errorf("README.md gives %s the default %q, the code %q", e.Name, got, want)
 		}
 	}
 	// The help text says the computed ones in words.
 	for name, want := range map[string]string{
-		"QUIT_WITHOUT_ENVOY_TIMEOUT":   "Default " + fmtDuration(lifecycle.DefaultQuitWithoutEnvoy) + " when neither is set",
-		"ENVOY_LIFECYCLE_GRACE_PERIOD": "Kubernetes' default, " + fmtDuration(defaultGrace),
+		"QUIT_WITHOUT_ENVOY_TIMEOUT":   "Default " + settings.FormatDuration(lifecycle.DefaultQuitWithoutEnvoy) + " when neither is set",
+		"ENVOY_LIFECYCLE_GRACE_PERIOD": "Kubernetes' default, " + settings.FormatDuration(defaultGrace),
 	} {
-		for _, e := range envVars(wrapDefaults()) {
-			if e.name == name && !strings.Contains(e.desc, want) {
-				t.Errorf("help for %s lacks %q: %q", name, want, e.desc)
+		for _, e := range settings.Vars(wrapDefaults()) {
+			if e.Name == name && !strings.Contains(e.Desc, want) {
+				t.Errorf("help for %s lacks %q: %q", name, want, e.Desc)
 			}
 		}
 	}
@@ -116,7 +117,7 @@ func TestBudgetDocumented(t *testing.T) {
 	}
 	s := func(d time.Duration) int { return int(d / time.Second) }
 	for _, want := range []string{
-		fmt.Sprintf("`DRAIN_DEADLINE + STOP_TIMEOUT + %s`", fmtDuration(lifecycle.QuitBudget)),
+		fmt.Sprintf("`DRAIN_DEADLINE + STOP_TIMEOUT + %s`", settings.FormatDuration(lifecycle.QuitBudget)),
 		fmt.Sprintf("at least %d s", s(lifecycle.QuitBudget)),
 		fmt.Sprintf("%d + %d + %d = %d s", s(lifecycle.DefaultDrainDeadline), s(lifecycle.DefaultStopTimeout), s(lifecycle.QuitBudget), s(lifecycle.DefaultShutdownBudget)),
 		fmt.Sprintf("Kubernetes' default of %d s", s(defaultGrace)),

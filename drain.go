@@ -17,11 +17,7 @@ import (
 // drainUsage heads `envoy-lifecycle drain --help`, above the flags.
 var drainUsage = fmt.Sprintf(`Usage: envoy-lifecycle drain [FLAGS]
 
-Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain
-listeners, poll connections until the minimum or the deadline, then write the
-ready file. Exit codes: 0 drained, %d deadline with connections open, %d Envoy
-admin unreachable, %d bad settings, 128+n ended by signal n.
-
+Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain listeners, poll connections until the minimum or the deadline, then write the ready file. Exit codes: 0 drained, %d deadline with connections open, %d Envoy admin unreachable, %d bad settings, 128+n ended by signal n.
 `, exitDrainDeadline, exitUnavailable, exitUsage)
 
 // runDrain is `envoy-lifecycle drain`: one drain, as an exec preStop hook.
@@ -38,6 +34,7 @@ func runDrain(args []string, stdout, stderr io.Writer) int {
 	out, pid1Err := shutdownmgr.LogOutput(cfg.logToPID1, stderr, pid1Stdout, os.Getpid())
 	root := cfg.newLogger(out)
 	log := root.Named("drain")
+	cfg.logSources(log)
 	if pid1Err != nil {
 		log.Warn("cannot copy logs to pid 1's stdout; logging to stderr only", "path", pid1Stdout, "error", pid1Err)
 	}

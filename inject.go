@@ -21,9 +21,10 @@ import (
 	"syscall"
 	"time"
 
-	"envoy-lifecycle/inject"
-
 	"github.com/aymanbagabas/go-udiff"
+
+	"envoy-lifecycle/inject"
+	"envoy-lifecycle/settings"
 )
 
 const injectUsage = `Usage: envoy-lifecycle inject (-c CONFIG | --preset NAME) [flags] MANIFEST
@@ -74,6 +75,31 @@ func (s *stringList) Set(v string) error {
 	return nil
 }
 
+// durationFlag reads a duration by the rule every mode shares
+// (settings.ParseDuration: 20 is 20s, as are 20s and 0.33m).
+type durationFlag struct {
+	d    *time.Duration
+	name string
+	bad  *error
+}
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := settings.ParseDuration(s)
+	if err != nil {
+		*f.bad = &settings.Error{Name: "--" + f.name, Value: s, Valid: settings.ValidDuration, Err: err}
+		return *f.bad
+	}
+	*f.d = d
+	return nil
+}
+
 // repeated is a repeatable flag whose values are kept whole.
 type repeated []string
 
@@ -112,8 +138,9 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.proxy, "proxy-container", "", "")
 	fs.Var(&f.apps, "app-container", "")
 	fs.IntVar(&f.adminPort, "admin-port", 0, "")
-	fs.DurationVar(&f.deadline, "drain-deadline", 0, "")
-	fs.DurationVar(&f.stop, "stop-timeout", 0, "")
+	var bad error // a bad duration, reported as one settings.Error line
+	fs.Var(durationFlag{&f.deadline, "drain-deadline", &bad}, "drain-deadline", "")
+	fs.Var(durationFlag{&f.stop, "stop-timeout", &bad}, "stop-timeout", "")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "")
 	fs.BoolVar(&f.noFixGrace, "no-fix-grace", false, "")
 	fs.BoolVar(&f.noIstioStub, "no-istio-stub", false, "")
@@ -124,8 +151,12 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, injectUsage)
+		fmt.Fprint(stdout, wrapHelp(injectUsage))
 		return inject.ExitOK
+	}
+	if bad != nil {
+		fmt.Fprintf(stderr, "envoy-lifecycle inject: %v\n", bad)
+		return inject.ExitUsage
 	}
 	if err != nil {
 		return usageErr("%v", err)
@@ -268,9 +299,9 @@ func (f *injectFlags) options(set map[string]bool, usageErr func(string, ...any)
 	case set["admin-port"] && (f.adminPort < 1 || f.adminPort > 65535):
 		return o, usageErr("--admin-port %d: not a port (valid: 1 to 65535)", f.adminPort)
 	case set["drain-deadline"] && f.deadline <= 0:
-		return o, usageErr("--drain-deadline %s: must be more than 0", f.deadline)
+		return o, usageErr("%v", &settings.Error{Name: "--drain-deadline", Value: f.deadline.String(), Valid: "more than 0: " + settings.ValidDuration, Err: settings.ErrOutOfRange})
 	case set["stop-timeout"] && f.stop <= 0:
-		return o, usageErr("--stop-timeout %s: must be more than 0", f.stop)
+		return o, usageErr("%v", &settings.Error{Name: "--stop-timeout", Value: f.stop.String(), Valid: "more than 0: " + settings.ValidDuration, Err: settings.ErrOutOfRange})
 	case set["image"] && strings.TrimSpace(f.image) == "":
 		return o, usageErr("--image: empty")
 	case set["proxy-container"] && f.proxy == "":
@@ -364,8 +395,14 @@ func readInput(path string, stdin io.Reader) ([]byte, string, error) {
 		return b, "<stdin>", nil
 	}
 	b, err := os.ReadFile(path)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		// PathError's text starts with the operation ("open x: ..."); say
+		// what we tried once.
+		return nil, path, fmt.Errorf("cannot read %s: %w", path, pe.Err)
+	}
 	if err != nil {
-		return nil, path, fmt.Errorf("cannot read %w", err)
+		return nil, path, fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	return b, path, nil
 }

@@ -236,7 +236,7 @@ func TestErrors(t *testing.T) {
 		{name: "bad admin port", manifest: webDeployment, args: []string{"--preset", "envoy", "--admin-port", "70000", "MANIFEST"}, code: inject.ExitUsage, want: []string{"--admin-port 70000: not a port"}},
 		{name: "bad entrypoint", manifest: webDeployment, args: []string{"--preset", "envoy", "--entrypoint", "[1]", "MANIFEST"}, code: inject.ExitUsage, want: []string{`--entrypoint "[1]": not a JSON list of strings`}},
 		{name: "stop timeout for shutdown-manager", manifest: webDeployment, args: []string{"--preset", "shutdown-manager", "--stop-timeout", "5s", "MANIFEST"}, code: inject.ExitUsage, want: []string{"--stop-timeout does not apply to --preset shutdown-manager"}},
-		{name: "missing manifest", args: []string{"--preset", "envoy", "/nonexistent/manifest.yaml"}, code: inject.ExitNoInput, want: []string{"cannot read open /nonexistent/manifest.yaml: no such file or directory"}},
+		{name: "missing manifest", args: []string{"--preset", "envoy", "/nonexistent/manifest.yaml"}, code: inject.ExitNoInput, want: []string{"cannot read /nonexistent/manifest.yaml: no such file or directory"}},
 		{name: "missing config", manifest: webDeployment, args: []string{"-c", "/nonexistent/config.yaml", "MANIFEST"}, code: inject.ExitNoInput, want: []string{"/nonexistent/config.yaml"}},
 		{name: "output not writable", manifest: webDeployment, args: []string{"--preset", "envoy", "--entrypoint", "/web", "-o", "/nonexistent/out.yaml", "MANIFEST"}, code: inject.ExitCantCreate, want: []string{"cannot write /nonexistent/out.yaml"}},
 	}
@@ -567,11 +567,11 @@ func TestInstall(t *testing.T) {
 	}{
 		{nil, inject.ExitUsage},
 		{[]string{dir, dir}, inject.ExitUsage},
-		{[]string{"--help"}, inject.ExitUsage},
+		{[]string{"--help"}, inject.ExitOK}, // issue 12 item 7: help is not an error
 		{[]string{filepath.Join(dir, "missing")}, inject.ExitCantCreate},
 		{[]string{filepath.Join(dir, "envoy-lifecycle")}, inject.ExitCantCreate}, // a file, not a directory
 	} {
-		if code := runInstall(tc.args, nil, &bytes.Buffer{}); code != tc.code {
+		if code := runInstall(tc.args, &bytes.Buffer{}, &bytes.Buffer{}); code != tc.code {
 			t.Errorf("runInstall(%q) exit code got %d, want %d", tc.args, code, tc.code)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -44,12 +45,23 @@ func install(dir string) (string, error) {
 // runInstall is the "install DIR" subcommand: install, then one line on
 // stderr. Exit codes: 0, 64 for a bad command line, 73 when the copy
 // cannot be written, 70 when the executable cannot be read.
-func runInstall(args []string, _, stderr io.Writer) int {
+func runInstall(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && isHelp(args[0]) {
+		fmt.Fprint(stdout, wrapHelp("Usage: envoy-lifecycle install DIR\n\nCopies this binary to DIR/envoy-lifecycle, for an init container that shares it with the app's container through an emptyDir (see inject --preset envoy). DIR must exist. Exit codes: 0 copied, 64 bad usage, 73 cannot write the copy, 70 cannot read this binary.\n"))
+		return inject.ExitOK
+	}
 	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
 		fmt.Fprintln(stderr, "envoy-lifecycle install: usage: envoy-lifecycle install DIR (copies this binary to DIR/envoy-lifecycle)")
 		return inject.ExitUsage
 	}
-	if fi, err := os.Stat(args[0]); err != nil || !fi.IsDir() {
+	switch fi, err := os.Stat(args[0]); {
+	case errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintf(stderr, "envoy-lifecycle install: %s: no such directory (create it, or mount an emptyDir there)\n", args[0])
+		return inject.ExitCantCreate
+	case err != nil:
+		fmt.Fprintf(stderr, "envoy-lifecycle install: cannot use %s: %v\n", args[0], errors.Unwrap(err))
+		return inject.ExitCantCreate
+	case !fi.IsDir():
 		fmt.Fprintf(stderr, "envoy-lifecycle install: %s: not a directory\n", args[0])
 		return inject.ExitCantCreate
 	}

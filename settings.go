@@ -5,75 +5,20 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"net/url"
-	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"envoy-lifecycle/envoy"
-	"envoy-lifecycle/shutdownmgr"
+	"envoy-lifecycle/cli"
+	"envoy-lifecycle/settings"
 )
 
-// ConfigError is a bad setting: it names the variable, echoes the value and
-// says what is valid.
-type ConfigError struct {
-	Name, Value, Valid string
-	Err                error
-}
-
-func (e *ConfigError) Error() string {
-	msg := fmt.Sprintf("%s=%q: ", e.Name, e.Value)
-	if e.Err != nil {
-		msg += e.Err.Error() + " "
-	}
-	return msg + "(valid: " + e.Valid + ")"
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
-
-func validFor(typeName string) string {
-	switch typeName {
-	case "time.Duration", "Duration":
-		return "a duration such as 500ms, 30s or 2m"
-	case "bool", "*bool":
-		return "true or false"
-	case "int", "uint64":
-		return "a whole number of 0 or more"
-	}
-	return typeName
-}
-
-// addressReason is the reason of an envoy.ParseAdminURL error, read from its
-// type: the ConfigError already names the variable, echoes the value and
-// lists what is valid.
-func addressReason(err error) string {
-	var ae *envoy.AddressError
-	if errors.As(err, &ae) {
-		return ae.Reason
-	}
-	return err.Error()
-}
-
-func checkHTTPURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return errors.New("malformed URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("unsupported scheme %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return errors.New("missing host")
-	}
-	return nil
-}
+// ConfigError is a bad setting: it names the variable or flag, echoes the
+// value and says what is valid. Every mode reports settings.Error.
+type ConfigError = settings.Error
 
 // newRootLogger is every mode's root logger. level is an already validated
 // hclog level name or "off"; format is "json" or "text".
@@ -82,70 +27,32 @@ func newRootLogger(w io.Writer, level, format string) hclog.Logger {
 	if level == "off" {
 		l = hclog.Off
 	}
-	return hclog.New(&hclog.LoggerOptions{
+	// Every duration is logged as seconds under a _s key (README, "Logs").
+	return settings.SecondsLogger(hclog.New(&hclog.LoggerOptions{
 		Name:       "envoy-lifecycle",
 		Level:      l,
 		Output:     w,
 		JSONFormat: format == "json",
 		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
-	})
+	}))
 }
 
-// envVar is one row of an environment table.
-type envVar struct{ name, def, from, desc string }
-
-// envVars lists the variables of defaults (a pointer to a tagged struct):
-// name, origin and meaning from the tags; the default from the default tag,
-// or else the field's preset value, so a default lives in one place.
-func envVars(defaults any) []envVar {
-	v := reflect.ValueOf(defaults).Elem()
-	t := v.Type()
-	var out []envVar
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if f.Tag.Get("envconfig") == "" {
-			continue
-		}
-		e := envVar{name: f.Tag.Get("envconfig"), def: f.Tag.Get("default"), from: f.Tag.Get("from"), desc: f.Tag.Get("desc")}
-		if fv := v.Field(i); e.def == "" && !fv.IsZero() {
-			switch x := fv.Interface().(type) {
-			case time.Duration:
-				e.def = fmtDuration(x)
-			default:
-				e.def = fmt.Sprint(x)
-			}
-		}
-		if e.def == "" {
-			e.def = "-"
-		}
-		if e.from == "" {
-			e.from = "-"
-		}
-		out = append(out, e)
+// logWarnings logs, once at start, every value read leniently (a peer's
+// rule) or outvoted by another name of the same setting.
+func logWarnings(log hclog.Logger, ws []settings.Warning) {
+	for _, w := range ws {
+		log.Warn("setting not taken as written", "variable", w.Name, "value", w.Value, "taken_as", w.TakenAs, "why", w.Why)
 	}
-	return out
 }
 
-// fmtDuration writes d as a person would: 10m, not 10m0s.
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+// wrapHelp wraps help text at cli.Width columns.
+func wrapHelp(s string) string { return cli.Wrap(s, cli.Width) }
 
-// printEnvUsage writes the table of envVars(defaults).
+// printEnvUsage writes every variable of defaults (a pointer to a tagged
+// struct holding the preset defaults), from its tags and values so it
+// cannot drift, wrapped at cli.Width.
 func printEnvUsage(w io.Writer, defaults any) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tFROM\tMEANING")
-	for _, e := range envVars(defaults) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.name, e.def, e.from, e.desc)
-	}
-	tw.Flush()
+	settings.WriteUsage(w, settings.Vars(defaults))
 }
 
 // usageError is a bad command line that is not one setting (an unknown flag,
@@ -154,15 +61,15 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-// What ParseDuration and the others accept, for error messages.
+// What the shared parsers accept, for help and error messages.
 const (
-	validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m"
-	validBool     = "true or false (also yes/no, on/off, 1/0)"
+	validDuration = settings.ValidDuration
+	validBool     = settings.ValidBool
 )
 
 func durationSetter(dst *time.Duration) func(string) error {
 	return func(s string) error {
-		d, err := shutdownmgr.ParseDuration(s)
+		d, err := settings.ParseDuration(s)
 		if err != nil {
 			return err
 		}
@@ -173,28 +80,22 @@ func durationSetter(dst *time.Duration) func(string) error {
 
 func boolSetter(dst *bool) func(string) error {
 	return func(s string) error {
-		switch strings.ToLower(strings.TrimSpace(s)) {
-		case "1", "t", "true", "yes", "y", "on":
-			*dst = true
-		case "0", "f", "false", "no", "n", "off":
-			*dst = false
-		default:
-			return errors.New("cannot parse")
+		b, err := settings.ParseBool(s)
+		if err != nil {
+			return err
 		}
+		*dst = b
 		return nil
 	}
 }
 
 func intSetter(dst *int, lo, hi int) func(string) error {
 	return func(s string) error {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
+		n, err := settings.ParseInt(s, int64(lo), int64(hi))
 		if err != nil {
-			return errors.New("cannot parse")
+			return err
 		}
-		if n < lo || n > hi {
-			return errors.New("out of range")
-		}
-		*dst = n
+		*dst = int(n)
 		return nil
 	}
 }
@@ -212,7 +113,7 @@ func oneOf(dst *string, valid ...string) func(string) error {
 				return nil
 			}
 		}
-		return errors.New("unknown value")
+		return settings.ErrUnknown
 	}
 }
 
@@ -223,7 +124,7 @@ func positive(set func(string) error, dst *time.Duration) func(string) error {
 			return err
 		}
 		if *dst == 0 {
-			return errors.New("must be greater than 0")
+			return settings.ErrOutOfRange
 		}
 		return nil
 	}
@@ -246,10 +147,12 @@ func regexpSetter(dst **regexp.Regexp) func(string) error {
 
 // settingFlag adapts a setting to flag.Value; a bad value is kept in *bad so
 // the caller can print our one-line message instead of the flag package's.
+// A setting with several names records the flag in *sources.
 type settingFlag struct {
-	s    *mgrSetting
-	name string
-	bad  **ConfigError
+	s       *mgrSetting
+	name    string
+	bad     **ConfigError
+	sources *[]string
 }
 
 func (f settingFlag) String() string { return "" }
@@ -261,6 +164,9 @@ func (f settingFlag) Set(v string) error {
 		ce := &ConfigError{Name: "--" + f.name, Value: v, Valid: f.s.valid, Err: err}
 		*f.bad = ce
 		return ce
+	}
+	if len(f.s.env) > 1 {
+		*f.sources = append(*f.sources, f.s.flags[0]+"=--"+f.name)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,6 +21,7 @@ import (
 	"envoy-lifecycle/doctor"
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/quit"
+	"envoy-lifecycle/settings"
 	"envoy-lifecycle/shutdownmgr"
 )
 
@@ -92,15 +93,17 @@ type mgrConfig struct {
 	logFormat         string
 	logToPID1         string
 
-	adminURL string         // resolved from admin or its parts
-	selector envoy.Selector // from count, include, exclude
+	adminURL string             // resolved from admin or its parts
+	selector envoy.Selector     // from count, include, exclude
+	sources  []string           // setting=where, for settings with several names; the last wins
+	warnings []settings.Warning // names ignored or outvoted, logged at start
 }
 
 // settings returns the table, bound to c's fields.
 func (c *mgrConfig) settings() []*mgrSetting {
 	return []*mgrSetting{
-		{flags: []string{"port", "serve-port"}, env: []string{"PORT"}, def: strconv.Itoa(shutdownmgr.DefaultPort), cmds: forManager,
-			from: "all three (9001, 8090, 8080); --serve-port: Contour", valid: "a port from 0 to 65535 (0: any free port)",
+		{flags: []string{"port", "serve-port"}, env: []string{"SHUTDOWN_MANAGER_PORT", "PORT"}, def: strconv.Itoa(shutdownmgr.DefaultPort), cmds: forManager,
+			from: "all three (9001, 8090, 8080); --serve-port: Contour; PORT: k8s-prestop-sidecar", valid: "a port from 0 to 65535 (0: any free port)",
 			desc: "Port to listen on. 8090 as Contour and marin3r: 9001 is old Contour's Envoy admin port, 8080 often the app's.",
 			set:  intSetter(&c.port, 0, 65535)},
 		{flags: []string{"address"}, env: []string{"SHUTDOWN_MANAGER_ADDRESS"}, cmds: forManager, valid: "an IP address, localhost, or empty for all",
@@ -115,18 +118,15 @@ func (c *mgrConfig) settings() []*mgrSetting {
 				c.address = strings.Trim(s, "[]")
 				return nil
 			}},
-		{flags: []string{"envoy-admin"}, env: []string{"ENVOY_ADMIN_API"}, cmds: forBoth, from: "wrap mode; Contour (unix socket)",
-			valid: "http://host:port, https://host:port or unix:///path.sock",
-			desc:  "Envoy admin address as a URL. Wins over the three parts below.",
+		{flags: []string{"envoy-admin"}, env: []string{"ENVOY_ADMIN_API"}, cmds: forBoth, from: "wrap mode; Contour (unix socket path)",
+			valid: settings.ValidAdmin,
+			desc:  "Envoy admin address. Wins over the three parts below.",
 			set: func(s string) error {
-				s = strings.TrimSpace(s)
-				if strings.HasPrefix(s, "/") {
-					s = "unix://" + s // Contour passes the socket path
+				a, err := settings.ParseAdmin(s)
+				if err != nil {
+					return err
 				}
-				if _, err := envoy.ParseAdminURL(s); err != nil {
-					return errors.New(addressReason(err))
-				}
-				c.admin = s
+				c.admin = a
 				return nil
 			}},
 		{flags: []string{"envoy-admin-scheme"}, env: []string{"SHUTDOWN_MANAGER_ENVOY_ADMIN_SCHEME"}, def: "http", cmds: forBoth, from: "shutdown handler",
@@ -142,7 +142,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 				return nil
 			}},
 		{flags: []string{"envoy-admin-port"}, env: []string{"SHUTDOWN_MANAGER_ENVOY_ADMIN_PORT"}, def: "9901", cmds: forBoth, from: "shutdown handler",
-			valid: "a port from 1 to 65535", desc: "Envoy admin port.", set: intSetter(&c.adminPort, 1, 65535)},
+			valid: settings.ValidInt(1, 65535), desc: "Envoy admin port.", set: intSetter(&c.adminPort, 1, 65535)},
 		{flags: []string{"request-timeout"}, env: []string{"SHUTDOWN_MANAGER_REQUEST_TIMEOUT"}, def: "1s", cmds: forBoth,
 			valid: "a duration greater than 0 (" + validDuration + ")", desc: "Timeout of each Envoy admin request.",
 			set: positive(durationSetter(&c.requestTimeout), &c.requestTimeout)},
@@ -167,14 +167,14 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			desc: "Longest drain, delays included, and longest wait of /shutdown, /waitforshutdown and the ready-file waits (408 past it). ?deadline= overrides it.",
 			set:  durationSetter(&c.deadline)},
 		{flags: []string{"min-open-connections"}, env: []string{"SHUTDOWN_MANAGER_MIN_OPEN_CONNECTIONS"}, def: "0", cmds: forBoth,
-			from: "marin3r, Contour", valid: "a whole number of 0 or more",
+			from: "marin3r, Contour", valid: settings.ValidInt(0, math.MaxInt64),
 			desc: "The drain ends once open connections are at or below this.",
 			set: func(s string) error {
-				n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+				n, err := settings.ParseInt(s, 0, math.MaxInt64)
 				if err != nil {
-					return errors.New("cannot parse")
+					return err
 				}
-				c.minConns = n
+				c.minConns = uint64(n)
 				return nil
 			}},
 		{flags: []string{"drain-listeners"}, env: []string{"SHUTDOWN_MANAGER_DRAIN_LISTENERS"}, def: "true", isBool: true, cmds: forBoth,
@@ -200,7 +200,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			from: "Contour, marin3r (their /shutdown)", valid: validBool,
 			desc: "/shutdown and /waitforshutdown wait for the ready file instead of draining: the drain runs as `envoy-lifecycle drain` elsewhere.",
 			set:  boolSetter(&c.readyFileOnly)},
-		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: fmtDuration(shutdownmgr.DefaultReadyFileInterval), cmds: forManager,
+		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: settings.FormatDuration(shutdownmgr.DefaultReadyFileInterval), cmds: forManager,
 			from: "marin3r, Contour (1s)", valid: "a duration greater than 0 (" + validDuration + ")",
 			desc: "How often a missing ready file is checked for.", set: positive(durationSetter(&c.readyFileInterval), &c.readyFileInterval)},
 		{flags: []string{"state-file"}, env: []string{"SHUTDOWN_MANAGER_STATE_FILE"}, def: "/tmp/envoy-lifecycle-shutdown.state", cmds: forBoth,
@@ -219,38 +219,76 @@ func (c *mgrConfig) settings() []*mgrSetting {
 				return nil
 			}},
 		{flags: []string{"max-waiters"}, env: []string{"SHUTDOWN_MANAGER_MAX_WAITERS"}, def: strconv.Itoa(shutdownmgr.DefaultMaxWaiters), cmds: forManager,
-			valid: "a whole number from 1 to 100000", desc: "Most requests waiting at once; past it they get 503.", set: intSetter(&c.maxWaiters, 1, 100000)},
-		{flags: []string{"interval"}, env: []string{"INTERVAL"}, def: "10s", cmds: forManager, from: "k8s-prestop-sidecar", valid: validDuration,
+			valid: settings.ValidInt(1, 100000), desc: "Most requests waiting at once; past it they get 503.", set: intSetter(&c.maxWaiters, 1, 100000)},
+		{flags: []string{"interval"}, env: []string{"SHUTDOWN_MANAGER_INTERVAL", "INTERVAL"}, def: "10s", cmds: forManager, from: "k8s-prestop-sidecar (INTERVAL)", valid: validDuration,
 			desc: "Quiet window: /waitz (and the exit after SIGTERM) wait until no load-balancer hit was seen for this long. Not the poll interval (--period).",
 			set:  durationSetter(&c.interval)},
-		{flags: []string{"cooldown"}, env: []string{"COOLDOWN"}, def: "10s", cmds: forManager, from: "k8s-prestop-sidecar", valid: validDuration,
+		{flags: []string{"cooldown"}, env: []string{"SHUTDOWN_MANAGER_COOLDOWN", "COOLDOWN"}, def: "10s", cmds: forManager, from: "k8s-prestop-sidecar (COOLDOWN)", valid: validDuration,
 			desc: "Waited after the quiet window before /waitz returns.", set: durationSetter(&c.cooldown)},
-		{flags: []string{"log"}, env: []string{"LOG"}, def: "false", isBool: true, cmds: forManager, from: "k8s-prestop-sidecar", valid: validBool,
-			desc: "Log every load-balancer hit at info (LOG=yes). Not the log level.", set: boolSetter(&c.logHits)},
+		{flags: []string{"log-hits", "log"}, env: []string{"SHUTDOWN_MANAGER_LOG_HITS", "LOG"}, def: "false", isBool: true, cmds: forManager, from: "k8s-prestop-sidecar (LOG=yes)", valid: validBool,
+			desc: "Log every load-balancer hit at info. Not the log level: a bare LOG other than yes or no is ignored with a warning.", set: boolSetter(&c.logHits)},
 		{flags: []string{"waitz-timeout"}, env: []string{"SHUTDOWN_MANAGER_WAITZ_TIMEOUT"}, def: "10m", cmds: forManager, valid: validDuration + "; 0: none",
 			desc: "Longest /waitz waits for the hits to stop (408 past it).", set: durationSetter(&c.waitzTimeout)},
-		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: fmtDuration(shutdownmgr.DefaultShutdownTimeout), cmds: forManager,
+		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: settings.FormatDuration(shutdownmgr.DefaultShutdownTimeout), cmds: forManager,
 			valid: "a duration greater than 0 (" + validDuration + ")", desc: "On exit, longest wait for answers in flight to finish.",
 			set: positive(durationSetter(&c.shutdownTimeout), &c.shutdownTimeout)},
 		{flags: []string{"drain-on-signal"}, env: []string{"SHUTDOWN_MANAGER_DRAIN_ON_SIGNAL"}, def: "false", isBool: true, cmds: forManager, valid: validBool,
 			desc: "SIGTERM/SIGINT to the manager also start the drain. Not restart-safe: Kubernetes also stops a container it restarts alone.",
 			set:  boolSetter(&c.drainOnSignal)},
-		{flags: []string{"log-to-pid1"}, env: []string{"SHUTDOWN_MANAGER_LOG_TO_PID1"}, def: "auto", cmds: forDrain, from: "Envoy Gateway", valid: "auto, true or false",
+		{flags: []string{"log-to-pid1"}, env: []string{"SHUTDOWN_MANAGER_LOG_TO_PID1"}, def: "auto", cmds: forDrain, from: "Envoy Gateway", valid: "auto, or " + validBool,
 			desc: "Also write the logs to " + pid1Stdout + " so an exec hook's lines show in kubectl logs. auto: when not PID 1 and writable. Never fatal.",
-			set:  oneOf(&c.logToPID1, "auto", "true", "false")},
-		{flags: []string{"log-level"}, env: []string{"ENVOY_LIFECYCLE_LOG_LEVEL"}, def: "info", cmds: forBoth, valid: "trace, debug, info, warn, error or off",
-			desc: "Log level.",
 			set: func(s string) error {
-				s = strings.ToLower(strings.TrimSpace(s))
-				if s != "off" && hclog.LevelFromString(s) == hclog.NoLevel {
-					return errors.New("unknown level")
+				if strings.EqualFold(strings.TrimSpace(s), "auto") {
+					c.logToPID1 = "auto"
+					return nil
 				}
-				c.logLevel = s
-				return nil
+				b, err := settings.ParseBool(s)
+				c.logToPID1 = strconv.FormatBool(b)
+				return err
 			}},
-		{flags: []string{"log-format"}, env: []string{"ENVOY_LIFECYCLE_LOG_FORMAT"}, def: "json", cmds: forBoth, from: "marin3r (JSON)", valid: "json or text",
-			desc: "Log format; logs go to stderr.", set: oneOf(&c.logFormat, "json", "text")},
+		{flags: []string{"log-level"}, env: []string{"ENVOY_LIFECYCLE_LOG_LEVEL"}, def: "info", cmds: forBoth, valid: settings.ValidLogLevel,
+			desc: "Log level.",
+			set: func(s string) (err error) {
+				c.logLevel, err = settings.ParseLogLevel(s)
+				return err
+			}},
+		{flags: []string{"log-format"}, env: []string{"ENVOY_LIFECYCLE_LOG_FORMAT"}, def: "text", cmds: forBoth, from: "marin3r used JSON: set json", valid: settings.ValidLogFormat,
+			desc: "Log format, as in every mode; logs go to stderr.",
+			set: func(s string) (err error) {
+				c.logFormat, err = settings.ParseLogFormat(s)
+				return err
+			}},
 	}
+}
+
+// isSeedName reports whether name is one of k8s-prestop-sidecar's bare
+// variables (PORT, LOG, INTERVAL, COOLDOWN), which other containers of a pod
+// may carry too.
+func isSeedName(name string) bool {
+	return !strings.Contains(name, "_")
+}
+
+// setSeed applies a seed's bare variable where its meaning is unambiguous:
+// LOG only as yes or no (k8s-prestop-sidecar read nothing else as true;
+// LOG=debug is some other program's level), the others when they parse.
+// Anything else is ignored with a warning instead of stopping the manager:
+// it is probably another container's. It reports whether v was used.
+func (c *mgrConfig) setSeed(env *settings.Env, s *mgrSetting, name, v string) bool {
+	if s.isBool {
+		if v != "yes" && v != "no" {
+			env.Warn(name, v, "unset", `k8s-prestop-sidecar's `+name+` is "yes" or "no"; set --`+s.flags[0]+` or `+s.env[0]+` instead`)
+			return false
+		}
+		v = strconv.FormatBool(v == "yes")
+	}
+	if err := s.set(v); err != nil {
+		env.Warn(name, v, "unset", "not "+s.valid+" ("+err.Error()+"), so probably another container's; set --"+s.flags[0]+" or "+s.env[0]+" instead")
+		if def := s.def; def != "" {
+			_ = s.set(def)
+		}
+		return false
+	}
+	return true
 }
 
 // parseMgrConfig reads defaults, then the environment, then flags (which
@@ -258,6 +296,12 @@ func (c *mgrConfig) settings() []*mgrSetting {
 // --help was asked for.
 func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err error) {
 	c = &mgrConfig{}
+	env := &settings.Env{}
+	defer func() {
+		if c != nil {
+			c.warnings = env.Warnings
+		}
+	}()
 	table := c.settings()
 	for _, s := range table {
 		if s.cmds&cmd == 0 {
@@ -266,15 +310,23 @@ func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err er
 		if err := s.set(s.def); err != nil && s.def != "" {
 			return nil, false, fmt.Errorf("internal error: default of --%s: %w", s.flags[0], err)
 		}
-		for _, name := range s.env {
-			v, ok := os.LookupEnv(name)
-			if !ok || v == "" {
+		// The prefixed name is listed first and wins over a seed's bare
+		// one, which another container may share through envFrom.
+		name, v, ok := env.Pick(s.env...)
+		switch {
+		case !ok:
+			continue
+		case isSeedName(name):
+			if !c.setSeed(env, s, name, v) {
 				continue
 			}
+		default:
 			if err := s.set(v); err != nil {
 				return nil, false, &ConfigError{Name: name, Value: v, Valid: s.valid, Err: err}
 			}
-			break
+		}
+		if len(s.env) > 1 {
+			c.sources = append(c.sources, s.flags[0]+"="+name)
 		}
 	}
 	fs := flag.NewFlagSet("envoy-lifecycle", flag.ContinueOnError)
@@ -285,7 +337,7 @@ func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err er
 			continue
 		}
 		for _, name := range s.flags {
-			fs.Var(settingFlag{s: s, name: name, bad: &bad}, name, s.desc)
+			fs.Var(settingFlag{s: s, name: name, bad: &bad, sources: &c.sources}, name, s.desc)
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -309,12 +361,12 @@ func (c *mgrConfig) resolve() error {
 	if c.adminURL == "" {
 		c.adminURL = c.adminScheme + "://" + net.JoinHostPort(c.adminHost, strconv.Itoa(c.adminPort))
 		if _, err := envoy.ParseAdminURL(c.adminURL); err != nil {
-			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(addressReason(err))}
+			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(settings.AdminReason(err))}
 		}
 	}
 	if need := c.startDelay + c.delay + c.period; c.deadline > 0 && c.deadline < need {
-		return &ConfigError{Name: "--deadline", Value: c.deadline.String(),
-			Valid: fmt.Sprintf("0, or at least start-drain-delay+delay+period (%s)", need), Err: errors.New("too short")}
+		return &ConfigError{Name: "--deadline", Value: settings.FormatDuration(c.deadline),
+			Valid: "0, or at least start-drain-delay+delay+period (" + settings.FormatDuration(need) + ")", Err: errors.New("too short")}
 	}
 	switch c.count {
 	case "requests":
@@ -336,8 +388,26 @@ func (c *mgrConfig) resolve() error {
 	return nil
 }
 
-// newLogger builds the root logger: JSON by default, with a logger name, as
-// marin3r's users expect.
+// logSources logs, once at start, which name each setting with several
+// names was taken from (a flag, the prefixed variable or a seed's bare one),
+// and the names ignored or outvoted.
+func (c *mgrConfig) logSources(log hclog.Logger) {
+	last := map[string]string{}
+	var order []string
+	for _, src := range c.sources {
+		setting, from, _ := strings.Cut(src, "=")
+		if _, seen := last[setting]; !seen {
+			order = append(order, setting)
+		}
+		last[setting] = from
+	}
+	for _, setting := range order {
+		log.Info("setting taken from", "setting", "--"+setting, "from", last[setting])
+	}
+	logWarnings(log, c.warnings)
+}
+
+// newLogger builds the root logger: text by default, as in every mode.
 func (c *mgrConfig) newLogger(w io.Writer) hclog.Logger {
 	return newRootLogger(w, c.logLevel, c.logFormat)
 }
@@ -394,6 +464,7 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	}
 	root := cfg.newLogger(stderr)
 	log := root.Named("shutdown-manager")
+	cfg.logSources(log)
 	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle shutdown-manager: %v\n", err)
@@ -434,44 +505,59 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// printMgrUsage prints one subcommand's settings, from the table.
+// printMgrUsage prints one subcommand's settings, from the table, wrapped
+// at cli.Width.
 func printMgrUsage(w io.Writer, name string, cmd cmdMask) {
+	var intro string
 	switch name {
 	case "drain":
-		fmt.Fprint(w, drainUsage)
+		intro = drainUsage
 	default:
-		fmt.Fprintf(w, `Usage: envoy-lifecycle shutdown-manager [FLAGS]
+		intro = `Usage: envoy-lifecycle shutdown-manager [FLAGS]
 
-A sidecar that drains Envoy from Kubernetes preStop hooks (see shutdownmgr/README.md).
-Endpoints: /shutdown and /drain start or join the one drain and wait for it (200, 408
-at the deadline); /waitforshutdown waits for it without starting it; /shutdown/ready
-waits for the ready file; /healthz 200; /readyz 200, 503 once terminating; /waitz
-waits until load-balancer hits stop; /status JSON; any other path is a load-balancer
-hit (200, 503 once terminating). Query: ?delay=&period=&deadline= (seconds or 500ms).
-Token header: %s.
-
-`, shutdownmgr.TokenHeader)
+A sidecar that drains Envoy from Kubernetes preStop hooks (see shutdownmgr/README.md). Endpoints: /shutdown and /drain start or join the one drain and wait for it (200, 408 at the deadline); /waitforshutdown waits for it without starting it; /shutdown/ready waits for the ready file; /healthz 200; /readyz 200, 503 once terminating; /waitz waits until load-balancer hits stop; /status JSON; any other path is a load-balancer hit (200, 503 once terminating). Query: ?delay=&period=&deadline= (seconds or 500ms). Token header: ` + shutdownmgr.TokenHeader + `.
+`
 	}
-	fmt.Fprintln(w, "Each flag also reads its environment variable; a flag wins. Durations are seconds (5, 2.5) or Go durations (500ms, 1m).")
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FLAG\tENV\tDEFAULT\tFROM\tMEANING")
+	io.WriteString(w, wrapHelp(intro+`
+Each flag also reads its environment variables; a flag wins, then the first variable listed. The bare PORT, LOG, INTERVAL and COOLDOWN (k8s-prestop-sidecar's) are used only when their value means what it meant there; otherwise they are ignored with a warning, since another container may share them. Durations: `+validDuration+`. Booleans: `+validBool+`.
+
+`))
 	var c mgrConfig
+	var vars []settings.Var
 	for _, s := range c.settings() {
 		if s.cmds&cmd == 0 {
 			continue
 		}
-		flags := "--" + strings.Join(s.flags, ", --")
-		def, from := s.def, s.from
-		if def == "" {
-			def = "-"
+		v := settings.Var{Name: "--" + strings.Join(s.flags, ", --"), Default: s.def, From: s.from, Desc: s.desc}
+		if len(s.env) > 0 {
+			v.Name += " (" + strings.Join(s.env, ", ") + ")"
 		}
-		if from == "" {
-			from = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", flags, strings.Join(s.env, ", "), def, from, s.desc)
+		vars = append(vars, v)
 	}
-	tw.Flush()
+	settings.WriteUsage(w, vars)
+}
+
+// writeMgrMarkdown writes shutdownmgr/README.md's settings table from the
+// same table as --help; TestSettingsTableInReadme keeps them equal.
+func writeMgrMarkdown(w io.Writer) {
+	fmt.Fprintln(w, "| Flag (aliases) | Environment | Default | Cmd | From | Meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	cell := func(s string) string {
+		if s == "" {
+			return "–"
+		}
+		return strings.ReplaceAll(s, "|", `\|`)
+	}
+	var c mgrConfig
+	for _, s := range c.settings() {
+		cmd := map[cmdMask]string{forManager: "manager", forDrain: "drain", forBoth: "both"}[s.cmds]
+		def := "–"
+		if s.def != "" {
+			def = "`" + s.def + "`"
+		}
+		fmt.Fprintf(w, "| `--%s` | `%s` | %s | %s | %s | %s |\n", strings.Join(s.flags, "`<br>`--"), strings.Join(s.env, "`<br>`"),
+			def, cmd, cell(s.from), cell(s.desc))
+	}
 }
 
 // autoDelaySetter reads --delay: "auto", or a duration (which turns auto

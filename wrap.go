@@ -7,60 +7,57 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/kelseyhightower/envconfig"
 
+	"envoy-lifecycle/doctor"
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/lifecycle"
 	"envoy-lifecycle/quit"
 	"envoy-lifecycle/readiness"
+	"envoy-lifecycle/settings"
 	"envoy-lifecycle/wrapper"
 )
 
-// Config is the wrap mode's configuration, read from the environment.
-//
-// The variables of envoy-preflight and scuttle keep their names (they share
-// no prefix); our own settings are named ENVOY_LIFECYCLE_*. envconfig is
-// called with an empty prefix so each tag is the whole variable name and no
-// prefixed fallback is ever consulted.
+// Config is the wrap mode's configuration, read from the environment by
+// settings.Load: the variables of envoy-preflight and scuttle keep their
+// names and their peers' rules; our own, ENVOY_LIFECYCLE_*, are strict.
 type Config struct {
-	AdminAPI                string        `envconfig:"ENVOY_ADMIN_API" from:"envoy-preflight, scuttle" desc:"Envoy admin address: http://, https:// or unix:///path.sock. Unset: just run the app (local development), unless USE_ISTIO_ENDPOINT."`
-	KillAPI                 string        `envconfig:"ENVOY_KILL_API" from:"envoy-preflight" desc:"Full URL POSTed to stop Envoy, instead of ENVOY_ADMIN_API/quitquitquit."`
-	NeverKillEnvoy          bool          `envconfig:"NEVER_KILL_ENVOY" default:"false" from:"envoy-preflight" desc:"Never stop the proxy."`
-	AlwaysKillEnvoy         bool          `envconfig:"ALWAYS_KILL_ENVOY" default:"false" from:"envoy-preflight" desc:"Accepted for compatibility; stopping the proxy on every exit path is already the default."`
-	StartWithoutEnvoy       bool          `envconfig:"START_WITHOUT_ENVOY" default:"false" from:"envoy-preflight, scuttle" desc:"Do not wait for Envoy to be LIVE; still stop it when the app exits."`
-	IstioQuitAPI            string        `envconfig:"ISTIO_QUIT_API" from:"scuttle, envoy-preflight fork" desc:"pilot-agent status address (e.g. http://127.0.0.1:15020); POST /quitquitquit there stops Istio's proxy."`
-	GenericQuitEndpoints    []string      `envconfig:"GENERIC_QUIT_ENDPOINTS" from:"scuttle, envoy-preflight fork" desc:"Comma-separated URLs POSTed first when the app exits (other sidecars). Their status is logged, not used."`
-	GenericQuitOnly         bool          `envconfig:"GENERIC_QUIT_ONLY" default:"false" from:"kvij/scuttle" desc:"Only call GENERIC_QUIT_ENDPOINTS; do not stop Istio or Envoy."`
-	NeverKillIstio          bool          `envconfig:"NEVER_KILL_ISTIO" default:"false" from:"scuttle, envoy-preflight fork" desc:"Never stop the proxy (nor call the generic endpoints)."`
-	NeverKillIstioOnFailure bool          `envconfig:"NEVER_KILL_ISTIO_ON_FAILURE" default:"false" from:"scuttle, envoy-preflight fork" desc:"Do not stop the proxy when the app exits non-zero (lets restartPolicy: OnFailure retry in the same pod)."`
-	WaitForEnvoyTimeout     time.Duration `envconfig:"WAIT_FOR_ENVOY_TIMEOUT" from:"scuttle" desc:"Start the app anyway if Envoy is not LIVE after this long. 0: no such limit."`
-	QuitWithoutEnvoyTimeout time.Duration `envconfig:"QUIT_WITHOUT_ENVOY_TIMEOUT" from:"scuttle" desc:"Give up if Envoy is not LIVE after this long: stop the proxy and exit 69. Wins over WAIT_FOR_ENVOY_TIMEOUT. Default 10m when neither is set; 0 waits forever."`
-	QuitRequestTimeout      time.Duration `envconfig:"QUIT_REQUEST_TIMEOUT" from:"kvij/scuttle" desc:"Timeout of each quit request."`
-	PreflightLogging        *bool         `envconfig:"ENVOY_PREFLIGHT_LOGGING" from:"envoy-preflight" desc:"false: log errors only. true or unset: lifecycle lines. ENVOY_LIFECYCLE_LOG_LEVEL wins."`
-	ScuttleLogging          *bool         `envconfig:"SCUTTLE_LOGGING" from:"scuttle" desc:"Same as ENVOY_PREFLIGHT_LOGGING. Logs go to stderr, not stdout."`
-	IstioFallbackPkill      bool          `envconfig:"ISTIO_FALLBACK_PKILL" default:"false" from:"scuttle, envoy-preflight fork" desc:"If Istio's quit API is unset or fails, send SIGINT to processes named pilot-agent (needs shareProcessNamespace). No shell or pkill is used."`
-	UseIstioEndpoint        bool          `envconfig:"USE_ISTIO_ENDPOINT" default:"false" from:"envoy-preflight fork" desc:"Default ENVOY_ADMIN_API to http://127.0.0.1:15000 and ISTIO_QUIT_API to http://127.0.0.1:15020."`
+	AdminAPI                string        `envconfig:"ENVOY_ADMIN_API" kind:"admin" desc:"Envoy admin address: http://host:port, https://host:port, unix:///path.sock or an absolute socket path. Unset: just run the app (local development), unless USE_ISTIO_ENDPOINT."`
+	KillAPI                 string        `envconfig:"ENVOY_KILL_API" kind:"url" desc:"Full URL POSTed to stop Envoy, instead of ENVOY_ADMIN_API/quitquitquit."`
+	NeverKillEnvoy          bool          `envconfig:"NEVER_KILL_ENVOY" default:"false" desc:"Never stop the proxy."`
+	AlwaysKillEnvoy         bool          `envconfig:"ALWAYS_KILL_ENVOY" default:"false" desc:"Accepted for compatibility; stopping the proxy on every exit path is already the default."`
+	StartWithoutEnvoy       bool          `envconfig:"START_WITHOUT_ENVOY" default:"false" desc:"Do not wait for Envoy to be LIVE; still stop it when the app exits."`
+	IstioQuitAPI            string        `envconfig:"ISTIO_QUIT_API" kind:"admin" desc:"pilot-agent status address (e.g. http://127.0.0.1:15020); POST /quitquitquit there stops Istio's proxy."`
+	GenericQuitEndpoints    []string      `envconfig:"GENERIC_QUIT_ENDPOINTS" kind:"urls" desc:"Comma-separated URLs POSTed first when the app exits (other sidecars). Their status is logged, not used."`
+	GenericQuitOnly         bool          `envconfig:"GENERIC_QUIT_ONLY" default:"false" desc:"Only call GENERIC_QUIT_ENDPOINTS; do not stop Istio or Envoy."`
+	NeverKillIstio          bool          `envconfig:"NEVER_KILL_ISTIO" default:"false" desc:"Never stop the proxy (nor call the generic endpoints)."`
+	NeverKillIstioOnFailure bool          `envconfig:"NEVER_KILL_ISTIO_ON_FAILURE" default:"false" desc:"Do not stop the proxy when the app exits non-zero (lets restartPolicy: OnFailure retry in the same pod)."`
+	WaitForEnvoyTimeout     time.Duration `envconfig:"WAIT_FOR_ENVOY_TIMEOUT" show:"0" desc:"Start the app anyway if Envoy is not LIVE after this long. 0: no such limit."`
+	QuitWithoutEnvoyTimeout time.Duration `envconfig:"QUIT_WITHOUT_ENVOY_TIMEOUT" show:"10m if neither is set" desc:"Give up if Envoy is not LIVE after this long: stop the proxy and exit 69. Wins over WAIT_FOR_ENVOY_TIMEOUT. Default 10m when neither is set; 0 waits forever."`
+	QuitRequestTimeout      time.Duration `envconfig:"QUIT_REQUEST_TIMEOUT" min:"1ns" desc:"Timeout of each quit request."`
+	PreflightLogging        *bool         `envconfig:"ENVOY_PREFLIGHT_LOGGING" desc:"false: log errors only. true or unset: lifecycle lines. ENVOY_LIFECYCLE_LOG_LEVEL wins."`
+	ScuttleLogging          *bool         `envconfig:"SCUTTLE_LOGGING" desc:"Same as ENVOY_PREFLIGHT_LOGGING. Logs go to stderr, not stdout."`
+	IstioFallbackPkill      bool          `envconfig:"ISTIO_FALLBACK_PKILL" default:"false" desc:"If Istio's quit API is unset or fails, send SIGINT to processes named pilot-agent (needs shareProcessNamespace). No shell or pkill is used."`
+	UseIstioEndpoint        bool          `envconfig:"USE_ISTIO_ENDPOINT" default:"false" desc:"Default ENVOY_ADMIN_API to http://127.0.0.1:15000 and ISTIO_QUIT_API to http://127.0.0.1:15020."`
 
-	LogLevel            string        `envconfig:"ENVOY_LIFECYCLE_LOG_LEVEL" default:"info" desc:"trace, debug, info, warn, error or off."`
-	LogFormat           string        `envconfig:"ENVOY_LIFECYCLE_LOG_FORMAT" default:"text" desc:"text or json. Logs always go to stderr."`
-	RequestTimeout      time.Duration `envconfig:"ENVOY_LIFECYCLE_REQUEST_TIMEOUT" default:"1s" desc:"Timeout of each admin request (readiness polls, drain calls)."`
-	PollInitial         time.Duration `envconfig:"ENVOY_LIFECYCLE_POLL_INITIAL" default:"20ms" desc:"First interval between readiness polls; it grows x1.5 up to ENVOY_LIFECYCLE_POLL_MAX."`
-	PollMax             time.Duration `envconfig:"ENVOY_LIFECYCLE_POLL_MAX" default:"44ms" desc:"Longest interval between readiness polls. 44ms keeps the wait under 25 requests a second and the start delay after LIVE under 50ms; its median is about half of it."`
-	QuitRetries         int           `envconfig:"ENVOY_LIFECYCLE_QUIT_RETRIES" default:"3" desc:"Attempts of each quit request on a network error or 5xx."`
+	LogLevel            string        `envconfig:"ENVOY_LIFECYCLE_LOG_LEVEL" default:"info" kind:"loglevel" desc:"trace, debug, info, warn, error or off."`
+	LogFormat           string        `envconfig:"ENVOY_LIFECYCLE_LOG_FORMAT" default:"text" kind:"logformat" desc:"text or json. Logs always go to stderr."`
+	RequestTimeout      time.Duration `envconfig:"ENVOY_LIFECYCLE_REQUEST_TIMEOUT" default:"1s" min:"1ms" desc:"Timeout of each admin request (readiness polls, drain calls)."`
+	PollInitial         time.Duration `envconfig:"ENVOY_LIFECYCLE_POLL_INITIAL" default:"20ms" min:"1ms" desc:"First interval between readiness polls; it grows x1.5 up to ENVOY_LIFECYCLE_POLL_MAX."`
+	PollMax             time.Duration `envconfig:"ENVOY_LIFECYCLE_POLL_MAX" default:"44ms" min:"1ms" desc:"Longest interval between readiness polls. 44ms keeps the wait under 25 requests a second and the start delay after LIVE under 50ms; its median is about half of it."`
+	QuitRetries         int           `envconfig:"ENVOY_LIFECYCLE_QUIT_RETRIES" default:"3" min:"1" desc:"Attempts of each quit request on a network error or 5xx."`
 	QuitVerify          time.Duration `envconfig:"ENVOY_LIFECYCLE_QUIT_VERIFY" default:"1s" desc:"After quitting, wait up to this long to confirm the proxy went away (only logged). 0: do not check."`
 	Drain               bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN" default:"true" desc:"On a termination signal: fail Envoy's health checks, wait DRAIN_DELAY, drain inbound listeners and wait for connections, then forward the signal. false: forward at once, as envoy-preflight does."`
 	DrainDelay          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay). auto: wait until no new inbound connection or request arrived for DRAIN_QUIET, between DRAIN_DELAY_MIN and DRAIN_DELAY_MAX."`
-	DrainQuiet          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_QUIET" default:"1s" desc:"With DRAIN_DELAY=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain."`
+	DrainQuiet          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_QUIET" default:"1s" min:"1ms" desc:"With DRAIN_DELAY=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain."`
 	DrainDelayMin       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MIN" default:"0s" desc:"With DRAIN_DELAY=auto: the shortest delay once any traffic was ever seen. A pod that never had any does not wait."`
 	DrainDelayMax       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MAX" default:"0s" desc:"With DRAIN_DELAY=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half of DRAIN_DEADLINE."`
 	DrainSkipIdle       bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE" default:"true" desc:"Skip DRAIN_DELAY when the inbound listeners never accepted a connection (a Job: nothing routes to it), so a cancelled Job stops at once."`
-	DrainPeriod         time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_PERIOD" default:"500ms" desc:"Interval between connection polls (Contour --check-interval, marin3r --check-drain-interval)."`
+	DrainPeriod         time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_PERIOD" default:"500ms" min:"1ms" desc:"Interval between connection polls (Contour --check-interval, marin3r --check-drain-interval)."`
 	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway. 0: no limit (then no shutdown budget can be given)."`
 	DrainMinConnections uint64        `envconfig:"ENVOY_LIFECYCLE_DRAIN_MIN_CONNECTIONS" default:"0" desc:"The drain ends once open connections are at or below this (Contour and marin3r --min-open-connections)."`
 	DrainCount          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_COUNT" default:"connections" desc:"What is counted: connections (listener.*.downstream_cx_active) or requests (http.*.downstream_rq_active)."`
@@ -70,22 +67,24 @@ type Config struct {
 	TermSignals         []string      `envconfig:"ENVOY_LIFECYCLE_TERM_SIGNALS" default:"TERM" desc:"Signals that start the graceful termination, comma-separated (TERM, INT, HUP, QUIT, USR1, USR2). Others are forwarded at once."`
 
 	ReadyClusters         []string      `envconfig:"ENVOY_LIFECYCLE_READY_CLUSTERS" desc:"After LIVE, before the app starts: wait until each of these clusters (comma-separated names) is active in /clusters with a healthy or degraded host."`
-	ReadyClustersTimeout  time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_CLUSTERS_TIMEOUT" default:"30s" desc:"How long READY_CLUSTERS is waited for."`
+	ReadyClustersTimeout  time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_CLUSTERS_TIMEOUT" default:"30s" min:"1ms" desc:"How long READY_CLUSTERS is waited for."`
 	ReadyClustersFatal    bool          `envconfig:"ENVOY_LIFECYCLE_READY_CLUSTERS_FATAL" default:"false" desc:"true: READY_CLUSTERS not met in time stops the proxy and exits 69 without starting the app. false: log it and start the app anyway."`
 	ReadyNoWarming        bool          `envconfig:"ENVOY_LIFECYCLE_READY_NO_WARMING" default:"false" desc:"After LIVE, before the app starts: wait until no cluster or listener is warming (cluster_manager.warming_clusters, listener_manager.total_listeners_warming)."`
-	ReadyNoWarmingTimeout time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_NO_WARMING_TIMEOUT" default:"30s" desc:"How long READY_NO_WARMING is waited for."`
+	ReadyNoWarmingTimeout time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_NO_WARMING_TIMEOUT" default:"30s" min:"1ms" desc:"How long READY_NO_WARMING is waited for."`
 	ReadyNoWarmingFatal   bool          `envconfig:"ENVOY_LIFECYCLE_READY_NO_WARMING_FATAL" default:"false" desc:"As READY_CLUSTERS_FATAL, for READY_NO_WARMING."`
-	ReadyURL              string        `envconfig:"ENVOY_LIFECYCLE_READY_URL" desc:"After LIVE, before the app starts: wait until a GET of this URL (through the proxy, e.g. a dependency's health path) answers 2xx. Each attempt is bounded by REQUEST_TIMEOUT; redirects are not followed."`
-	ReadyURLTimeout       time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_URL_TIMEOUT" default:"30s" desc:"How long READY_URL is waited for."`
+	ReadyURL              string        `envconfig:"ENVOY_LIFECYCLE_READY_URL" kind:"url" desc:"After LIVE, before the app starts: wait until a GET of this URL (through the proxy, e.g. a dependency's health path) answers 2xx. Each attempt is bounded by REQUEST_TIMEOUT; redirects are not followed."`
+	ReadyURLTimeout       time.Duration `envconfig:"ENVOY_LIFECYCLE_READY_URL_TIMEOUT" default:"30s" min:"1ms" desc:"How long READY_URL is waited for."`
 	ReadyURLFatal         bool          `envconfig:"ENVOY_LIFECYCLE_READY_URL_FATAL" default:"false" desc:"As READY_CLUSTERS_FATAL, for READY_URL."`
 
-	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" desc:"The pod's terminationGracePeriodSeconds (30 or 30s), for doctor to check the drain budget against. Unset: Kubernetes' default, 30s."`
-	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
+	GracePeriod    string `envconfig:"ENVOY_LIFECYCLE_GRACE_PERIOD" show:"30" desc:"The pod's terminationGracePeriodSeconds (30 or 30s): the start-up log and doctor warn when the shutdown budget exceeds it. Unset: Kubernetes' default, 30s."`
+	TerminationLog string `envconfig:"ENVOY_LIFECYCLE_TERMINATION_LOG" empty:"none" desc:"File that gets one line saying why the wrapper exited (kubectl describe pod shows it). The default is only written if it exists; another path is created. Empty: none."`
 
-	ProcessGroup *bool `envconfig:"ENVOY_LIFECYCLE_PROCESS_GROUP" desc:"Run the app in its own process group and signal the whole group; on a terminal the app's group gets its foreground. Unset: true when the wrapper leads the session of the terminal on its stdin (docker run -t), false otherwise."`
+	ProcessGroup *bool `envconfig:"ENVOY_LIFECYCLE_PROCESS_GROUP" show:"auto" desc:"Run the app in its own process group and signal the whole group; on a terminal the app's group gets its foreground. Unset: true when the wrapper leads the session of the terminal on its stdin (docker run -t), false otherwise."`
 	Subreaper    bool  `envconfig:"ENVOY_LIFECYCLE_SUBREAPER" default:"false" desc:"Become a child subreaper, so orphans are reaped even when not PID 1."`
 
 	grace       time.Duration      // from GRACE_PERIOD; 30s when unset
+	graceSet    bool               // GRACE_PERIOD was set
+	warnings    []settings.Warning // values read by a peer's rule, logged at start
 	selector    envoy.Selector     // from DRAIN_COUNT, DRAIN_INCLUDE, DRAIN_EXCLUDE
 	drainDelay  time.Duration      // from DRAIN_DELAY unless auto
 	drainAuto   bool               // DRAIN_DELAY=auto
@@ -103,7 +102,7 @@ func (c *Config) ShutdownBudget() time.Duration {
 func wrapDefaults() *Config {
 	return &Config{
 		QuitRequestTimeout: lifecycle.DefaultQuitRequestTimeout,
-		DrainDelay:         fmtDuration(lifecycle.DefaultDrainDelay), // or "auto"
+		DrainDelay:         settings.FormatDuration(lifecycle.DefaultDrainDelay), // or "auto"
 		DrainDeadline:      lifecycle.DefaultDrainDeadline,
 		StopTimeout:        lifecycle.DefaultStopTimeout,
 		TerminationLog:     lifecycle.DefaultTerminationLog,
@@ -115,24 +114,26 @@ const defaultGrace = 30 * time.Second
 
 // LoadConfig reads and validates the environment.
 func LoadConfig() (*Config, error) {
+	return loadConfig(&settings.Env{})
+}
+
+func loadConfig(env *settings.Env) (*Config, error) {
 	c := *wrapDefaults()
 	// A field without a default tag keeps its preset value when its
 	// variable is unset.
-	if err := envconfig.Process("", &c); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return nil, &ConfigError{Name: pe.KeyName, Value: pe.Value, Valid: validFor(pe.TypeName), Err: errors.New("cannot parse")}
-		}
-		return nil, &usageError{"cannot read environment: " + err.Error()}
-	}
-	if err := c.resolve(); err != nil {
+	if err := settings.Load(env, &c); err != nil {
 		return nil, err
 	}
+	if err := c.resolve(env); err != nil {
+		return nil, err
+	}
+	c.warnings = env.Warnings
 	return &c, nil
 }
 
-// resolve applies the compatibility rules and checks every value.
-func (c *Config) resolve() error {
+// resolve applies the compatibility rules and checks the values against
+// each other.
+func (c *Config) resolve(env *settings.Env) error {
 	if c.UseIstioEndpoint {
 		if c.AdminAPI == "" {
 			c.AdminAPI = "http://127.0.0.1:15000"
@@ -141,72 +142,11 @@ func (c *Config) resolve() error {
 			c.IstioQuitAPI = "http://127.0.0.1:15020"
 		}
 	}
-	for name, v := range map[string]string{"ENVOY_ADMIN_API": c.AdminAPI, "ISTIO_QUIT_API": c.IstioQuitAPI} {
-		if v == "" {
-			continue
-		}
-		if _, err := envoy.ParseAdminURL(v); err != nil {
-			return &ConfigError{Name: name, Value: v, Valid: "http://host:port, https://host:port or unix:///path.sock", Err: errors.New(addressReason(err))}
-		}
-	}
-	if c.KillAPI != "" {
-		if err := checkHTTPURL(c.KillAPI); err != nil {
-			return &ConfigError{Name: "ENVOY_KILL_API", Value: c.KillAPI, Valid: "an http:// or https:// URL", Err: err}
-		}
-	}
-	var generic []string
-	for _, e := range c.GenericQuitEndpoints {
-		if e = strings.TrimSpace(e); e == "" {
-			continue
-		}
-		if err := checkHTTPURL(e); err != nil {
-			return &ConfigError{Name: "GENERIC_QUIT_ENDPOINTS", Value: e, Valid: "comma-separated http:// or https:// URLs", Err: err}
-		}
-		generic = append(generic, e)
-	}
-	c.GenericQuitEndpoints = generic
-
-	durations := []struct {
-		name string
-		d    time.Duration
-		pos  bool // must be > 0
-	}{
-		{"WAIT_FOR_ENVOY_TIMEOUT", c.WaitForEnvoyTimeout, false},
-		{"QUIT_WITHOUT_ENVOY_TIMEOUT", c.QuitWithoutEnvoyTimeout, false},
-		{"QUIT_REQUEST_TIMEOUT", c.QuitRequestTimeout, true},
-		{"ENVOY_LIFECYCLE_REQUEST_TIMEOUT", c.RequestTimeout, true},
-		{"ENVOY_LIFECYCLE_POLL_INITIAL", c.PollInitial, true},
-		{"ENVOY_LIFECYCLE_POLL_MAX", c.PollMax, true},
-		{"ENVOY_LIFECYCLE_QUIT_VERIFY", c.QuitVerify, false},
-		{"ENVOY_LIFECYCLE_DRAIN_PERIOD", c.DrainPeriod, true},
-		{"ENVOY_LIFECYCLE_DRAIN_QUIET", c.DrainQuiet, true},
-		{"ENVOY_LIFECYCLE_DRAIN_DELAY_MIN", c.DrainDelayMin, false},
-		{"ENVOY_LIFECYCLE_DRAIN_DELAY_MAX", c.DrainDelayMax, false},
-		{"ENVOY_LIFECYCLE_READY_CLUSTERS_TIMEOUT", c.ReadyClustersTimeout, true},
-		{"ENVOY_LIFECYCLE_READY_NO_WARMING_TIMEOUT", c.ReadyNoWarmingTimeout, true},
-		{"ENVOY_LIFECYCLE_READY_URL_TIMEOUT", c.ReadyURLTimeout, true},
-		{"ENVOY_LIFECYCLE_DRAIN_DEADLINE", c.DrainDeadline, false},
-		{"ENVOY_LIFECYCLE_STOP_TIMEOUT", c.StopTimeout, false},
-	}
-	for _, d := range durations {
-		if d.d < 0 || (d.pos && d.d == 0) {
-			valid := "a duration of 0 or more"
-			if d.pos {
-				valid = "a duration greater than 0"
-			}
-			return &ConfigError{Name: d.name, Value: os.Getenv(d.name), Valid: valid, Err: errors.New("out of range")}
-		}
-	}
 	if c.PollInitial > c.PollMax {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_POLL_INITIAL", Value: os.Getenv("ENVOY_LIFECYCLE_POLL_INITIAL"), Valid: "at most ENVOY_LIFECYCLE_POLL_MAX (" + c.PollMax.String() + ")", Err: errors.New("out of range")}
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_POLL_INITIAL", Value: os.Getenv("ENVOY_LIFECYCLE_POLL_INITIAL"), Valid: "at most ENVOY_LIFECYCLE_POLL_MAX (" + settings.FormatDuration(c.PollMax) + ")", Err: settings.ErrOutOfRange}
 	}
-	if c.QuitRetries < 1 {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_QUIT_RETRIES", Value: os.Getenv("ENVOY_LIFECYCLE_QUIT_RETRIES"), Valid: "1 or more", Err: errors.New("out of range")}
-	}
-	if _, set := os.LookupEnv("WAIT_FOR_ENVOY_TIMEOUT"); !set {
-		if _, set := os.LookupEnv("QUIT_WITHOUT_ENVOY_TIMEOUT"); !set {
-			c.QuitWithoutEnvoyTimeout = lifecycle.DefaultQuitWithoutEnvoy
-		}
+	if !env.Set("WAIT_FOR_ENVOY_TIMEOUT") && !env.Set("QUIT_WITHOUT_ENVOY_TIMEOUT") {
+		c.QuitWithoutEnvoyTimeout = lifecycle.DefaultQuitWithoutEnvoy
 	}
 
 	if err := c.resolveWaits(); err != nil {
@@ -215,45 +155,22 @@ func (c *Config) resolve() error {
 	if err := c.resolveDrain(); err != nil {
 		return err
 	}
-	grace, err := parseGrace(c.GracePeriod)
-	if err != nil {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_GRACE_PERIOD", Value: c.GracePeriod, Valid: "whole seconds such as 30, or a duration such as 45s", Err: err}
+	c.grace = defaultGrace
+	if v, ok := env.Get("ENVOY_LIFECYCLE_GRACE_PERIOD"); ok {
+		grace, err := settings.CheckDuration("ENVOY_LIFECYCLE_GRACE_PERIOD", v, 0)
+		if err != nil {
+			return err
+		}
+		c.grace, c.graceSet = grace, true
 	}
-	c.grace = grace
-
-	c.LogLevel = strings.ToLower(strings.TrimSpace(c.LogLevel))
-	if _, set := os.LookupEnv("ENVOY_LIFECYCLE_LOG_LEVEL"); !set {
+	if !env.Set("ENVOY_LIFECYCLE_LOG_LEVEL") {
 		// The peers' switches only silence the lifecycle lines; errors still show,
 		// because a silent failure to stop the proxy is what hangs Jobs.
 		if (c.PreflightLogging != nil && !*c.PreflightLogging) || (c.ScuttleLogging != nil && !*c.ScuttleLogging) {
 			c.LogLevel = "error"
 		}
 	}
-	if c.LogLevel != "off" && hclog.LevelFromString(c.LogLevel) == hclog.NoLevel {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_LOG_LEVEL", Value: os.Getenv("ENVOY_LIFECYCLE_LOG_LEVEL"), Valid: "trace, debug, info, warn, error or off", Err: errors.New("unknown level")}
-	}
-	c.LogFormat = strings.ToLower(strings.TrimSpace(c.LogFormat))
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_LOG_FORMAT", Value: os.Getenv("ENVOY_LIFECYCLE_LOG_FORMAT"), Valid: "text or json", Err: errors.New("unknown format")}
-	}
 	return nil
-}
-
-// parseGrace reads a grace period given as whole seconds, as in the pod spec,
-// or as a duration.
-func parseGrace(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return defaultGrace, nil
-	}
-	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, errors.New("cannot parse")
-	}
-	return d, nil
 }
 
 // terminationSignals are the signals TERM_SIGNALS may name.
@@ -310,9 +227,31 @@ func (c *Config) resolveDrain() error {
 	// The delay is part of the deadline: a delay that fills it would end
 	// every drain before listeners are drained.
 	if c.DrainDeadline > 0 && c.drainDelay >= c.DrainDeadline {
-		return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY"), Valid: "less than ENVOY_LIFECYCLE_DRAIN_DEADLINE (" + c.DrainDeadline.String() + "), which includes it", Err: errors.New("out of range")}
+		return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY"), Valid: "less than ENVOY_LIFECYCLE_DRAIN_DEADLINE (" + settings.FormatDuration(c.DrainDeadline) + "), which includes it", Err: settings.ErrOutOfRange}
 	}
 	return nil
+}
+
+// terminationLogPath is ENVOY_LIFECYCLE_TERMINATION_LOG read raw, for a
+// configuration error: set but empty means none, unset the default.
+func terminationLogPath() string {
+	if v, ok := os.LookupEnv("ENVOY_LIFECYCLE_TERMINATION_LOG"); ok {
+		return v
+	}
+	return lifecycle.DefaultTerminationLog
+}
+
+// budgetProblem says how the graceful termination can outlast the pod's
+// grace period (doctor's budget check, failed), or "" when it fits or there
+// is no drain. The start-up log warns with it.
+func (c *Config) budgetProblem() string {
+	if !c.Drain || c.AdminAPI == "" {
+		return ""
+	}
+	if check := doctor.Budget(c.doctorSettings()); check.Level == doctor.Fail {
+		return check.What
+	}
+	return ""
 }
 
 // NewLogger builds the wrap mode's root logger: stderr only, because stdout
@@ -333,11 +272,20 @@ func wrap(argv []string, stderr io.Writer) int {
 	cfg, err := LoadConfig()
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle: %v\n", err)
-		return exitCode(err)
+		code := exitCode(err)
+		// kubectl describe pod shows why the container keeps failing.
+		lifecycle.WriteMessage(terminationLogPath(), lifecycle.Outcome{Code: code, Why: "bad configuration: " + err.Error()},
+			newRootLogger(stderr, "warn", "text"))
+		return code
 	}
 	log := cfg.NewLogger(stderr)
 	if ign := policy.IgnoredAtStart(); len(ign) > 0 {
 		log.Debug("signals ignored at start stay ignored", "signals", fmt.Sprint(ign))
+	}
+	logWarnings(log, cfg.warnings)
+	if problem := cfg.budgetProblem(); problem != "" {
+		log.Warn("shutdown budget exceeds the grace period; kubelet will SIGKILL mid-drain",
+			"budget", cfg.ShutdownBudget(), "grace_period", cfg.grace, "problem", problem)
 	}
 	opts, err := cfg.lifecycleOptions(argv, sigs, log)
 	if err != nil {
@@ -453,9 +401,9 @@ func (c *Config) resolveWaits() error {
 	if strings.EqualFold(v, "auto") {
 		c.drainAuto = true
 	} else {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY", Value: c.DrainDelay, Valid: "auto, or a duration of 0 or more such as 5s", Err: errors.New("cannot parse")}
+		d, err := settings.ParseDuration(v)
+		if err != nil {
+			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY", Value: c.DrainDelay, Valid: "auto, or " + settings.ValidDuration, Err: err}
 		}
 		c.drainDelay = d
 	}
@@ -467,10 +415,10 @@ func (c *Config) resolveWaits() error {
 				Valid: "a duration greater than 0 when DRAIN_DELAY=auto and DRAIN_DEADLINE=0: nothing else would bound the wait", Err: errors.New("unbounded")}
 		case c.DrainDeadline > 0 && max >= c.DrainDeadline:
 			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY_MAX"),
-				Valid: "less than ENVOY_LIFECYCLE_DRAIN_DEADLINE (" + c.DrainDeadline.String() + "), which includes it", Err: errors.New("out of range")}
+				Valid: "less than ENVOY_LIFECYCLE_DRAIN_DEADLINE (" + settings.FormatDuration(c.DrainDeadline) + "), which includes it", Err: settings.ErrOutOfRange}
 		case c.DrainDelayMin > max:
 			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY_MIN", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY_MIN"),
-				Valid: "at most the auto delay's maximum (" + max.String() + ")", Err: errors.New("out of range")}
+				Valid: "at most the auto delay's maximum (" + settings.FormatDuration(max) + ")", Err: settings.ErrOutOfRange}
 		}
 	}
 
@@ -486,11 +434,6 @@ func (c *Config) resolveWaits() error {
 		names = append(names, n)
 	}
 	c.ReadyClusters = names
-	if c.ReadyURL != "" {
-		if err := checkHTTPURL(c.ReadyURL); err != nil {
-			return &ConfigError{Name: "ENVOY_LIFECYCLE_READY_URL", Value: c.ReadyURL, Valid: "an http:// or https:// URL", Err: err}
-		}
-	}
 	return nil
 }
 

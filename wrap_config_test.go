@@ -127,10 +127,13 @@ func TestConfigErrors(t *testing.T) {
 		{"ENVOY_ADMIN_API", "http://"},
 		{"ENVOY_ADMIN_API", "gopher://127.0.0.1:70"},
 		{"ENVOY_KILL_API", "127.0.0.1/quitquitquit"},
-		{"QUIT_REQUEST_TIMEOUT", "0s"},
-		{"QUIT_REQUEST_TIMEOUT", "5"},
-		{"QUIT_WITHOUT_ENVOY_TIMEOUT", "-5s"},
-		{"NEVER_KILL_ISTIO", "sure"},
+		// The peers' own variables take every value the peers took
+		// (TestPeerValues); ours are strict.
+		{"ENVOY_LIFECYCLE_REQUEST_TIMEOUT", "0s"},
+		{"ENVOY_LIFECYCLE_STOP_TIMEOUT", "5 s"},
+		{"ENVOY_LIFECYCLE_DRAIN_DEADLINE", "-5s"},
+		{"ENVOY_LIFECYCLE_DRAIN", "sure"},
+		{"ENVOY_LIFECYCLE_GRACE_PERIOD", "30d"},
 		{"ENVOY_LIFECYCLE_POLL_INITIAL", "1s"},
 		{"ENVOY_LIFECYCLE_LOG_LEVEL", "verbose"},
 		{"ENVOY_LIFECYCLE_QUIT_RETRIES", "many"},

@@ -41,6 +41,9 @@ type Settings struct {
 	// Readiness builds the READY_* conditions on doctor's admin client
 	// (waits.go); nil means none.
 	Readiness func(*envoy.Client) []readiness.Condition
+	// Warnings are settings read by a peer's rule or outvoted (one line
+	// each), reported as warnings.
+	Warnings []string
 }
 
 // Level is how bad a check's finding is.
@@ -48,13 +51,16 @@ type Level int
 
 // The levels, in the order of their badness.
 const (
-	OK Level = iota
+	Info Level = iota - 1 // inferred, not observed: not a finding
+	OK                    // observed
 	Warn
 	Fail // something would break at run time
 )
 
 func (l Level) String() string {
 	switch l {
+	case Info:
+		return "info"
 	case OK:
 		return "ok"
 	case Warn:
@@ -82,8 +88,16 @@ func Print(w io.Writer, checks []Check) (fails int) {
 			warns++
 		}
 	}
-	fmt.Fprintf(w, "%d problems, %d warnings\n", fails, warns)
+	fmt.Fprintf(w, "%s, %s\n", count(fails, "problem"), count(warns, "warning"))
 	return fails
+}
+
+// count writes n and noun, plural unless n is 1: "1 warning", "0 problems".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // Run runs every check. Each request is bounded by s.RequestTimeout and by
@@ -92,6 +106,9 @@ func Run(ctx context.Context, s Settings) []Check {
 	cfg := &s
 	out := []Check{{OK, "configuration is valid"}}
 	add := func(level Level, format string, a ...any) { out = append(out, Check{level, fmt.Sprintf(format, a...)}) }
+	for _, w := range cfg.Warnings {
+		add(Warn, "%s", w)
+	}
 
 	var admin *envoy.Client
 	if cfg.AdminAPI == "" {
@@ -122,7 +139,7 @@ func Run(ctx context.Context, s Settings) []Check {
 			add(OK, "envoy admin %s answers, state LIVE, version %s", base, info.Version)
 		}
 		if err == nil {
-			out = append(out, versionChecks(info.Version, cfg.Drain)...)
+			out = append(out, featureChecks(ctx, admin, info.Version, cfg.Drain)...)
 		}
 		if envoy.IsLocal(admin.Base()) {
 			add(OK, "admin address is local: Envoy can be told to quit")
@@ -150,29 +167,50 @@ func Run(ctx context.Context, s Settings) []Check {
 		out = append(out, istioCheck(ctx, cfg))
 	}
 
-	budget := lifecycle.ShutdownBudget(cfg.DrainDeadline, cfg.StopTimeout)
-	source := "ENVOY_LIFECYCLE_GRACE_PERIOD"
-	if !cfg.GraceSet {
-		source = "Kubernetes' default; set ENVOY_LIFECYCLE_GRACE_PERIOD to check yours"
-	}
-	switch {
-	case !cfg.Drain || admin == nil:
+	if !cfg.Drain || admin == nil {
 		add(OK, "no graceful drain: nothing to fit in the grace period")
-	case budget == 0:
-		add(Fail, "no shutdown budget: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0, so a termination can outlast the grace period %v (%s) and kubelet will SIGKILL mid-drain", cfg.Grace, source)
-	case budget > cfg.Grace:
-		add(Fail, "shutdown budget %v (DRAIN_DEADLINE %v + STOP_TIMEOUT %v + %v) exceeds the grace period %v (%s): kubelet will SIGKILL mid-drain", budget, cfg.DrainDeadline, cfg.StopTimeout, lifecycle.QuitBudget, cfg.Grace, source)
-	default:
-		add(OK, "shutdown budget %v fits the grace period %v (%s)", budget, cfg.Grace, source)
+	} else {
+		out = append(out, Budget(*cfg))
 	}
 	return out
 }
 
-// versionChecks reports what the admin API of that Envoy supports.
-func versionChecks(version string, drain bool) []Check {
+// Budget checks that the shutdown budget fits the grace period: Fail when
+// it does not (a termination can then be SIGKILLed mid-drain), OK when it
+// does. The wrap mode logs the Fail at start too.
+func Budget(s Settings) Check {
+	budget := lifecycle.ShutdownBudget(s.DrainDeadline, s.StopTimeout)
+	source := "ENVOY_LIFECYCLE_GRACE_PERIOD"
+	if !s.GraceSet {
+		source = "Kubernetes' default; set ENVOY_LIFECYCLE_GRACE_PERIOD to check yours"
+	}
+	switch {
+	case budget == 0:
+		return Check{Fail, fmt.Sprintf("no shutdown budget: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0, so a termination can outlast the grace period %v (%s) and kubelet will SIGKILL mid-drain", s.Grace, source)}
+	case budget > s.Grace:
+		return Check{Fail, fmt.Sprintf("shutdown budget %v (DRAIN_DEADLINE %v + STOP_TIMEOUT %v + %v) exceeds the grace period %v (%s): kubelet will SIGKILL mid-drain", budget, s.DrainDeadline, s.StopTimeout, lifecycle.QuitBudget, s.Grace, source)}
+	}
+	return Check{OK, fmt.Sprintf("shutdown budget %v fits the grace period %v (%s)", budget, s.Grace, source)}
+}
+
+// featureChecks reports what this Envoy's admin API supports. Only what
+// /help lists is observed (OK); the rest is inferred from the version
+// string and says so (Info): probing a POST-only endpoint with GET would
+// run it on releases that do not refuse GET.
+func featureChecks(ctx context.Context, admin *envoy.Client, version string, drain bool) []Check {
+	var c []Check
+	eps, err := admin.Endpoints(ctx)
+	switch _, listed := eps["/drain_listeners"]; {
+	case err != nil:
+		c = append(c, Check{Warn, fmt.Sprintf("cannot list the admin endpoints: %v; /drain_listeners not checked", err)})
+	case listed:
+		c = append(c, Check{OK, "/help lists /drain_listeners: listeners can be drained"})
+	case drain:
+		c = append(c, Check{Warn, "/help does not list /drain_listeners: the drain only fails health checks and waits for connections"})
+	}
 	v, ok := envoy.ParseVersion(version)
 	if !ok {
-		return []Check{{Warn, fmt.Sprintf("cannot read a release from envoy version %q; feature checks skipped", version)}}
+		return append(c, Check{Warn, fmt.Sprintf("cannot read a release from envoy version %q; nothing inferred", version)})
 	}
 	f := envoy.FeaturesOf(v)
 	yes := func(b bool) string {
@@ -185,10 +223,10 @@ func versionChecks(version string, drain bool) []Check {
 	if !f.MethodNotAllowed {
 		method = "400"
 	}
-	c := []Check{{OK, fmt.Sprintf("envoy %v: drain_listeners %s, graceful drain %s, skip_exit %s, GET on a POST-only endpoint answers %s",
-		v, yes(f.DrainListeners), yes(f.GracefulDrain), yes(f.SkipExit), method)}}
-	if drain && !f.DrainListeners {
-		c = append(c, Check{Warn, fmt.Sprintf("envoy %v has no /drain_listeners (1.12): the drain only fails health checks and waits for connections", v)})
+	c = append(c, Check{Info, fmt.Sprintf("inferred from version %v, not checked: drain_listeners %s, graceful drain %s, skip_exit %s, GET on a POST-only endpoint answers %s",
+		v, yes(f.DrainListeners), yes(f.GracefulDrain), yes(f.SkipExit), method)})
+	if _, listed := eps["/drain_listeners"]; err == nil && listed != f.DrainListeners {
+		c = append(c, Check{Warn, fmt.Sprintf("/help and version %v disagree on /drain_listeners; /help is what this Envoy serves", v)})
 	}
 	return c
 }

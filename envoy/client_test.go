@@ -220,7 +220,7 @@ func TestServerInfo(t *testing.T) {
 		{name: "ok", handler: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(fixture)
-		}, want: ServerInfo{State: StateLive, Version: "b050513e840aa939a01f89b07c162f00ab3150eb/1.36.6/Clean/RELEASE/BoringSSL"}},
+		}, want: ServerInfo{State: StateLive, Version: "b050513e840aa939a01f89b07c162f00ab3150eb/1.36.6/Clean/RELEASE/BoringSSL", Uptime: 6 * time.Second}},
 		{name: "503", handler: func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
 		}, wantCode: 503, wantErr: "GET /server_info: status 503: no healthy upstream"},

@@ -25,14 +25,18 @@ const (
 type ServerInfo struct {
 	State   string // one of the State constants, never empty
 	Version string // e.g. "<sha>/1.36.6/Clean/RELEASE/BoringSSL"; may be empty
+	// Uptime is uptime_current_epoch: how long this Envoy process has run,
+	// in whole seconds. Negative when absent or unreadable.
+	Uptime time.Duration
 }
 
-// ParseServerInfo decodes a /server_info JSON body, reading only "state" and
-// "version". A missing or empty state is an error.
+// ParseServerInfo decodes a /server_info JSON body, reading only "state",
+// "version" and "uptime_current_epoch". A missing or empty state is an error.
 func ParseServerInfo(r io.Reader) (ServerInfo, error) {
 	var doc struct {
 		State   string `json:"state"`
 		Version string `json:"version"`
+		Uptime  string `json:"uptime_current_epoch"`
 	}
 	if err := json.NewDecoder(r).Decode(&doc); err != nil {
 		return ServerInfo{}, fmt.Errorf("cannot parse server info: %w", err)
@@ -40,7 +44,12 @@ func ParseServerInfo(r io.Reader) (ServerInfo, error) {
 	if doc.State == "" {
 		return ServerInfo{}, errors.New("cannot parse server info: missing state")
 	}
-	return ServerInfo(doc), nil
+	// A protobuf Duration in JSON ("6s"); an unreadable one is unknown.
+	up, err := time.ParseDuration(doc.Uptime)
+	if err != nil || up < 0 {
+		up = -1
+	}
+	return ServerInfo{State: doc.State, Version: doc.Version, Uptime: up}, nil
 }
 
 // ServerInfo fetches GET /server_info. A status other than 200 is a

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func readFixture(tb testing.TB, name string) []byte {
@@ -289,10 +290,10 @@ func TestParseServerInfo(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "fixture live", in: string(readFixture(t, "server_info.json")),
-			want: ServerInfo{State: StateLive, Version: "b050513e840aa939a01f89b07c162f00ab3150eb/1.36.6/Clean/RELEASE/BoringSSL"}},
+			want: ServerInfo{State: StateLive, Version: "b050513e840aa939a01f89b07c162f00ab3150eb/1.36.6/Clean/RELEASE/BoringSSL", Uptime: 6 * time.Second}},
 		{name: "fixture pre-initializing", in: string(readFixture(t, "server_info_pre_initializing.json")),
 			want: ServerInfo{State: StatePreInitializing, Version: "b050513e840aa939a01f89b07c162f00ab3150eb/1.36.6/Clean/RELEASE/BoringSSL"}},
-		{name: "state only", in: `{"state":"DRAINING"}`, want: ServerInfo{State: StateDraining}},
+		{name: "state only", in: `{"state":"DRAINING"}`, want: ServerInfo{State: StateDraining, Uptime: -1}},
 		{name: "missing state", in: `{"version":"x"}`, wantErr: true},
 		{name: "empty state", in: `{"state":""}`, wantErr: true},
 		{name: "numeric state", in: `{"state":0}`, wantErr: true},

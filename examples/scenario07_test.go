@@ -215,7 +215,7 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	}
 
 	p := startPod(t, spec)
-	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", "shutdown-manager: listening:"))
 	waitEnvoy(t, p, "envoy")
 	p.Terminate(grace)
 	for _, c := range []string{"envoy", "shutdown-manager"} {
@@ -234,14 +234,14 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	// The same containers on the same volume: the manager finds the state
 	// file and undoes the drain.
 	again := startPod(t, spec)
-	again.MustWait(t, "the health checks restored", kubeletsim.Output("shutdown-manager", `"health checks restored"`))
+	again.MustWait(t, "the health checks restored", kubeletsim.Output("shutdown-manager", ": health checks restored:"))
 	again.MustWait(t, "envoy asked to pass health checks", kubeletsim.Output("envoy", "admin POST /healthcheck/ok"))
 	// Lines of different containers are recorded as they are read, so
 	// Envoy's line is not ordered against the manager's: the manager logs
 	// "restored" only after Envoy's 200.
 	order(t, again,
-		says("shutdown-manager", `"found a drain from an earlier run; this pod is not terminating, undoing it"`),
-		says("shutdown-manager", `"health checks restored"`),
+		says("shutdown-manager", ": found a drain from an earlier run; this pod is not terminating, undoing it:"),
+		says("shutdown-manager", ": health checks restored:"),
 	)
 	again.Terminate(grace)
 }

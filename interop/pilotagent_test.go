@@ -560,6 +560,7 @@ func pilotAgent(t *testing.T) (bin, tmpl string) {
 	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(pilotAgentGoMod), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	offline(t, mod)
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	gocmd := func(args ...string) []byte {
@@ -572,6 +573,9 @@ func pilotAgent(t *testing.T) (bin, tmpl string) {
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
+			if why := networkError(stderr.String()); why != "" {
+				testproc.SkipOrFailInCI(t, offlineSkip+why)
+			}
 			t.Fatalf("cannot build pilot-agent %s: go %s: %v\n%s", istioVersion, strings.Join(args, " "), err, tail(stderr.String(), 4000))
 		}
 		return out
@@ -597,6 +601,47 @@ func pilotAgent(t *testing.T) (bin, tmpl string) {
 	}
 	t.Logf("built pilot-agent %s into %s in %v", istioVersion, dir, time.Since(start).Round(time.Second))
 	return bin, tmpl
+}
+
+// offlineSkip starts the one line an offline run prints instead of failing.
+const offlineSkip = "skipped: pilot-agent is not cached and the Go module proxy is unreachable (offline?): "
+
+// probeTimeout bounds the check that the module proxy answers: its first
+// request is small (istio.io/istio's .info and .mod).
+const probeTimeout = 20 * time.Second
+
+// offline skips t (fails it in CI) when the module proxy can't be reached,
+// before a build that would fail only after many retries.
+func offline(t *testing.T, mod string) {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-json", "istio.io/istio@"+istioVersion)
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	out, err := cmd.CombinedOutput()
+	switch {
+	case err == nil:
+		return
+	case ctx.Err() != nil:
+		testproc.SkipOrFailInCI(t, offlineSkip+"no answer within "+probeTimeout.String())
+	case networkError(string(out)) != "":
+		testproc.SkipOrFailInCI(t, offlineSkip+networkError(string(out)))
+	}
+	t.Fatalf("cannot resolve istio.io/istio@%s: %v\n%s", istioVersion, err, tail(string(out), 4000))
+}
+
+// networkError returns the line of go's output that says the network or
+// the proxy is unavailable, or "".
+func networkError(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		for _, sign := range []string{"dial tcp", "no such host", "connection refused", "i/o timeout",
+			"network is unreachable", "GOPROXY=off", "TLS handshake timeout", "proxyconnect"} {
+			if strings.Contains(line, sign) {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
 }
 
 func cached(bin, tmpl string) bool {
@@ -634,4 +679,32 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
+}
+
+// TestOfflineSkips: with the module proxy unreachable (a loopback port that
+// refuses) and nothing cached, the interop test skips with one line, at
+// once, instead of failing after the build's retries (issue 12 item 15).
+func TestOfflineSkips(t *testing.T) {
+	t.Setenv("CI", "") // in CI the same line is a failure
+	t.Setenv("GOPROXY", "http://127.0.0.1:1")
+	t.Setenv("GOMODCACHE", t.TempDir())
+	mod := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(pilotAgentGoMod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	skipped := false
+	t.Run("probe", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		offline(t, mod)
+	})
+	if !skipped {
+		t.Errorf("an unreachable module proxy did not skip the interop test")
+	}
+	if took := time.Since(start); took >= probeTimeout {
+		t.Errorf("the skip took %v, want well under %v", took, probeTimeout)
+	}
+	if got := networkError("go: example.com/x@v1: Get \"http://127.0.0.1:1/x/@v/v1.info\": dial tcp 127.0.0.1:1: connect: connection refused\nmore"); !strings.HasPrefix(got, "go: example.com/x@v1") || strings.Contains(got, "\n") {
+		t.Errorf("networkError got %q, want the one line that says why", got)
+	}
 }

@@ -266,7 +266,11 @@ func (r *Runner) waitLive() (out Outcome, ok bool) {
 	b.Reset()
 
 	start := time.Now()
-	r.log.Info("waiting for envoy", "admin", r.o.Admin.Base().String(), "limit", limitString(limit))
+	if limit == 0 {
+		r.log.Info("waiting for envoy", "admin", r.o.Admin.Base().String(), "limit", "none")
+	} else {
+		r.log.Info("waiting for envoy", "admin", r.o.Admin.Base().String(), "limit", limit)
+	}
 	var lastLog time.Time
 	notify := func(err error, next time.Duration) {
 		// Sparingly: a line every 5s, the rest at debug.
@@ -325,13 +329,6 @@ func signalNumber(sig os.Signal) int {
 		return int(s)
 	}
 	return int(syscall.SIGTERM)
-}
-
-func limitString(d time.Duration) string {
-	if d == 0 {
-		return "forever"
-	}
-	return d.String()
 }
 
 // supervise forwards signals to the app until it exits. A termination signal

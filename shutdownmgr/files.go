@@ -145,10 +145,30 @@ func restore(ctx context.Context, path string, admin *envoy.Client, log hclog.Lo
 		log.Warn("state file unreadable; restoring health checks anyway", "path", path, "error", err)
 		st.HealthcheckFailed = true
 	}
+	// The file is only worth acting on when the Envoy it describes is still
+	// running: a state file left by an earlier run against another Envoy,
+	// or one that has restarted since (a fresh process is healthy and has
+	// its listeners), is stale, and is removed with one line.
+	if base := admin.Base().String(); st.Admin != "" && st.Admin != base {
+		removeState(path, log)
+		log.Info("removed a state file from a run against another envoy", "path", path, "its_admin", st.Admin, "admin", base)
+		return
+	}
+	info, infoErr := admin.ServerInfo(ctx)
+	if infoErr == nil && restartedSince(info.Uptime, st.At) {
+		removeState(path, log)
+		log.Info("removed a state file from before envoy's last start; nothing to undo",
+			"path", path, "drained_at", st.At, "envoy_uptime", info.Uptime)
+		return
+	}
 	log.Info("found a drain from an earlier run; this pod is not terminating, undoing it",
 		"path", path, "by_pid", st.PID, "at", st.At, "healthcheck_failed", st.HealthcheckFailed)
-	if st.ListenersDrained {
+	switch {
+	case st.ListenersDrained && infoErr == nil:
+		// The drained process answers: its listeners may be closed for good.
 		log.Error("envoy's listeners may have been drained by the earlier run, which cannot be undone; restart the envoy container if traffic is refused")
+	case st.ListenersDrained:
+		log.Warn("envoy is not answering; if it is the one the earlier run drained, restart it", "error", infoErr)
 	}
 	if st.HealthcheckFailed {
 		ctx, cancel := context.WithTimeout(ctx, restoreTimeout)
@@ -166,13 +186,24 @@ func restore(ctx context.Context, path string, admin *envoy.Client, log hclog.Lo
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				log.Error("health checks not restored; state file kept for the next start", "path", path, "reason", ctx.Err(), "took", time.Since(start))
+				log.Warn("health checks not restored; state file kept for the next start", "path", path, "reason", ctx.Err(), "took", time.Since(start))
 				return
 			case <-t.C:
 			}
 			wait = min(wait*2, restoreMaxRetry)
 		}
 	}
+	removeState(path, log)
+}
+
+// restartedSince reports whether an Envoy up for uptime (whole seconds,
+// negative when unknown) started after at. The second of slack covers the
+// rounding down.
+func restartedSince(uptime time.Duration, at time.Time) bool {
+	return uptime >= 0 && !at.IsZero() && uptime+time.Second < time.Since(at)
+}
+
+func removeState(path string, log hclog.Logger) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		log.Warn("cannot remove state file", "path", path, "error", err)
 	}

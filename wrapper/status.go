@@ -17,21 +17,20 @@ func (s Status) Code() int {
 	return ExitCode(s.WaitStatus)
 }
 
-// String describes the status like a shell: "exit status 3" or "killed by
-// signal terminated".
+// String describes the status: "exit status 3" or "killed by SIGTERM".
 func (s Status) String() string {
 	ws := s.WaitStatus
 	switch {
 	case ws.Exited():
 		return fmt.Sprintf("exit status %d", ws.ExitStatus())
 	case ws.Signaled():
-		str := "killed by signal " + ws.Signal().String()
+		str := "killed by " + SignalName(ws.Signal())
 		if ws.CoreDump() {
 			str += " (core dumped)"
 		}
 		return str
 	case ws.Stopped():
-		return "stopped by signal " + ws.StopSignal().String()
+		return "stopped by " + SignalName(ws.StopSignal())
 	case ws.Continued():
 		return "continued"
 	}
@@ -60,4 +59,25 @@ func ExitCode(ws syscall.WaitStatus) int {
 		return 128 + int(ws.StopSignal())
 	}
 	return exitCodeUnknown
+}
+
+// signalNames are the Linux signals' names; Go's Signal.String gives their
+// descriptions ("killed"), which read badly after "killed by".
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT", syscall.SIGILL: "SIGILL",
+	syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE",
+	syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM", syscall.SIGSTKFLT: "SIGSTKFLT",
+	syscall.SIGCHLD: "SIGCHLD", syscall.SIGCONT: "SIGCONT", syscall.SIGSTOP: "SIGSTOP", syscall.SIGTSTP: "SIGTSTP",
+	syscall.SIGTTIN: "SIGTTIN", syscall.SIGTTOU: "SIGTTOU", syscall.SIGURG: "SIGURG", syscall.SIGXCPU: "SIGXCPU",
+	syscall.SIGXFSZ: "SIGXFSZ", syscall.SIGVTALRM: "SIGVTALRM", syscall.SIGPROF: "SIGPROF", syscall.SIGWINCH: "SIGWINCH",
+	syscall.SIGIO: "SIGIO", syscall.SIGPWR: "SIGPWR", syscall.SIGSYS: "SIGSYS",
+}
+
+// SignalName is sig's name, "SIGTERM", or "signal 34" for one without.
+func SignalName(sig syscall.Signal) string {
+	if n, ok := signalNames[sig]; ok {
+		return n
+	}
+	return fmt.Sprintf("signal %d", int(sig))
 }

@@ -61,10 +61,10 @@ func TestStatus(t *testing.T) {
 	}{
 		{"exit 0", exited(0), "exit status 0", 0},
 		{"exit 3", exited(3), "exit status 3", 0},
-		{"SIGTERM", signaled(syscall.SIGTERM), "killed by signal terminated", syscall.SIGTERM},
-		{"SIGKILL", signaled(syscall.SIGKILL), "killed by signal killed", syscall.SIGKILL},
-		{"core dumped", signaled(syscall.SIGSEGV) | coreDumped, "killed by signal segmentation fault (core dumped)", syscall.SIGSEGV},
-		{"stopped", stopped(syscall.SIGSTOP), "stopped by signal stopped (signal)", 0},
+		{"SIGTERM", signaled(syscall.SIGTERM), "killed by SIGTERM", syscall.SIGTERM},
+		{"SIGKILL", signaled(syscall.SIGKILL), "killed by SIGKILL", syscall.SIGKILL},
+		{"core dumped", signaled(syscall.SIGSEGV) | coreDumped, "killed by SIGSEGV (core dumped)", syscall.SIGSEGV},
+		{"stopped", stopped(syscall.SIGSTOP), "stopped by SIGSTOP", 0},
 		{"continued", continued, "continued", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

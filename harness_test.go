@@ -159,7 +159,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	// Like os/exec's tests: an app command no test uses is dead code.
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.list").Value.String() == "" && !testing.Short() {
 		var unused []string
 		for name := range appCommands {
 			if !usedNames[name] {

@@ -435,22 +435,26 @@ func (c *Client) Gone(ctx context.Context) bool {
 	return false
 }
 
+// ErrTooLarge means an answer was bigger than this package reads: a body
+// past its size limit, or more stats than it keeps. The server answered; it
+// is not unreachable.
+var ErrTooLarge = errors.New("answer too large")
+
 // cappedReader reads at most max bytes (left starts at max+1) and fails
-// with errBodyTooLarge beyond that.
+// with an error wrapping ErrTooLarge beyond that.
 type cappedReader struct {
 	r    io.Reader
 	left int64
+	err  error
 }
 
-var errBodyTooLarge = errors.New("response body too large")
-
 func newCappedReader(r io.Reader, max int64) *cappedReader {
-	return &cappedReader{r: r, left: max + 1}
+	return &cappedReader{r: r, left: max + 1, err: fmt.Errorf("%w: body over %d bytes", ErrTooLarge, max)}
 }
 
 func (c *cappedReader) Read(p []byte) (int, error) {
 	if c.left <= 0 {
-		return 0, errBodyTooLarge
+		return 0, c.err
 	}
 	if int64(len(p)) > c.left {
 		p = p[:c.left]
@@ -458,7 +462,7 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.left -= int64(n)
 	if c.left <= 0 {
-		return n, errBodyTooLarge
+		return n, c.err
 	}
 	return n, err
 }

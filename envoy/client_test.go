@@ -813,7 +813,7 @@ func TestCappedReader(t *testing.T) {
 		wantErr bool
 	}{{10, 10, false}, {11, 10, true}, {0, 0, false}, {1, 0, true}} {
 		_, err := io.ReadAll(newCappedReader(bytes.NewReader(make([]byte, tt.n)), int64(tt.max)))
-		if got := errors.Is(err, errBodyTooLarge); got != tt.wantErr {
+		if got := errors.Is(err, ErrTooLarge); got != tt.wantErr {
 			t.Errorf("cappedReader(%d bytes, max %d) too large got %v, want %v", tt.n, tt.max, got, tt.wantErr)
 		}
 	}

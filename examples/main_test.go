@@ -83,7 +83,7 @@ func runTests(m *testing.M) int {
 	}
 	code := m.Run()
 	// Like os/exec's tests: an app command no test uses is dead code.
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.list").Value.String() == "" && !testing.Short() {
 		var unused []string
 		for name := range appCommands {
 			if !usedApps[name] {

@@ -106,7 +106,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
 	// Like os/exec's tests: a child command no test uses is dead code.
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" {
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.list").Value.String() == "" {
 		var unused []string
 		for name := range childCommands {
 			if !used[name] {

@@ -63,7 +63,7 @@ func TestMain(m *testing.M) {
 	}))
 
 	code := m.Run()
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.list").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
 		var unused []string
 		for name := range childCommands {
 			if _, ok := usedCommands.Load(name); !ok {

@@ -30,6 +30,7 @@ import (
 const (
 	exitCannotListen  = 71 // the manager cannot listen on its address (EX_OSERR)
 	exitDrainDeadline = 75 // drain: connections still open at the deadline (EX_TEMPFAIL)
+	exitCantCreate    = 73 // drain: the ready file could not be written (EX_CANTCREAT)
 )
 
 // pid1Stdout is where `drain` copies its logs when run as an exec hook, so
@@ -561,8 +562,9 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 
 // runDrain is `envoy-lifecycle drain`: one drain, as an exec preStop hook.
 // Exit codes: 0 drained (or no stat to wait on), 75 deadline reached with
-// connections open, 69 Envoy admin unreachable, 64 bad settings, 128+n
-// signal n ended it (the ready file is then not written).
+// connections open, 69 Envoy admin unreachable, 73 ready file not written,
+// 64 bad settings, 128+n signal n ended it (the ready file is then not
+// written).
 func runDrain(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -587,7 +589,8 @@ func runDrain(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan quit.Result, 1)
-	go func() { done <- once.Run(ctx) }()
+	var runErr error // read after done delivers
+	go func() { res, err := once.Run(ctx); runErr = err; done <- res }()
 	var res quit.Result
 	var sig os.Signal
 	select {
@@ -601,6 +604,8 @@ func runDrain(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case isSig:
 		return 128 + int(n)
+	case errors.Is(runErr, shutdownmgr.ErrReadyFile):
+		return exitCantCreate
 	case res.Reason == "deadline":
 		return exitDrainDeadline
 	case res.Reason == "admin unreachable":
@@ -653,7 +658,8 @@ func printMgrUsage(w io.Writer, name string, cmd cmdMask) {
 Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain
 listeners, poll connections until the minimum or the deadline, then write the
 ready file. Exit codes: 0 drained, 75 deadline with connections open, 69 Envoy
-admin unreachable, 64 bad settings, 128+n ended by signal n.
+admin unreachable (at once, without waiting the delay), 73 ready file not
+written, 64 bad settings, 128+n ended by signal n.
 
 `)
 	default:

@@ -228,9 +228,10 @@ func pending(tb testing.TB, ch <-chan answer, what string) {
 	}
 }
 
-// record serves one request through ServeHTTP with a recorder.
+// record serves one request from loopback through ServeHTTP with a recorder.
 func record(s *Server, method, target string, kv ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = "127.0.0.1:1234"
 	for i := 0; i+1 < len(kv); i += 2 {
 		r.Header.Set(kv[i], kv[i+1])
 	}
@@ -800,8 +801,8 @@ func TestOnceWritesFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := Once{Drain: quit.Drain{Admin: admin, Period: 10 * time.Millisecond}, ReadyFile: ready, StateFile: stateFile, Logger: testLogger(t)}
-	if res := o.Run(context.Background()); res.Reason != "drained" {
-		t.Errorf("reason got %q, want drained", res.Reason)
+	if res, err := o.Run(context.Background()); res.Reason != "drained" || err != nil {
+		t.Errorf("reason got %q, %v; want drained, nil", res.Reason, err)
 	}
 	if !fileExists(ready) || !fileExists(stateFile) {
 		t.Error("ready or state file missing after the drain")
@@ -815,7 +816,7 @@ func TestOnceWritesFiles(t *testing.T) {
 	holdRequest(t, e, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan quit.Result, 1)
-	go func() { done <- o.Run(ctx) }()
+	go func() { res, _ := o.Run(ctx); done <- res }()
 	waitAdmin(t, e, "/stats", 3)
 	cancel()
 	if res := <-done; res.Reason != ReasonCancelled {

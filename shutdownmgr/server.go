@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -300,7 +301,7 @@ func (s *Server) Open() error {
 	}
 	s.ln, s.opened = ln, true
 	s.srv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
@@ -371,6 +372,12 @@ func (s *Server) ServeErr() <-chan error {
 // directly.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
+	// ServeMux would redirect "//drain" or "/drain/." to /drain: a control
+	// path must be exact, so those are typos too.
+	if p := r.URL.Path; p != "" && path.Clean(p) != p && mistypedControl(p) != "" {
+		s.handleProbe(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -58,6 +58,7 @@ type mgrSetting struct {
 	desc   string
 	valid  string
 	isBool bool
+	secret bool // its value is never echoed in an error
 	cmds   cmdMask
 	set    func(string) error
 }
@@ -104,7 +105,7 @@ type mgrConfig struct {
 
 // What ParseDuration and the others accept, for error messages.
 const (
-	validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m"
+	validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m, up to 24h"
 	validBool     = "true or false (also yes/no, on/off, 1/0)"
 )
 
@@ -222,9 +223,17 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			desc: "Wait after failing health checks, before draining listeners and counting connections, so load balancers stop sending new requests. ?delay= overrides it.",
 			set:  durationSetter(&c.delay)},
 		{flags: []string{"period", "check-drain-interval", "check-interval", "check-period-seconds"}, env: []string{"SHUTDOWN_MANAGER_PERIOD"}, def: "1s", cmds: forBoth,
-			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration greater than 0 (" + validDuration + ")",
+			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration of at least " + shutdownmgr.MinPeriod.String() + " (" + validDuration + ")",
 			desc: "Interval between connection polls; /shutdown returns within one period of the count reaching the minimum. ?period= overrides it.",
-			set:  positive(durationSetter(&c.period), &c.period)},
+			set: func(v string) error {
+				if err := positive(durationSetter(&c.period), &c.period)(v); err != nil {
+					return err
+				}
+				if c.period < shutdownmgr.MinPeriod {
+					return fmt.Errorf("below the minimum %s", shutdownmgr.MinPeriod)
+				}
+				return nil
+			}},
 		{flags: []string{"deadline", "check-deadline-seconds"}, env: []string{"SHUTDOWN_MANAGER_DEADLINE"}, def: "300s", cmds: forBoth,
 			from: "shutdown handler (?deadline=)", valid: validDuration + "; 0: none",
 			desc: "Longest drain, delays included, and longest wait of /shutdown, /waitforshutdown and the ready-file waits (408 past it). ?deadline= overrides it.",
@@ -271,7 +280,8 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			desc: "Records that a drain failed Envoy's health checks; a manager that starts and finds it POSTs /healthcheck/ok. Put it on an emptyDir so it outlives a restart.",
 			set:  stringSetter(&c.stateFile)},
 		{flags: []string{"token"}, env: []string{"SHUTDOWN_MANAGER_TOKEN"}, cmds: forManager, valid: "printable characters without spaces",
-			desc: "Shared token required in the " + shutdownmgr.TokenHeader + " header of /shutdown, /drain, /waitforshutdown, /shutdown/ready and /waitz (401 missing, 403 wrong).",
+			secret: true,
+			desc:   "Shared token required in the " + shutdownmgr.TokenHeader + " header of /shutdown, /drain, /waitforshutdown, /shutdown/ready and /waitz (401 missing, 403 wrong).",
 			set: func(s string) error {
 				for _, r := range s {
 					if r <= ' ' || r == 0x7f {
@@ -316,6 +326,14 @@ func (c *mgrConfig) settings() []*mgrSetting {
 	}
 }
 
+// shown is v as an error may echo it: a secret is replaced.
+func (s *mgrSetting) shown(v string) string {
+	if s.secret {
+		return fmt.Sprintf("(%d characters, not shown)", len(v))
+	}
+	return v
+}
+
 // positive wraps a duration setter: zero is refused too.
 func positive(set func(string) error, dst *time.Duration) func(string) error {
 	return func(s string) error {
@@ -358,7 +376,7 @@ func (f settingFlag) IsBoolFlag() bool { return f.s.isBool }
 
 func (f settingFlag) Set(v string) error {
 	if err := f.s.set(v); err != nil {
-		ce := &ConfigError{Name: "--" + f.name, Value: v, Valid: f.s.valid, Err: err}
+		ce := &ConfigError{Name: "--" + f.name, Value: f.s.shown(v), Valid: f.s.valid, Err: err}
 		*f.bad = ce
 		return ce
 	}
@@ -384,7 +402,7 @@ func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err er
 				continue
 			}
 			if err := s.set(v); err != nil {
-				return nil, false, &ConfigError{Name: name, Value: v, Valid: s.valid, Err: err}
+				return nil, false, &ConfigError{Name: name, Value: s.shown(v), Valid: s.valid, Err: err}
 			}
 			break
 		}

@@ -740,7 +740,7 @@ func TestManagerBadSettings(t *testing.T) {
 		{"deadline too short", nil, []string{"shutdown-manager", "--deadline", "1s", "--delay", "2s"}, `--deadline="1s": too short (valid: 0, or at least`},
 		{"bad count", nil, []string{"drain", "--count", "bytes"}, `--count="bytes": unknown value (valid: connections or requests)`},
 		{"bad regexp", []string{"SHUTDOWN_MANAGER_INCLUDE=("}, []string{"drain"}, `SHUTDOWN_MANAGER_INCLUDE="(": cannot compile`},
-		{"token with space", nil, []string{"shutdown-manager", "--token", "a b"}, `--token="a b": contains a space`},
+		{"token with space", nil, []string{"shutdown-manager", "--token", "a b"}, `--token="(3 characters, not shown)": contains a space`},
 		{"manager flag on drain", nil, []string{"drain", "--port", "1"}, "flag provided but not defined: -port"},
 		{"argument", nil, []string{"shutdown-manager", "extra"}, `unexpected argument "extra"`},
 		{"ready-file-only without file", nil, []string{"shutdown-manager", "--ready-file-only", "--ready-file", ""}, `--ready-file="": missing`},

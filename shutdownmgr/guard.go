@@ -133,3 +133,12 @@ func (c *limitConn) Close() error {
 	c.once.Do(c.l.release)
 	return err
 }
+
+// CloseWrite keeps net/http's half-close before closing a connection on an
+// error answer, which the embedding would hide.
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

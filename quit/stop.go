@@ -24,8 +24,10 @@ import (
 // Policy says how the proxy is stopped when the app is done. The zero value
 // stops nothing.
 type Policy struct {
-	// Generic are URLs POSTed first (other sidecars). Their status is logged,
-	// never used.
+	// Generic are URLs POSTed first (other sidecars), all at once, within
+	// half of Stop's remaining budget so the proxy's own quit always has the
+	// rest. Each is POSTed exactly where it says: no proxy, no redirect.
+	// Their status is logged, never used.
 	Generic []string
 	// GenericOnly stops after the generic endpoints.
 	GenericOnly bool

@@ -111,6 +111,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			continue
 		}
 		for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+			// another Accept raised peak meanwhile: compare again
 		}
 		return &limitConn{Conn: c, l: l}, nil
 	}

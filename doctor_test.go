@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
 
 func runDoctorBin(t *testing.T, env ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(binPath, "doctor")
+	cmd := exec.Command(bin(t), "doctor")
 	cmd.Env = append(baseEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -24,9 +25,9 @@ func runDoctorBin(t *testing.T, env ...string) (string, int) {
 
 func TestDoctor(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	agent := startAgent(t, e)
-	old := startEnvoy(t, envoyfake.Options{Version: "abc/1.11.2/Clean/RELEASE/BoringSSL", NoDrainListeners: true})
+	old := envoytest.Start(t, envoyfake.Options{Version: "abc/1.11.0/Clean/RELEASE/BoringSSL"})
 	cases := []struct {
 		name     string
 		env      []string
@@ -39,7 +40,7 @@ func TestDoctor(t *testing.T) {
 			[]string{"FAIL", "exceeds the grace period 20s"}},
 		{"admin unreachable", []string{"ENVOY_ADMIN_API=http://127.0.0.1:1"}, exitProblems, []string{"FAIL", "not reachable"}},
 		{"istio quit api unreachable", []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "ISTIO_QUIT_API=http://127.0.0.1:1"}, exitProblems, []string{"FAIL  istio quit api"}},
-		{"old envoy", []string{"ENVOY_ADMIN_API=" + old.AdminURL()}, 0, []string{"envoy 1.11.2: drain_listeners no", "answers 405", "has no /drain_listeners"}},
+		{"old envoy", []string{"ENVOY_ADMIN_API=" + old.AdminURL()}, 0, []string{"envoy 1.11.0: drain_listeners no", "answers 405", "has no /drain_listeners"}},
 		{"bad config", []string{"ENVOY_LIFECYCLE_GRACE_PERIOD=soon"}, exitUsage, []string{"ENVOY_LIFECYCLE_GRACE_PERIOD=\"soon\""}},
 	}
 	for _, c := range cases {

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 )
 
 // drainEnv is a graceful-termination setup with short, test-sized settings.
@@ -27,60 +24,6 @@ func drainEnv(e *envoyfake.Envoy, extra ...string) []string {
 	}, extra...)
 }
 
-// startProxiedEnvoy starts a fake Envoy whose listener proxies to an app
-// that holds every request until released, so a test can keep a request,
-// and its connection, in flight.
-func startProxiedEnvoy(t *testing.T, o envoyfake.Options) (*envoyfake.Envoy, *heldApp) {
-	t.Helper()
-	h := &heldApp{entered: make(chan struct{}, 16), release: make(chan struct{})}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.entered <- struct{}{}
-		<-h.release
-		io.WriteString(w, "done\n")
-	}))
-	t.Cleanup(func() { h.Release(); h.Close() })
-	o.Upstream = h.Listener.Addr().String()
-	return startEnvoy(t, o), h
-}
-
-type heldApp struct {
-	*httptest.Server
-	entered  chan struct{}
-	release  chan struct{}
-	released sync.Once
-}
-
-// Release lets every held request finish.
-func (h *heldApp) Release() { h.released.Do(func() { close(h.release) }) }
-
-// holdRequest sends a request through the fake's listener and returns once
-// the app holds it and the fake counts its connection. The returned channel
-// gets the request's outcome.
-func holdRequest(t *testing.T, e *envoyfake.Envoy, h *heldApp) <-chan error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		resp, err := http.Get("http://" + e.ListenerAddr() + "/work")
-		if err == nil {
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-		}
-		done <- err
-	}()
-	select {
-	case <-h.entered:
-	case err := <-done:
-		t.Fatalf("request ended before the app held it: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the app never got the request")
-	}
-	waitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
-	return done
-}
-
 // touchListener opens and closes one connection, so the listener has
 // accepted a connection in its life.
 func touchListener(t *testing.T, e *envoyfake.Envoy) {
@@ -89,25 +32,9 @@ func touchListener(t *testing.T, e *envoyfake.Envoy) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
 	c.Close()
-	waitFor(t, "the connection to close", func() bool { return e.ActiveConnections() == 0 })
-}
-
-// waitNth waits until the fake has seen n requests matching path.
-func waitNth(t *testing.T, e *envoyfake.Envoy, path string, n int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	seen := 0
-	if _, err := e.WaitRequest(ctx, func(r envoyfake.Request) bool {
-		if r.Path == path {
-			seen++
-		}
-		return seen >= n
-	}); err != nil {
-		t.Fatalf("envoy fake saw fewer than %d %s: %v", n, path, err)
-	}
+	testproc.WaitFor(t, "the connection to close", func() bool { return e.ActiveConnections() == 0 })
 }
 
 // termMidDrain starts the wrapper around echo-signals with a request held
@@ -115,12 +42,12 @@ func waitNth(t *testing.T, e *envoyfake.Envoy, path string, n int) {
 // app's SIGTERM is then held until the drain ends.
 func termMidDrain(t *testing.T) (*envoyfake.Envoy, *proc) {
 	t.Helper()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	waitNth(t, e, "/stats", 1)
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	envoytest.WaitRequests(t, e, "/stats", 1)
 	return e, p
 }
 
@@ -146,27 +73,28 @@ func order(reqs []envoyfake.Request) []string {
 
 func TestTermDrainsEnvoyBeforeTheApp(t *testing.T) {
 	t.Parallel()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
 
 	// Two polls after the drain started: a period has passed with the
 	// connection open, and the app must not have its SIGTERM yet.
-	waitNth(t, e, "/stats", 2)
-	select {
-	case l := <-p.lines:
+	envoytest.WaitRequests(t, e, "/stats", 2)
+	if l, ok := p.Line(time.Millisecond); ok {
 		t.Fatalf("app got %q while a connection was still open", l)
-	default:
+	}
+	if testproc.IsClosed(p.Done()) {
+		t.Fatalf("envoy-lifecycle exited while a connection was still open")
 	}
 	h.Release()
 	if err := <-inflight; err != nil {
 		t.Errorf("the in-flight request failed: %v", err)
 	}
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	waitQuit(t, e.Quit(), "envoy")
@@ -174,8 +102,8 @@ func TestTermDrainsEnvoyBeforeTheApp(t *testing.T) {
 	if got := order(e.Requests()); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("admin calls got %q, want %q", got, want)
 	}
-	if !strings.Contains(p.stderr.String(), "open connections: count=1") {
-		t.Errorf("the drain did not log the connections left at each poll:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "open connections: count=1") {
+		t.Errorf("the drain did not log the connections left at each poll:\n%s", p.Stderr.String())
 	}
 }
 
@@ -185,27 +113,27 @@ func TestSecondSignalSkipsTheDrain(t *testing.T) {
 		t.Run(second, func(t *testing.T) {
 			t.Parallel()
 			_, p := termMidDrain(t)
-			p.signal(signalByName[second])
+			p.Signal(signalNamed(second))
 			// The held signals go back to back, each name once (a repeated
 			// TERM only cut the drain short). The kernel delivers pending
 			// signals lowest number first, so only the set is certain.
 			want := map[string]bool{"TERM": true, second: true}
 			for len(want) > 0 {
-				l, ok := p.line(10 * time.Second)
+				l, ok := p.Line(10 * time.Second)
 				if !ok || !want[l] {
 					t.Fatalf("stdout line got %q (ok=%v), want one of %v", l, ok, want)
 				}
 				delete(want, l)
 			}
-			p.stdin.Close()
-			if got := p.exitCode(); got != 0 {
+			p.Stdin.Close()
+			if got := p.ExitCode(); got != 0 {
 				t.Errorf("exit code got %d, want 0", got)
 			}
-			for l, ok := p.line(time.Second); ok; l, ok = p.line(time.Second) {
+			for l, ok := p.Line(time.Second); ok; l, ok = p.Line(time.Second) {
 				t.Errorf("app got %q after its signals: a held signal was forwarded twice", l)
 			}
-			if !strings.Contains(p.stderr.String(), "reason=cancelled") {
-				t.Errorf("drain did not end as cancelled:\n%s", p.stderr.String())
+			if !strings.Contains(p.Stderr.String(), "reason=cancelled") {
+				t.Errorf("drain did not end as cancelled:\n%s", p.Stderr.String())
 			}
 		})
 	}
@@ -213,30 +141,30 @@ func TestSecondSignalSkipsTheDrain(t *testing.T) {
 
 func TestDrainDeadlineWithConnectionsOpen(t *testing.T) {
 	t.Parallel()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DEADLINE=300ms"), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
-	if !strings.Contains(p.stderr.String(), "reason=deadline connections=1") {
-		t.Errorf("drain did not end at the deadline with the connection counted:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "reason=deadline connections=1") {
+		t.Errorf("drain did not end at the deadline with the connection counted:\n%s", p.Stderr.String())
 	}
 }
 
 func TestHealthcheckFailErrorDoesNotStopTheDrain(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{FailHealthcheckStatus: http.StatusInternalServerError})
+	e := envoytest.Start(t, envoyfake.Options{FailHealthcheckStatus: http.StatusInternalServerError})
 	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if n := len(posts(e.Requests(), "/healthcheck/fail")); n != 3 {
@@ -251,39 +179,39 @@ func TestAdminGoneDuringTheDrain(t *testing.T) {
 	t.Parallel()
 	e, p := termMidDrain(t)
 	e.Kill()
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
-	if !strings.Contains(p.stderr.String(), `reason="admin unreachable"`) {
-		t.Errorf("drain did not end on the unreachable admin:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), `reason="admin unreachable"`) {
+		t.Errorf("drain did not end on the unreachable admin:\n%s", p.Stderr.String())
 	}
 }
 
 func TestOldEnvoyWithoutDrainListeners(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{NoDrainListeners: true})
+	e := envoytest.Start(t, envoyfake.Options{Version: "1.11.0"}) // the newest release without /drain_listeners
 	p := start(t, drainEnv(e), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
-	if !strings.Contains(p.stderr.String(), "before 1.12") {
-		t.Errorf("the 404 was not logged:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "before 1.12") {
+		t.Errorf("the 404 was not logged:\n%s", p.Stderr.String())
 	}
 }
 
 func TestStopTimeoutKillsAnAppIgnoringTerm(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_STOP_TIMEOUT=200ms"), app("ignore-term")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	if got := p.exitCode(); got != 128+int(syscall.SIGKILL) {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	if got := p.ExitCode(); got != 128+int(syscall.SIGKILL) {
 		t.Errorf("exit code got %d, want %d", got, 128+int(syscall.SIGKILL))
 	}
 	waitQuit(t, e.Quit(), "envoy")
@@ -291,14 +219,14 @@ func TestStopTimeoutKillsAnAppIgnoringTerm(t *testing.T) {
 
 func TestDrainOffForwardsAtOnce(t *testing.T) {
 	t.Parallel()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN=false"), app("echo-signals")...)
-	p.expectLine("ready")
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	if got := p.exitCode(); got != 0 {
+	p.ExpectLine("ready")
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	waitQuit(t, e.Quit(), "envoy")
@@ -311,9 +239,9 @@ func TestDrainOffForwardsAtOnce(t *testing.T) {
 // runs without its (here absurd) delay and the proxy is stopped.
 func TestFinishedJobDrainsWithoutDelay(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_DELAY=25s"), app("exit", "0")...) // longer than exitCode waits
-	if got := p.exitCode(); got != 0 {
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	want := []string{"POST /healthcheck/fail", "POST /drain_listeners?graceful&inboundonly", "GET /stats", "POST /quitquitquit"}
@@ -333,20 +261,20 @@ func TestIdlePodSkipsTheDelay(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			if used {
 				touchListener(t, e)
 			}
 			p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE=true", "ENVOY_LIFECYCLE_DRAIN_DELAY=300ms"), app("echo-signals")...)
-			p.expectLine("ready")
-			p.signal(syscall.SIGTERM)
-			p.expectLine("TERM")
-			p.stdin.Close()
-			p.exitCode()
-			skipped := strings.Contains(p.stderr.String(), "skipping the endpoint delay")
-			waited := strings.Contains(p.stderr.String(), "waiting for endpoints to be deprogrammed")
+			p.ExpectLine("ready")
+			p.Signal(syscall.SIGTERM)
+			p.ExpectLine("TERM")
+			p.Stdin.Close()
+			p.ExitCode()
+			skipped := strings.Contains(p.Stderr.String(), "skipping the endpoint delay")
+			waited := strings.Contains(p.Stderr.String(), "waiting for endpoints to be deprogrammed")
 			if skipped == used || waited != used {
-				t.Errorf("delay skipped=%v waited=%v for a %s pod:\n%s", skipped, waited, name, p.stderr.String())
+				t.Errorf("delay skipped=%v waited=%v for a %s pod:\n%s", skipped, waited, name, p.Stderr.String())
 			}
 		})
 	}
@@ -357,8 +285,8 @@ func TestIdlePodSkipsTheDelay(t *testing.T) {
 func TestAppExitDuringTheDrainDoesNotDrainAgain(t *testing.T) {
 	t.Parallel()
 	e, p := termMidDrain(t)
-	p.stdin.Close() // the app exits by itself, SIGTERM still held
-	if got := p.exitCode(); got != 0 {
+	p.Stdin.Close() // the app exits by itself, SIGTERM still held
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if n, m := len(posts(e.Requests(), "/healthcheck/fail")), len(posts(e.Requests(), "/drain_listeners")); n != 1 || m != 1 {
@@ -371,7 +299,7 @@ func TestAppExitDuringTheDrainDoesNotDrainAgain(t *testing.T) {
 // graceful termination past its budget (DRAIN_DEADLINE + STOP_TIMEOUT + 3s).
 func TestOneShutdownDeadline(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	hole, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -392,18 +320,18 @@ func TestOneShutdownDeadline(t *testing.T) {
 		"ENVOY_LIFECYCLE_STOP_TIMEOUT=1s",
 		"QUIT_REQUEST_TIMEOUT=5s",
 	), app("echo-signals")...)
-	p.expectLine("ready")
+	p.ExpectLine("ready")
 	sent := time.Now()
-	p.signal(syscall.SIGTERM)
-	p.expectLine("TERM")
-	p.stdin.Close()
-	p.exitCode()
+	p.Signal(syscall.SIGTERM)
+	p.ExpectLine("TERM")
+	p.Stdin.Close()
+	p.ExitCode()
 	// Budget 1s + 1s + 3s. Without the one deadline, three 5s quit attempts
 	// would take 15s; the slack covers a loaded machine.
 	if took := time.Since(sent); took > 8*time.Second {
 		t.Errorf("termination took %v, want within its 5s budget", took)
 	}
-	if !strings.Contains(p.stderr.String(), "cannot stop istio") {
-		t.Errorf("the failed quit was not logged:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "cannot stop istio") {
+		t.Errorf("the failed quit was not logged:\n%s", p.Stderr.String())
 	}
 }

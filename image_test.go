@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 // What the image promises (issue 6): at most 10 MB (10^6 bytes). The image
@@ -23,33 +24,13 @@ const (
 	baseImageSize = 0
 )
 
-// Stamped into the image test's binary, as the Dockerfile stamps VERSION and
-// COMMIT.
-const (
-	testVersion = "v0.0.0-imagetest"
-	testCommit  = "0123abc"
-)
-
-// skipOrFailInCI skips t, except in CI (CI=true), where a skip would hide
-// a broken test: there it fails with the same message.
-func skipOrFailInCI(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // TestImage builds the binary as the Dockerfile does and proves what can be
 // proved without a container engine: it is static and stripped, and it works
 // as PID 1 of a root filesystem holding only itself and a static app.
 func TestImage(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "envoy-lifecycle")
-	staticBuild(t, bin, "-tags=nethttpomithttp2", "-ldflags=-s -w -X main.version="+testVersion+" -X main.commit="+testCommit, ".")
-	app := filepath.Join(dir, "app")
-	staticBuild(t, app, "./testdata/orphanapp")
+	bin := testproc.Build(t)
+	app := testproc.BuildMain(t, "./testdata/orphanapp")
 
 	t.Run("static and stripped", func(t *testing.T) {
 		checkStatic(t, bin)
@@ -77,15 +58,26 @@ func TestImage(t *testing.T) {
 		}
 	})
 
+	// testproc.Build takes its flags from the Dockerfile; these are the ones
+	// the promises above rest on.
 	t.Run("dockerfile builds the same way", func(t *testing.T) {
+		env, args, err := testproc.DockerBuild(".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := strings.Join(append(env, args...), " ")
+		for _, want := range []string{"CGO_ENABLED=0", "-tags nethttpomithttp2", "-trimpath", "-ldflags -s -w -X main.version=" + testproc.Version + " -X main.commit=" + testproc.Commit} {
+			if !strings.Contains(line, want) {
+				t.Errorf("the Dockerfile's build (%s) lacks %q", line, want)
+			}
+		}
 		b, err := os.ReadFile("Dockerfile")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, re := range []string{
 			`(?m)^FROM --platform=\$BUILDPLATFORM golang:1\.26`,
-			`CGO_ENABLED=0 GOOS=\$TARGETOS GOARCH=\$TARGETARCH`,
-			`go build -tags nethttpomithttp2 -trimpath -ldflags "-s -w -X main\.version=\$VERSION -X main\.commit=\$COMMIT"`,
+			`GOOS=\$TARGETOS GOARCH=\$TARGETARCH`,
 			`(?m)^FROM scratch$`,
 			`(?m)^COPY --from=build /out/tmp /tmp$`,
 			`(?m)^USER 65532:65532$`,
@@ -99,16 +91,16 @@ func TestImage(t *testing.T) {
 
 	t.Run("pid 1 in an empty root filesystem", func(t *testing.T) {
 		if os.Geteuid() != 0 {
-			skipOrFailInCI(t, "skipped: needs root, for unshare --pid --mount --root (a PID namespace and a chroot)")
+			testproc.SkipOrFailInCI(t, "skipped: needs root, for unshare --pid --mount --root (a PID namespace and a chroot)")
 		}
 		unshare, err := exec.LookPath("unshare")
 		if err != nil {
-			skipOrFailInCI(t, "skipped: unshare not found (install util-linux)")
+			testproc.SkipOrFailInCI(t, "skipped: unshare not found (install util-linux)")
 		}
 		root := emptyRootfs(t, bin, app)
 
 		stdout, stderr, code := runInRootfs(t, unshare, root, "/envoy-lifecycle", "version")
-		want := fmt.Sprintf("envoy-lifecycle %s (commit %s, %s)", testVersion, testCommit, runtime.Version())
+		want := fmt.Sprintf("envoy-lifecycle %s (commit %s, %s)", testproc.Version, testproc.Commit, runtime.Version())
 		if code != 0 || strings.TrimSpace(stdout) != want {
 			t.Errorf("version got %q (exit %d, stderr %q), want %q", stdout, code, stderr, want)
 		}
@@ -137,16 +129,6 @@ func TestImage(t *testing.T) {
 			}
 		}
 	})
-}
-
-// staticBuild builds pkg as the Dockerfile does.
-func staticBuild(t *testing.T, out string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-o", out}, args...)...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cannot build %s: %v\n%s", out, err, b)
-	}
 }
 
 // checkStatic fails unless path is an ELF with no interpreter and no dynamic
@@ -197,26 +179,51 @@ func runInRootfs(t *testing.T, unshare, root string, argv ...string) (stdout, st
 	t.Helper()
 	cmd := exec.Command(unshare, append([]string{"--pid", "--fork", "--kill-child", "--mount-proc", "--root=" + root, "--"}, argv...)...)
 	cmd.Env = []string{"ENVOY_LIFECYCLE_LOG_LEVEL=debug"}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("cannot start unshare: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		// --kill-child: the namespace dies with unshare.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		t.Fatalf("%q did not finish in 30s\nstdout: %s\nstderr: %s", argv, out.String(), errb.String())
-	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	var out testproc.Buffer
+	cmd.Stdout = &out
+	// --kill-child: the namespace dies with unshare, which cleanup kills.
+	p := testproc.StartCmd(t, cmd)
+	ws := p.Wait()
 	if ws.Signaled() {
-		return out.String(), errb.String(), 128 + int(ws.Signal())
+		return out.String(), p.Stderr.String(), 128 + int(ws.Signal())
 	}
-	return out.String(), errb.String(), ws.ExitStatus()
+	return out.String(), p.Stderr.String(), ws.ExitStatus()
+}
+
+// TestBinaryLinksNoTestSupport: the shipped binary, with the Dockerfile's
+// tags, links none of the fakes, simulators and test support, and nothing
+// of Kubernetes.
+func TestBinaryLinksNoTestSupport(t *testing.T) {
+	t.Parallel()
+	_, args, err := testproc.DockerBuild(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := []string{"list", "-deps"}
+	for i, a := range args {
+		if a == "-tags" && i+1 < len(args) {
+			list = append(list, "-tags", args[i+1])
+		}
+	}
+	out, err := exec.Command("go", append(list, ".")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(list, " "), err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "envoy-lifecycle/wrapper") {
+		t.Fatalf("go list -deps got %q, which lacks envoy-lifecycle/wrapper: not the binary's dependencies", deps)
+	}
+	for _, d := range deps {
+		switch {
+		case d == "testing", strings.HasPrefix(d, "testing/"),
+			strings.HasPrefix(d, "k8s.io/"),
+			strings.HasPrefix(d, "envoy-lifecycle/envoyfake"),
+			strings.HasPrefix(d, "envoy-lifecycle/lbsim"),
+			strings.HasPrefix(d, "envoy-lifecycle/kubeletsim"),
+			strings.HasPrefix(d, "envoy-lifecycle/internal/testproc"),
+			strings.HasPrefix(d, "envoy-lifecycle/internal/envoytest"),
+			strings.Contains(d, "test") && strings.HasPrefix(d, "envoy-lifecycle/"):
+			t.Errorf("the shipped binary links %s", d)
+		}
+	}
 }

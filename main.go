@@ -6,19 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"envoy-lifecycle/inject"
-)
-
-// Exit codes of the wrapper's own failures. The app's codes pass through
-// unchanged (0-255); 126 and 127 mean the command is not executable or not
-// found, and 128+n that the app (or the wrapper, while waiting) died of or
-// got signal n. Ours follow sysexits.h so they stay clear of the shell's.
-const (
-	exitUsage       = 64 // bad command line or configuration (EX_USAGE)
-	exitUnavailable = 69 // Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT (EX_UNAVAILABLE)
-	exitSoftware    = 70 // internal error (EX_SOFTWARE)
 )
 
 // version and commit are stamped at build time with -ldflags -X.
@@ -86,10 +77,14 @@ Usage:
 Wrap mode is configured by the environment:
 
 `)
-	printEnvUsage(w, &Config{})
+	printEnvUsage(w, wrapDefaults())
 	fmt.Fprintf(w, `
 Exit codes: the app's own code; 126 not executable; 127 not found; 128+n app died
 of signal n (or signal n arrived while waiting for Envoy); %d bad usage or
 configuration; %d Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT; %d internal error.
 `, exitUsage, exitUnavailable, exitSoftware)
+}
+
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "envoy-lifecycle %s (commit %s, %s)\n", version, commit, runtime.Version())
 }

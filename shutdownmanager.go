@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,24 +12,16 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"envoy-lifecycle/doctor"
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/quit"
 	"envoy-lifecycle/shutdownmgr"
-)
-
-// Exit codes of the shutdown-manager and drain subcommands, beside main's
-// (64 bad settings, 69 Envoy admin unreachable, 70 internal error).
-const (
-	exitCannotListen  = 71 // the manager cannot listen on its address (EX_OSERR)
-	exitDrainDeadline = 75 // drain: connections still open at the deadline (EX_TEMPFAIL)
-	exitCantCreate    = 73 // drain: the ready file could not be written (EX_CANTCREAT)
 )
 
 // pid1Stdout is where `drain` copies its logs when run as an exec hook, so
@@ -74,6 +65,9 @@ type mgrConfig struct {
 	requestTimeout    time.Duration
 	startDelay        time.Duration
 	delay             time.Duration
+	delayAuto         bool          // --delay=auto
+	quietWindow       time.Duration // with --delay=auto
+	delayMax          time.Duration // with --delay=auto; 0: half the deadline
 	period            time.Duration
 	deadline          time.Duration
 	minConns          uint64
@@ -101,68 +95,6 @@ type mgrConfig struct {
 
 	adminURL string         // resolved from admin or its parts
 	selector envoy.Selector // from count, include, exclude
-}
-
-// What ParseDuration and the others accept, for error messages.
-const (
-	validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m, up to 24h"
-	validBool     = "true or false (also yes/no, on/off, 1/0)"
-)
-
-func durationSetter(dst *time.Duration) func(string) error {
-	return func(s string) error {
-		d, err := shutdownmgr.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*dst = d
-		return nil
-	}
-}
-
-func boolSetter(dst *bool) func(string) error {
-	return func(s string) error {
-		switch strings.ToLower(strings.TrimSpace(s)) {
-		case "1", "t", "true", "yes", "y", "on":
-			*dst = true
-		case "0", "f", "false", "no", "n", "off":
-			*dst = false
-		default:
-			return errors.New("cannot parse")
-		}
-		return nil
-	}
-}
-
-func intSetter(dst *int, lo, hi int) func(string) error {
-	return func(s string) error {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return errors.New("cannot parse")
-		}
-		if n < lo || n > hi {
-			return errors.New("out of range")
-		}
-		*dst = n
-		return nil
-	}
-}
-
-func stringSetter(dst *string) func(string) error {
-	return func(s string) error { *dst = s; return nil }
-}
-
-func oneOf(dst *string, valid ...string) func(string) error {
-	return func(s string) error {
-		s = strings.ToLower(strings.TrimSpace(s))
-		for _, v := range valid {
-			if s == v {
-				*dst = s
-				return nil
-			}
-		}
-		return errors.New("unknown value")
-	}
 }
 
 // settings returns the table, bound to c's fields.
@@ -193,7 +125,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 					s = "unix://" + s // Contour passes the socket path
 				}
 				if _, err := envoy.ParseAdminURL(s); err != nil {
-					return errors.New(addressReason(s, err))
+					return errors.New(addressReason(err))
 				}
 				c.admin = s
 				return nil
@@ -219,9 +151,14 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			from: "marin3r; --drain-delay: Contour", valid: validDuration,
 			desc: "Wait before failing Envoy's health checks, at the very start of the drain.", set: durationSetter(&c.startDelay)},
 		{flags: []string{"delay", "check-drain-delay", "check-delay", "initial-delay-seconds"}, env: []string{"SHUTDOWN_MANAGER_DELAY"}, def: "5s", cmds: forBoth,
-			from: "shutdown handler (?delay=, 0); marin3r --check-drain-delay (15s); Contour --check-delay", valid: validDuration,
-			desc: "Wait after failing health checks, before draining listeners and counting connections, so load balancers stop sending new requests. ?delay= overrides it.",
-			set:  durationSetter(&c.delay)},
+			from: "shutdown handler (?delay=, 0); marin3r --check-drain-delay (15s); Contour --check-delay", valid: validDuration + "; or auto",
+			desc: "Wait after failing health checks, before draining listeners and counting connections, so load balancers stop sending new requests. auto: until no new inbound connection or request arrived for --quiet-window (the fixed 5s if the stats are missing). ?delay= overrides it.",
+			set:  autoDelaySetter(&c.delay, &c.delayAuto)},
+		{flags: []string{"quiet-window"}, env: []string{"SHUTDOWN_MANAGER_QUIET_WINDOW"}, def: "1s", cmds: forBoth, valid: "a duration greater than 0 (" + validDuration + ")",
+			desc: "With --delay=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain.",
+			set:  positive(durationSetter(&c.quietWindow), &c.quietWindow)},
+		{flags: []string{"delay-max"}, env: []string{"SHUTDOWN_MANAGER_DELAY_MAX"}, def: "0s", cmds: forBoth, valid: validDuration + "; 0: half the deadline",
+			desc: "With --delay=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half the deadline, or none with --deadline=0, like the rest of the drain.", set: durationSetter(&c.delayMax)},
 		{flags: []string{"period", "check-drain-interval", "check-interval", "check-period-seconds"}, env: []string{"SHUTDOWN_MANAGER_PERIOD"}, def: "1s", cmds: forBoth,
 			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration of at least " + shutdownmgr.MinPeriod.String() + " (" + validDuration + ")",
 			desc: "Interval between connection polls; /shutdown returns within one period of the count reaching the minimum. ?period= overrides it.",
@@ -272,7 +209,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			from: "Contour, marin3r (their /shutdown)", valid: validBool,
 			desc: "/shutdown and /waitforshutdown wait for the ready file instead of draining: the drain runs as `envoy-lifecycle drain` elsewhere.",
 			set:  boolSetter(&c.readyFileOnly)},
-		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: "1s", cmds: forManager,
+		{flags: []string{"ready-file-interval"}, env: []string{"SHUTDOWN_MANAGER_READY_FILE_INTERVAL"}, def: fmtDuration(shutdownmgr.DefaultReadyFileInterval), cmds: forManager,
 			from: "marin3r, Contour (1s)", valid: "a duration greater than 0 (" + validDuration + ")",
 			desc: "How often a missing ready file is checked for.", set: positive(durationSetter(&c.readyFileInterval), &c.readyFileInterval)},
 		{flags: []string{"state-file"}, env: []string{"SHUTDOWN_MANAGER_STATE_FILE"}, def: "/tmp/envoy-lifecycle-shutdown.state", cmds: forBoth,
@@ -302,7 +239,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			desc: "Log every load-balancer hit at info (LOG=yes). Not the log level.", set: boolSetter(&c.logHits)},
 		{flags: []string{"waitz-timeout"}, env: []string{"SHUTDOWN_MANAGER_WAITZ_TIMEOUT"}, def: "10m", cmds: forManager, valid: validDuration + "; 0: none",
 			desc: "Longest /waitz waits for the hits to stop (408 past it).", set: durationSetter(&c.waitzTimeout)},
-		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: "5s", cmds: forManager,
+		{flags: []string{"shutdown-timeout"}, env: []string{"SHUTDOWN_MANAGER_SHUTDOWN_TIMEOUT"}, def: fmtDuration(shutdownmgr.DefaultShutdownTimeout), cmds: forManager,
 			valid: "a duration greater than 0 (" + validDuration + ")", desc: "On exit, longest wait for answers in flight to finish.",
 			set: positive(durationSetter(&c.shutdownTimeout), &c.shutdownTimeout)},
 		{flags: []string{"drain-on-signal"}, env: []string{"SHUTDOWN_MANAGER_DRAIN_ON_SIGNAL"}, def: "false", isBool: true, cmds: forManager, valid: validBool,
@@ -324,63 +261,6 @@ func (c *mgrConfig) settings() []*mgrSetting {
 		{flags: []string{"log-format"}, env: []string{"ENVOY_LIFECYCLE_LOG_FORMAT"}, def: "json", cmds: forBoth, from: "marin3r (JSON)", valid: "json or text",
 			desc: "Log format; logs go to stderr.", set: oneOf(&c.logFormat, "json", "text")},
 	}
-}
-
-// shown is v as an error may echo it: a secret is replaced.
-func (s *mgrSetting) shown(v string) string {
-	if s.secret {
-		return fmt.Sprintf("(%d characters, not shown)", len(v))
-	}
-	return v
-}
-
-// positive wraps a duration setter: zero is refused too.
-func positive(set func(string) error, dst *time.Duration) func(string) error {
-	return func(s string) error {
-		if err := set(s); err != nil {
-			return err
-		}
-		if *dst == 0 {
-			return errors.New("must be greater than 0")
-		}
-		return nil
-	}
-}
-
-func regexpSetter(dst **regexp.Regexp) func(string) error {
-	return func(s string) error {
-		if s == "" {
-			*dst = nil
-			return nil
-		}
-		re, err := regexp.Compile(s)
-		if err != nil {
-			return errors.New("cannot compile")
-		}
-		*dst = re
-		return nil
-	}
-}
-
-// settingFlag adapts a setting to flag.Value; a bad value is kept in *bad so
-// the caller can print our one-line message instead of the flag package's.
-type settingFlag struct {
-	s    *mgrSetting
-	name string
-	bad  **ConfigError
-}
-
-func (f settingFlag) String() string { return "" }
-
-func (f settingFlag) IsBoolFlag() bool { return f.s.isBool }
-
-func (f settingFlag) Set(v string) error {
-	if err := f.s.set(v); err != nil {
-		ce := &ConfigError{Name: "--" + f.name, Value: f.s.shown(v), Valid: f.s.valid, Err: err}
-		*f.bad = ce
-		return ce
-	}
-	return nil
 }
 
 // parseMgrConfig reads defaults, then the environment, then flags (which
@@ -425,10 +305,10 @@ func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err er
 		case bad != nil:
 			return nil, false, bad
 		}
-		return nil, false, fmt.Errorf("%v (valid: the flags listed by --help)", err)
+		return nil, false, &usageError{fmt.Sprintf("%v (valid: the flags listed by --help)", err)}
 	}
 	if fs.NArg() > 0 {
-		return nil, false, fmt.Errorf("unexpected argument %q (valid: flags only; see --help)", fs.Arg(0))
+		return nil, false, &usageError{fmt.Sprintf("unexpected argument %q (valid: flags only; see --help)", fs.Arg(0))}
 	}
 	return c, false, c.resolve()
 }
@@ -439,7 +319,7 @@ func (c *mgrConfig) resolve() error {
 	if c.adminURL == "" {
 		c.adminURL = c.adminScheme + "://" + net.JoinHostPort(c.adminHost, strconv.Itoa(c.adminPort))
 		if _, err := envoy.ParseAdminURL(c.adminURL); err != nil {
-			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(addressReason(c.adminURL, err))}
+			return &ConfigError{Name: "--envoy-admin-host", Value: c.adminHost, Valid: "a host name or IP address", Err: errors.New(addressReason(err))}
 		}
 	}
 	if need := c.startDelay + c.delay + c.period; c.deadline > 0 && c.deadline < need {
@@ -485,6 +365,8 @@ func (c *mgrConfig) drain(admin *envoy.Client, log hclog.Logger) quit.Drain {
 		Deadline:           c.deadline,
 		MinConnections:     c.minConns,
 		Selector:           c.selector,
+		Quiet:              c.autoDelay(),
+		Arrivals:           c.arrivals(),
 		Logger:             log.Named("drain").With("context", "drain"),
 	}
 }
@@ -500,7 +382,7 @@ func parseOrExit(name string, cmd cmdMask, args []string, stdout, stderr io.Writ
 		return nil, 0, false
 	case err != nil:
 		fmt.Fprintf(stderr, "envoy-lifecycle %s: %v\n", name, err)
-		return nil, exitUsage, false
+		return nil, exitCode(err), false
 	}
 	return c, 0, true
 }
@@ -525,7 +407,14 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
 	if err != nil {
 		fmt.Fprintf(stderr, "envoy-lifecycle shutdown-manager: %v\n", err)
-		return exitUsage
+		return exitCode(err)
+	}
+	if u := admin.Base(); u.Scheme == "unix" {
+		// Said once at start-up: otherwise the first sign is a drain failing
+		// in a preStop hook.
+		if err := doctor.CheckSocket(u.Path); err != nil {
+			log.Error("admin socket not connectable; drains will fail", "error", err)
+		}
 	}
 	srv := &shutdownmgr.Server{
 		Addr:              net.JoinHostPort(cfg.address, strconv.Itoa(cfg.port)),
@@ -546,140 +435,20 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := srv.Open(); err != nil {
 		log.Error("cannot start", "error", err)
-		return exitCannotListen
+		return exitCode(err)
 	}
 
-	var sig os.Signal
-	select {
-	case sig = <-sigs:
-	case err := <-srv.ServeErr():
-		log.Error("server failed", "error", err)
-		_ = srv.Close()
-		return exitSoftware
-	}
-	log.Info("signal; terminating", "signal", sig.String(), "drain_on_signal", cfg.drainOnSignal)
-	start := time.Now()
-	srv.Terminate("signal " + sig.String())
-	ctx, cancel := context.WithCancel(context.Background())
-	idle := make(chan error, 1)
-	go func() { idle <- srv.WaitIdle(ctx) }()
-	select {
-	case <-idle:
-	case sig = <-sigs:
-		log.Info("second signal; exiting without waiting", "signal", sig.String())
-		cancel()
-		<-idle
-	}
-	cancel()
-	if err := srv.Close(); err != nil {
-		log.Warn("answers in flight cut short", "error", err)
-	}
-	log.Info("exiting", "took", time.Since(start))
-	return 0
-}
-
-// runDrain is `envoy-lifecycle drain`: one drain, as an exec preStop hook.
-// Exit codes: 0 drained (or no stat to wait on), 75 deadline reached with
-// connections open, 69 Envoy admin unreachable, 73 ready file not written,
-// 64 bad settings, 128+n signal n ended it (the ready file is then not
-// written).
-func runDrain(args []string, stdout, stderr io.Writer) int {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-
-	cfg, code, ok := parseOrExit("drain", forDrain, args, stdout, stderr)
-	if !ok {
-		return code
-	}
-	out, pid1Err := logOutput(cfg.logToPID1, stderr, pid1Stdout, os.Getpid())
-	root := cfg.newLogger(out)
-	log := root.Named("drain")
-	if pid1Err != nil {
-		log.Warn("cannot copy logs to pid 1's stdout; logging to stderr only", "path", pid1Stdout, "error", pid1Err)
-	}
-	admin, err := envoy.New(cfg.adminURL, envoy.Options{Timeout: cfg.requestTimeout, Logger: root.Named("envoy")})
-	if err != nil {
-		fmt.Fprintf(stderr, "envoy-lifecycle drain: %v\n", err)
-		return exitUsage
-	}
-	once := shutdownmgr.Once{Drain: cfg.drain(admin, log), ReadyFile: cfg.readyFile, StateFile: cfg.stateFile, Logger: log}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan quit.Result, 1)
-	var runErr error // read after done delivers
-	go func() { res, err := once.Run(ctx); runErr = err; done <- res }()
-	var res quit.Result
-	var sig os.Signal
-	select {
-	case res = <-done:
-	case sig = <-sigs:
-		log.Info("signal; cancelling the drain", "signal", sig.String())
-		cancel()
-		res = <-done
-	}
-	n, isSig := sig.(syscall.Signal)
-	switch {
-	case isSig:
-		return 128 + int(n)
-	case errors.Is(runErr, shutdownmgr.ErrReadyFile):
-		return exitCantCreate
-	case res.Reason == "deadline":
-		return exitDrainDeadline
-	case res.Reason == "admin unreachable":
-		return exitUnavailable
+	if err := srv.Run(sigs); err != nil {
+		return exitCode(err)
 	}
 	return 0
-}
-
-// logOutput returns stderr, teed to path (pid 1's stdout) when mode asks for
-// it: "true", or "auto" when this is not pid 1 and path opens for writing.
-// Failing to open it is returned for a warning ("true" only), never fatal;
-// failing to write it later is ignored.
-func logOutput(mode string, stderr io.Writer, path string, pid int) (io.Writer, error) {
-	if mode == "false" || (mode == "auto" && pid == 1) {
-		return stderr, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		if mode == "auto" {
-			return stderr, nil
-		}
-		return stderr, err
-	}
-	return &teeWriter{main: stderr, extra: f}, nil
-}
-
-// teeWriter writes to main, and to extra until extra fails once: pid 1's
-// stdout is a courtesy copy, it must never break logging.
-type teeWriter struct {
-	main   io.Writer
-	extra  io.Writer
-	failed atomic.Bool
-}
-
-func (t *teeWriter) Write(p []byte) (int, error) {
-	if !t.failed.Load() {
-		if _, err := t.extra.Write(p); err != nil {
-			t.failed.Store(true)
-		}
-	}
-	return t.main.Write(p)
 }
 
 // printMgrUsage prints one subcommand's settings, from the table.
 func printMgrUsage(w io.Writer, name string, cmd cmdMask) {
 	switch name {
 	case "drain":
-		fmt.Fprint(w, `Usage: envoy-lifecycle drain [FLAGS]
-
-Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain
-listeners, poll connections until the minimum or the deadline, then write the
-ready file. Exit codes: 0 drained, 75 deadline with connections open, 69 Envoy
-admin unreachable (at once, without waiting the delay), 73 ready file not
-written, 64 bad settings, 128+n ended by signal n.
-
-`)
+		fmt.Fprint(w, drainUsage)
 	default:
 		fmt.Fprintf(w, `Usage: envoy-lifecycle shutdown-manager [FLAGS]
 
@@ -713,4 +482,42 @@ Token header: %s.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", flags, strings.Join(s.env, ", "), def, from, s.desc)
 	}
 	tw.Flush()
+}
+
+// autoDelaySetter reads --delay: "auto", or a duration (which turns auto
+// off again, so a later flag wins over the environment).
+func autoDelaySetter(dst *time.Duration, auto *bool) func(string) error {
+	set := durationSetter(dst)
+	return func(s string) error {
+		if strings.EqualFold(strings.TrimSpace(s), "auto") {
+			*auto = true
+			return nil
+		}
+		if err := set(s); err != nil {
+			return err
+		}
+		*auto = false
+		return nil
+	}
+}
+
+// autoDelay is the drain's adaptive delay, nil unless --delay=auto. The
+// fixed --delay (5s by default) stays its fallback for missing stats.
+func (c *mgrConfig) autoDelay() *quit.Quiet {
+	if !c.delayAuto {
+		return nil
+	}
+	return &quit.Quiet{Window: c.quietWindow, Max: c.delayMax}
+}
+
+// arrivals watches new traffic with the same --include/--exclude as the
+// count, on the side --count names.
+func (c *mgrConfig) arrivals() envoy.Arrivals {
+	if c.include == nil && c.exclude == nil {
+		return envoy.Arrivals{}
+	}
+	if c.count == "requests" {
+		return envoy.Arrivals{Request: c.selector}
+	}
+	return envoy.Arrivals{Conn: c.selector}
 }

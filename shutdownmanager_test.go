@@ -19,6 +19,8 @@ import (
 
 	"envoy-lifecycle/envoyfake"
 	"envoy-lifecycle/inject"
+	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/shutdownmgr"
 )
 
@@ -46,13 +48,13 @@ func startManager(t *testing.T, env []string, args ...string) *mgr {
 	t.Helper()
 	p := start(t, mgrEnv(env...), append([]string{"shutdown-manager", "--address", "127.0.0.1", "--port", "0"}, args...)...)
 	m := &mgr{proc: p}
-	waitFor(t, "the manager to listen", func() bool {
+	testproc.WaitFor(t, "the manager to listen", func() bool {
 		select {
-		case <-p.done:
-			t.Fatalf("manager exited before listening:\n%s", p.stderr.String())
+		case <-p.Done():
+			t.Fatalf("manager exited before listening:\n%s", p.Stderr.String())
 		default:
 		}
-		m.port = listeningPort(p.stderr.String())
+		m.port = listeningPort(p.Stderr.String())
 		return m.port != 0
 	})
 	return m
@@ -149,7 +151,7 @@ func (m *mgr) state(t *testing.T) shutdownmgr.Status {
 
 func (m *mgr) waitWaiters(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d waiting requests", n), func() bool { return m.state(t).Waiters == n })
+	testproc.WaitFor(t, fmt.Sprintf("%d waiting requests", n), func() bool { return m.state(t).Waiters == n })
 }
 
 func mgrRecv(t *testing.T, ch <-chan mgrAnswer, what string) mgrAnswer {
@@ -180,15 +182,6 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// proxiedEnvoy is startProxiedEnvoy whose held requests are released before
-// the fake closes, so its Close need not wait for them.
-func proxiedEnvoy(t *testing.T) (*envoyfake.Envoy, *heldApp) {
-	t.Helper()
-	e, h := startProxiedEnvoy(t, envoyfake.Options{})
-	t.Cleanup(h.Release)
-	return e, h
-}
-
 // adminReady reads the fake's GET /ready.
 func adminReady(t *testing.T, e *envoyfake.Envoy) (int, string) {
 	t.Helper()
@@ -206,8 +199,8 @@ func adminReady(t *testing.T, e *envoyfake.Envoy) (int, string) {
 // admin given as scheme, host and port.
 func TestManagerShutdownHandlerLayout(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	u, _ := url.Parse(e.AdminURL())
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin-scheme", "http", "--envoy-admin-host", u.Hostname(), "--envoy-admin-port", u.Port(),
@@ -216,7 +209,7 @@ func TestManagerShutdownHandlerLayout(t *testing.T) {
 	waitfor := m.goGet("/waitforshutdown")
 	m.waitWaiters(t, 1)
 	shutdown := m.goGet("/shutdown?delay=0&period=0.02&deadline=30")
-	waitNth(t, e, "/stats", 3)
+	envoytest.WaitRequests(t, e, "/stats", 3)
 	mgrPending(t, shutdown, "/shutdown")
 	mgrPending(t, waitfor, "/waitforshutdown")
 	if code, body := adminReady(t, e); code != http.StatusServiceUnavailable || body != "DRAINING\n" {
@@ -250,8 +243,8 @@ func TestManagerShutdownHandlerLayout(t *testing.T) {
 		t.Errorf("admin calls got %q, want %q", got, want)
 	}
 	// The log lines come through a pipe: wait for them.
-	waitFor(t, "a JSON line per poll with the count, and the end with a context", func() bool {
-		logs := m.stderr.String()
+	testproc.WaitFor(t, "a JSON line per poll with the count, and the end with a context", func() bool {
+		logs := m.Stderr.String()
 		return logged(logs, "open connections", "count", 1) && logged(logs, "open connections", "count", 0) &&
 			logged(logs, "drain finished", "reason", "drained", "context", "drain")
 	})
@@ -259,16 +252,16 @@ func TestManagerShutdownHandlerLayout(t *testing.T) {
 		t.Error("ready file not written")
 	}
 	// The manager's own SIGTERM comes after its preStop: it exits at once.
-	m.signal(syscall.SIGTERM)
-	if got := m.exitCode(); got != 0 {
+	m.Signal(syscall.SIGTERM)
+	if got := m.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 }
 
 func TestManagerDeadlineIs408(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 	waitfor := m.goGet("/waitforshutdown?deadline=30")
@@ -283,8 +276,8 @@ func TestManagerDeadlineIs408(t *testing.T) {
 	if b := mgrRecv(t, waitfor, "/waitforshutdown"); b.status != http.StatusRequestTimeout {
 		t.Errorf("/waitforshutdown got %d %q, want the drain's 408", b.status, b.body)
 	}
-	waitFor(t, "the deadline logged with the connection counted", func() bool {
-		return logged(m.stderr.String(), "drain finished", "reason", "deadline", "connections", 1)
+	testproc.WaitFor(t, "the deadline logged with the connection counted", func() bool {
+		return logged(m.Stderr.String(), "drain finished", "reason", "deadline", "connections", 1)
 	})
 }
 
@@ -293,8 +286,8 @@ func TestManagerDeadlineIs408(t *testing.T) {
 // process, drains and writes it.
 func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file-only", "--ready-file", ready,
 		"--ready-file-interval", "20ms", "--state-file", state)
@@ -303,15 +296,15 @@ func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 
 	d := start(t, mgrEnv("SHUTDOWN_MANAGER_READY_FILE="+ready, "SHUTDOWN_MANAGER_STATE_FILE="+state),
 		"drain", "--envoy-admin", e.AdminURL(), "--delay", "0", "--period", "20ms", "--log-to-pid1", "false")
-	waitNth(t, e, "/stats", 3)
+	envoytest.WaitRequests(t, e, "/stats", 3)
 	mgrPending(t, shutdown, "/shutdown")
 	if exists(ready) {
 		t.Error("ready file written while a connection is open")
 	}
 	h.Release()
 	<-inflight
-	if got := d.exitCode(); got != 0 {
-		t.Errorf("drain exit code got %d, want 0:\n%s", got, d.stderr.String())
+	if got := d.ExitCode(); got != 0 {
+		t.Errorf("drain exit code got %d, want 0:\n%s", got, d.Stderr.String())
 	}
 	if a := mgrRecv(t, shutdown, "/shutdown"); a.status != http.StatusOK || !strings.Contains(a.body, "ready file") {
 		t.Errorf("/shutdown got %d %q, want 200 on the ready file", a.status, a.body)
@@ -319,8 +312,8 @@ func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 	if n := len(posts(e.Requests(), "/healthcheck/fail")); n != 1 {
 		t.Errorf("healthcheck/fail calls got %d, want 1 (the drain process only)", n)
 	}
-	if !logged(d.stderr.String(), "drain finished", "reason", "drained") {
-		t.Errorf("drain process did not log JSON:\n%s", d.stderr.String())
+	if !logged(d.Stderr.String(), "drain finished", "reason", "drained") {
+		t.Errorf("drain process did not log JSON:\n%s", d.Stderr.String())
 	}
 }
 
@@ -329,13 +322,13 @@ func TestManagerReadyFileFromDrainProcess(t *testing.T) {
 // --drain-listeners=false, and writes the ready file.
 func TestManagerMarin3rLayout(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 		"--check-drain-delay", "0", "--check-drain-interval", "0.02", "--min-open-connections", "0", "--drain-listeners=false")
 	drain := m.goGet("/drain")
-	waitNth(t, e, "/stats", 1)
+	envoytest.WaitRequests(t, e, "/stats", 1)
 	shutdown := m.goGet("/shutdown")
 	m.waitWaiters(t, 2)
 	h.Release()
@@ -360,7 +353,7 @@ func TestManagerMarin3rLayout(t *testing.T) {
 // load-balancer path while /healthz stays 200, and does not drain Envoy.
 func TestManagerSigtermFlipsReadiness(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"INTERVAL=100ms", "COOLDOWN=100ms"}, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 	for path, want := range map[string]int{"/readyz": 200, "/healthz": 200, "/nlb-health": 200} {
@@ -368,14 +361,14 @@ func TestManagerSigtermFlipsReadiness(t *testing.T) {
 			t.Errorf("before SIGTERM: %s got %d, want %d", path, a.status, want)
 		}
 	}
-	m.signal(syscall.SIGTERM)
-	waitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
+	m.Signal(syscall.SIGTERM)
+	testproc.WaitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
 	for path, want := range map[string]int{"/readyz": 503, "/healthz": 200, "/nlb-health": 503, "/": 503} {
 		if a := m.get(path); a.status != want {
 			t.Errorf("after SIGTERM: %s got %d %q, want %d", path, a.status, a.body, want)
 		}
 	}
-	if got := m.exitCode(); got != 0 {
+	if got := m.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if n := len(e.Requests()); n != 0 {
@@ -389,7 +382,7 @@ func TestManagerSigtermFlipsReadiness(t *testing.T) {
 func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	t.Parallel()
 	const interval, cooldown = 200 * time.Millisecond, 200 * time.Millisecond
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"INTERVAL=" + interval.String(), "COOLDOWN=" + cooldown.String(), "LOG=yes"},
 		"--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
@@ -437,10 +430,10 @@ func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	m.waitWaiters(t, 1)
 	// Two quiet windows' worth of probes: /waitz must still be waiting.
 	start := count()
-	waitFor(t, "the probes", func() bool { return count() >= start+int(2*(interval+cooldown)/(20*time.Millisecond)) })
+	testproc.WaitFor(t, "the probes", func() bool { return count() >= start+int(2*(interval+cooldown)/(20*time.Millisecond)) })
 	mgrPending(t, waitz, "/waitz")
 
-	m.signal(syscall.SIGTERM)
+	m.Signal(syscall.SIGTERM)
 	select {
 	case <-lbDone:
 	case <-time.After(10 * time.Second):
@@ -456,11 +449,11 @@ func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	if quiet < interval+cooldown || quiet > interval+cooldown+2*time.Second {
 		t.Errorf("/waitz returned %v after the last probe, want INTERVAL+COOLDOWN (%v) and a little", quiet, interval+cooldown)
 	}
-	if got := m.exitCode(); got != 0 {
+	if got := m.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
-	if !logged(m.stderr.String(), "load-balancer hit", "status", 503) {
-		t.Errorf("LOG=yes did not log the hits:\n%s", m.stderr.String())
+	if !logged(m.Stderr.String(), "load-balancer hit", "status", 503) {
+		t.Errorf("LOG=yes did not log the hits:\n%s", m.Stderr.String())
 	}
 }
 
@@ -469,18 +462,18 @@ func TestManagerWaitzAfterProbesStop(t *testing.T) {
 // the state file and makes Envoy healthy again (projectcontour/contour#4851).
 func TestManagerRestartUndoesHealthcheckFail(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	args := []string{"--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state, "--period", "20ms", "--delay", "0"}
 	m1 := startManager(t, nil, args...)
 	shutdown := m1.goGet("/shutdown")
-	waitNth(t, e, "/stats", 2)
+	envoytest.WaitRequests(t, e, "/stats", 2)
 	if code, _ := adminReady(t, e); code != http.StatusServiceUnavailable {
 		t.Fatalf("envoy /ready during the drain got %d, want 503", code)
 	}
-	m1.signal(syscall.SIGKILL)
-	<-m1.done
+	m1.Signal(syscall.SIGKILL)
+	<-m1.Done()
 	if a := <-shutdown; a.err == nil {
 		t.Errorf("/shutdown of a killed manager got %d %q", a.status, a.body)
 	}
@@ -493,8 +486,8 @@ func TestManagerRestartUndoesHealthcheckFail(t *testing.T) {
 	if code, body := adminReady(t, e); code != http.StatusOK || body != "LIVE\n" {
 		t.Errorf("envoy /ready after the restart got %d %q, want 200 LIVE", code, body)
 	}
-	waitFor(t, "the state file to be cleared", func() bool { return !exists(state) })
-	waitFor(t, "the restore to be logged", func() bool { return logged(m2.stderr.String(), "health checks restored") })
+	testproc.WaitFor(t, "the state file to be cleared", func() bool { return !exists(state) })
+	testproc.WaitFor(t, "the restore to be logged", func() bool { return logged(m2.Stderr.String(), "health checks restored") })
 	if st := m2.state(t); st.Terminating || st.Drain != "none" {
 		t.Errorf("restarted manager state got %+v, want idle", st)
 	}
@@ -502,7 +495,7 @@ func TestManagerRestartUndoesHealthcheckFail(t *testing.T) {
 
 func TestManagerToken(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"SHUTDOWN_MANAGER_TOKEN=k8s-hook-token"}, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 	if a := m.get("/shutdown?delay=0"); a.status != http.StatusUnauthorized {
@@ -529,7 +522,7 @@ func TestManagerToken(t *testing.T) {
 
 func TestManagerBadQuery(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 	cases := []struct {
@@ -567,8 +560,8 @@ func TestManagerBadQuery(t *testing.T) {
 // one past --max-waiters gets 503.
 func TestManager200Waiters(t *testing.T) {
 	t.Parallel()
-	e, h := proxiedEnvoy(t)
-	inflight := holdRequest(t, e, h)
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	inflight := envoytest.Hold(t, e, h)
 	ready, state := mgrFiles(t)
 	m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 		"--max-waiters", "200", "--delay", "0", "--period", "20ms")
@@ -606,37 +599,37 @@ func TestManagerExitAnswersWaiters(t *testing.T) {
 	t.Parallel()
 	t.Run("waiting for nothing", func(t *testing.T) {
 		t.Parallel()
-		e := startEnvoy(t, envoyfake.Options{})
+		e := envoytest.Start(t, envoyfake.Options{})
 		ready, state := mgrFiles(t)
 		m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state)
 		waitfor := m.goGet("/waitforshutdown")
 		m.waitWaiters(t, 1)
-		m.signal(syscall.SIGTERM)
+		m.Signal(syscall.SIGTERM)
 		if a := mgrRecv(t, waitfor, "/waitforshutdown"); a.status != http.StatusServiceUnavailable {
 			t.Errorf("/waitforshutdown at exit got %d %q, want 503", a.status, a.body)
 		}
-		if got := m.exitCode(); got != 0 {
+		if got := m.ExitCode(); got != 0 {
 			t.Errorf("exit code got %d, want 0", got)
 		}
 	})
 	t.Run("drain in progress", func(t *testing.T) {
 		t.Parallel()
-		e, h := proxiedEnvoy(t)
-		inflight := holdRequest(t, e, h)
+		e, h := envoytest.StartHeld(t, envoyfake.Options{})
+		inflight := envoytest.Hold(t, e, h)
 		ready, state := mgrFiles(t)
 		m := startManager(t, nil, "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state, "--delay", "0", "--period", "20ms")
 		shutdown := m.goGet("/shutdown")
-		waitNth(t, e, "/stats", 1)
-		m.signal(syscall.SIGTERM)
-		waitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
-		waitNth(t, e, "/stats", 3)
+		envoytest.WaitRequests(t, e, "/stats", 1)
+		m.Signal(syscall.SIGTERM)
+		testproc.WaitFor(t, "/readyz to fail", func() bool { return m.get("/readyz").status == http.StatusServiceUnavailable })
+		envoytest.WaitRequests(t, e, "/stats", 3)
 		mgrPending(t, shutdown, "/shutdown")
 		h.Release()
 		<-inflight
 		if a := mgrRecv(t, shutdown, "/shutdown"); a.status != http.StatusOK {
 			t.Errorf("/shutdown got %d %q, want 200", a.status, a.body)
 		}
-		if got := m.exitCode(); got != 0 {
+		if got := m.ExitCode(); got != 0 {
 			t.Errorf("exit code got %d, want 0", got)
 		}
 	})
@@ -644,12 +637,12 @@ func TestManagerExitAnswersWaiters(t *testing.T) {
 
 func TestManagerDrainOnSignal(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{})
+	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"SHUTDOWN_MANAGER_DRAIN_ON_SIGNAL=true"}, "--envoy-admin", e.AdminURL(),
 		"--ready-file", ready, "--state-file", state, "--delay", "0")
-	m.signal(syscall.SIGTERM)
-	if got := m.exitCode(); got != 0 {
+	m.Signal(syscall.SIGTERM)
+	if got := m.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if n := len(posts(e.Requests(), "/healthcheck/fail")); n != 1 {
@@ -664,7 +657,7 @@ func TestManagerUnixSocketAdmin(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "admin.sock")
-	e := startEnvoy(t, envoyfake.Options{AdminSocket: sock})
+	e := envoytest.Start(t, envoyfake.Options{AdminSocket: sock})
 	ready, state := mgrFiles(t)
 	// A bare path, as Contour passes it.
 	m := startManager(t, nil, "--envoy-admin", sock, "--ready-file", ready, "--state-file", state)
@@ -680,12 +673,12 @@ func TestDrainSubcommandExitCodes(t *testing.T) {
 	t.Parallel()
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
-		e, h := proxiedEnvoy(t)
-		holdRequest(t, e, h)
+		e, h := envoytest.StartHeld(t, envoyfake.Options{})
+		envoytest.Hold(t, e, h)
 		ready, state := mgrFiles(t)
 		d := start(t, mgrEnv(), "drain", "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 			"--delay", "0", "--period", "20ms", "--deadline", "200ms")
-		if got := d.exitCode(); got != exitDrainDeadline {
+		if got := d.ExitCode(); got != exitDrainDeadline {
 			t.Errorf("exit code got %d, want %d", got, exitDrainDeadline)
 		}
 		if !exists(ready) || !exists(state) {
@@ -694,25 +687,25 @@ func TestDrainSubcommandExitCodes(t *testing.T) {
 	})
 	t.Run("admin unreachable", func(t *testing.T) {
 		t.Parallel()
-		e := startEnvoy(t, envoyfake.Options{})
+		e := envoytest.Start(t, envoyfake.Options{})
 		admin := e.AdminURL()
 		e.Kill()
 		ready, state := mgrFiles(t)
 		d := start(t, mgrEnv(), "drain", "--envoy-admin", admin, "--ready-file", ready, "--state-file", state, "--delay", "0")
-		if got := d.exitCode(); got != exitUnavailable {
+		if got := d.ExitCode(); got != exitUnavailable {
 			t.Errorf("exit code got %d, want %d", got, exitUnavailable)
 		}
 	})
 	t.Run("signal", func(t *testing.T) {
 		t.Parallel()
-		e, h := proxiedEnvoy(t)
-		holdRequest(t, e, h)
+		e, h := envoytest.StartHeld(t, envoyfake.Options{})
+		envoytest.Hold(t, e, h)
 		ready, state := mgrFiles(t)
 		d := start(t, mgrEnv(), "drain", "--envoy-admin", e.AdminURL(), "--ready-file", ready, "--state-file", state,
 			"--delay", "0", "--period", "20ms")
-		waitNth(t, e, "/stats", 1)
-		d.signal(syscall.SIGTERM)
-		if got := d.exitCode(); got != 128+int(syscall.SIGTERM) {
+		envoytest.WaitRequests(t, e, "/stats", 1)
+		d.Signal(syscall.SIGTERM)
+		if got := d.ExitCode(); got != 128+int(syscall.SIGTERM) {
 			t.Errorf("exit code got %d, want 143", got)
 		}
 		if exists(ready) {
@@ -749,10 +742,10 @@ func TestManagerBadSettings(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			p := start(t, mgrEnv(c.env...), c.args...)
-			if got := p.exitCode(); got != exitUsage {
+			if got := p.ExitCode(); got != exitUsage {
 				t.Errorf("exit code got %d, want %d", got, exitUsage)
 			}
-			out := p.stderr.String()
+			out := p.Stderr.String()
 			want := "envoy-lifecycle " + c.args[0] + ": "
 			if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, want) || !strings.Contains(out, c.want) {
 				t.Errorf("stderr got %q, want one line %q...%q", out, want, c.want)
@@ -767,7 +760,7 @@ func TestManagerHelpListsEverySetting(t *testing.T) {
 		cmd  string
 		mask cmdMask
 	}{{"shutdown-manager", forManager}, {"drain", forDrain}} {
-		cmd := exec.Command(binPath, c.cmd, "--help")
+		cmd := exec.Command(bin(t), c.cmd, "--help")
 		cmd.Env = append(baseEnv(), mgrEnv()...)
 		var out bytes.Buffer
 		cmd.Stdout = &out
@@ -832,52 +825,4 @@ func TestInjectPresetKnowsManagerDefaults(t *testing.T) {
 		return
 	}
 	t.Error("no --shutdown-timeout setting")
-}
-
-func TestLogOutputToPID1(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	stdout1 := filepath.Join(dir, "pid1-stdout")
-	if err := os.WriteFile(stdout1, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	missing := filepath.Join(dir, "missing", "fd1")
-	cases := []struct {
-		name, mode, path string
-		pid              int
-		tee, err         bool
-	}{
-		{"auto, not pid 1, writable", "auto", stdout1, 42, true, false},
-		{"auto, pid 1", "auto", stdout1, 1, false, false},
-		{"auto, not writable", "auto", missing, 42, false, false},
-		{"true, not writable", "true", missing, 42, false, true},
-		{"true, writable", "true", stdout1, 1, true, false},
-		{"false", "false", stdout1, 42, false, false},
-	}
-	for _, c := range cases {
-		var stderr bytes.Buffer
-		w, err := logOutput(c.mode, &stderr, c.path, c.pid)
-		if (err != nil) != c.err {
-			t.Errorf("%s: error got %v, want error %v", c.name, err, c.err)
-		}
-		if _, tee := w.(*teeWriter); tee != c.tee {
-			t.Errorf("%s: tee got %v, want %v", c.name, tee, c.tee)
-		}
-	}
-	// A copy that stops working never breaks the logs.
-	f, err := os.Open(stdout1) // read-only: every write fails
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var stderr bytes.Buffer
-	tw := &teeWriter{main: &stderr, extra: f}
-	for i := 0; i < 2; i++ {
-		if _, err := tw.Write([]byte("line\n")); err != nil {
-			t.Errorf("write %d failed: %v", i, err)
-		}
-	}
-	if stderr.String() != "line\nline\n" {
-		t.Errorf("stderr got %q", stderr.String())
-	}
 }

@@ -5,18 +5,19 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/lbsim"
 )
 
 func init() {
 	// serve ADDR: the load-tested app, see lbsim.ServeApp.
-	appCommands["serve"] = func(args []string) int { return lbsim.ServeApp(args[0], 10*time.Millisecond, os.Stdout) }
+	testproc.Register("serve", func(args []string) int { return lbsim.ServeApp(args[0], 10*time.Millisecond, os.Stdout) })
 }
 
 // trafficScenario is a pod under load, terminated mid-load. The LB needs
 // 200ms to deprogram the pod after the health check fails; the drain delay
 // covers it.
-func trafficScenario(drain bool) lbsim.Scenario {
+func trafficScenario(t *testing.T, drain bool) lbsim.Scenario {
 	env := append(baseEnv(),
 		"ENVOY_LIFECYCLE_DRAIN_DELAY=500ms",
 		"ENVOY_LIFECYCLE_DRAIN_PERIOD=20ms",
@@ -26,7 +27,7 @@ func trafficScenario(drain bool) lbsim.Scenario {
 		env = append(env, "ENVOY_LIFECYCLE_DRAIN=false")
 	}
 	return lbsim.Scenario{
-		Bin: binPath,
+		Bin: bin(t),
 		App: func(addr string) []string { return app("serve", addr) },
 		Env: env,
 		LB:  lbsim.LB{Workers: 8, HealthInterval: 20 * time.Millisecond, Deprogram: 200 * time.Millisecond},
@@ -40,7 +41,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	t.Parallel()
 	t.Run("drain", func(t *testing.T) {
 		t.Parallel()
-		r, err := trafficScenario(true).Run()
+		r, err := trafficScenario(t, true).Run()
 		if err != nil {
 			t.Fatalf("scenario: %v\n%s", err, r.Stderr)
 		}
@@ -59,7 +60,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	})
 	t.Run("forward at once", func(t *testing.T) {
 		t.Parallel()
-		r, err := trafficScenario(false).Run()
+		r, err := trafficScenario(t, false).Run()
 		if err != nil {
 			t.Fatalf("scenario: %v\n%s", err, r.Stderr)
 		}

@@ -15,18 +15,8 @@ import (
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
-
-func startEnvoy(t *testing.T, o envoyfake.Options) *envoyfake.Envoy {
-	t.Helper()
-	o.Logf = t.Logf
-	e, err := envoyfake.Start(o)
-	if err != nil {
-		t.Fatalf("cannot start envoy fake: %v", err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}
 
 func startAgent(t *testing.T, e *envoyfake.Envoy) *envoyfake.PilotAgent {
 	t.Helper()
@@ -93,11 +83,11 @@ func TestExitCodesPassThrough(t *testing.T) {
 				t.Parallel()
 				var env []string
 				if withEnvoy {
-					e := startEnvoy(t, envoyfake.Options{})
+					e := envoytest.Start(t, envoyfake.Options{})
 					env = append(env, "ENVOY_ADMIN_API="+e.AdminURL())
 				}
 				p := start(t, env, app("exit", strconv.Itoa(code))...)
-				if got := p.exitCode(); got != code {
+				if got := p.ExitCode(); got != code {
 					t.Errorf("exit code got %d, want %d", got, code)
 				}
 			})
@@ -112,8 +102,8 @@ func TestDeathBySignalGives128PlusN(t *testing.T) {
 			t.Run(sig+"/pgid="+strconv.FormatBool(pgid), func(t *testing.T) {
 				t.Parallel()
 				p := start(t, []string{"ENVOY_LIFECYCLE_PROCESS_GROUP=" + strconv.FormatBool(pgid)}, app("die-by", sig)...)
-				want := 128 + int(signalByName[sig])
-				if got := p.exitCode(); got != want {
+				want := 128 + int(signalNamed(sig))
+				if got := p.ExitCode(); got != want {
 					t.Errorf("exit code got %d, want %d", got, want)
 				}
 			})
@@ -141,9 +131,9 @@ func TestStartFailures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, c.argv...)
-			if got := p.exitCode(); got != c.want {
+			if got := p.ExitCode(); got != c.want {
 				t.Errorf("exit code got %d, want %d", got, c.want)
 			}
 			// The proxy is stopped on this path too.
@@ -159,29 +149,29 @@ func TestSignalsForwardedExactlyOnce(t *testing.T) {
 			t.Parallel()
 			env := []string{"ENVOY_LIFECYCLE_DRAIN=false"}
 			if withEnvoy {
-				e := startEnvoy(t, envoyfake.Options{})
+				e := envoytest.Start(t, envoyfake.Options{})
 				env = append(env, "ENVOY_ADMIN_API="+e.AdminURL())
 			}
 			p := start(t, env, app("echo-signals")...)
-			p.expectLine("ready")
+			p.ExpectLine("ready")
 			for _, name := range []string{"TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "WINCH",
 				"ALRM", "CONT", "PWR", "XCPU", "XFSZ", "VTALRM", "IO"} {
-				p.signal(signalByName[name])
-				p.expectLine(name)
+				p.Signal(signalNamed(name))
+				p.ExpectLine(name)
 			}
 			// Never forwarded: the next line must be the USR2 marker.
 			for i := 0; i < 5; i++ {
-				p.signal(syscall.SIGURG)
-				p.signal(syscall.SIGCHLD)
-				p.signal(syscall.SIGPIPE) // Go reports its own EPIPE writes as SIGPIPE
+				p.Signal(syscall.SIGURG)
+				p.Signal(syscall.SIGCHLD)
+				p.Signal(syscall.SIGPIPE) // Go reports its own EPIPE writes as SIGPIPE
 			}
-			p.signal(syscall.SIGUSR2)
-			p.expectLine("USR2")
-			p.stdin.Close()
-			if got := p.exitCode(); got != 0 {
+			p.Signal(syscall.SIGUSR2)
+			p.ExpectLine("USR2")
+			p.Stdin.Close()
+			if got := p.ExitCode(); got != 0 {
 				t.Errorf("exit code got %d, want 0", got)
 			}
-			for l, ok := p.line(time.Second); ok; l, ok = p.line(time.Second) {
+			for l, ok := p.Line(time.Second); ok; l, ok = p.Line(time.Second) {
 				t.Errorf("unexpected line after exit: %q", l)
 			}
 		})
@@ -210,7 +200,7 @@ func TestQuitOnEveryExitPath(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, c.fake)
+			e := envoytest.Start(t, c.fake)
 			agent := startAgent(t, e)
 			gen := startEndpoint(t)
 			env := append([]string{
@@ -221,9 +211,9 @@ func TestQuitOnEveryExitPath(t *testing.T) {
 			p := start(t, env, c.argv...)
 			if c.sig != 0 {
 				waitRequest(t, e, "/server_info")
-				p.signal(c.sig)
+				p.Signal(c.sig)
 			}
-			if got := p.exitCode(); got != c.want {
+			if got := p.ExitCode(); got != c.want {
 				t.Errorf("exit code got %d, want %d", got, c.want)
 			}
 			waitQuit(t, agent.Quit(), "pilot-agent")
@@ -254,9 +244,9 @@ func waitRequest(t *testing.T, e *envoyfake.Envoy, path string) {
 
 func TestQuitEnvoyItselfWithoutIstio(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{PreInitializing: 3})
+	e := envoytest.Start(t, envoyfake.Options{PreInitializing: 3})
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("exit", "0")...)
-	if got := p.exitCode(); got != 0 {
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	waitQuit(t, e.Quit(), "envoy")
@@ -271,10 +261,10 @@ func TestNeverKillIstioOnFailure(t *testing.T) {
 	for _, code := range []int{0, 3} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{})
+			e := envoytest.Start(t, envoyfake.Options{})
 			agent := startAgent(t, e)
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL(), "ISTIO_QUIT_API=" + agent.URL(), "NEVER_KILL_ISTIO_ON_FAILURE=true"}, app("exit", strconv.Itoa(code))...)
-			if got := p.exitCode(); got != code {
+			if got := p.ExitCode(); got != code {
 				t.Errorf("exit code got %d, want %d", got, code)
 			}
 			n := len(posts(agent.Requests(), "/quitquitquit"))
@@ -287,7 +277,7 @@ func TestNeverKillIstioOnFailure(t *testing.T) {
 
 func TestBlackholedAdminCannotHang(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{BlackHole: true})
+	e := envoytest.Start(t, envoyfake.Options{BlackHole: true})
 	begin := time.Now()
 	p := start(t, []string{
 		"ENVOY_ADMIN_API=" + e.AdminURL(),
@@ -296,14 +286,14 @@ func TestBlackholedAdminCannotHang(t *testing.T) {
 		"QUIT_REQUEST_TIMEOUT=100ms",
 		"ENVOY_LIFECYCLE_QUIT_VERIFY=100ms",
 	}, app("exit", "0")...)
-	if got := p.exitCode(); got != exitUnavailable {
+	if got := p.ExitCode(); got != exitUnavailable {
 		t.Errorf("exit code got %d, want %d", got, exitUnavailable)
 	}
 	// Not a timing assertion on the wrapper's speed: only that it ended on
 	// its own, well inside exitCode's own 20s bound.
 	t.Logf("ended after %v", time.Since(begin))
-	if !strings.Contains(p.stderr.String(), "QUIT_WITHOUT_ENVOY_TIMEOUT") {
-		t.Errorf("stderr does not name the timeout:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "QUIT_WITHOUT_ENVOY_TIMEOUT") {
+		t.Errorf("stderr does not name the timeout:\n%s", p.Stderr.String())
 	}
 }
 
@@ -322,10 +312,10 @@ func TestEnvoyNeverLive(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{NeverLive: true})
+			e := envoytest.Start(t, envoyfake.Options{NeverLive: true})
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, append(c.env, "ENVOY_ADMIN_API="+e.AdminURL()), app("touch", marker)...)
-			if got := p.exitCode(); got != c.want {
+			if got := p.ExitCode(); got != c.want {
 				t.Errorf("exit code got %d, want %d", got, c.want)
 			}
 			_, err := os.Stat(marker)
@@ -342,12 +332,12 @@ func TestSignalDuringWaitDoesNotStartApp(t *testing.T) {
 	for _, sig := range []string{"TERM", "INT", "HUP"} {
 		t.Run(sig, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{NeverLive: true})
+			e := envoytest.Start(t, envoyfake.Options{NeverLive: true})
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("touch", marker)...)
 			waitRequest(t, e, "/server_info")
-			p.signal(signalByName[sig])
-			if got, want := p.exitCode(), 128+int(signalByName[sig]); got != want {
+			p.Signal(signalNamed(sig))
+			if got, want := p.ExitCode(), 128+int(signalNamed(sig)); got != want {
 				t.Errorf("exit code got %d, want %d", got, want)
 			}
 			if _, err := os.Stat(marker); err == nil {
@@ -361,12 +351,12 @@ func TestSignalDuringWaitDoesNotStartApp(t *testing.T) {
 func TestUnixSocketAdmin(t *testing.T) {
 	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "admin.sock")
-	e := startEnvoy(t, envoyfake.Options{AdminSocket: sock, LiveAfter: 100 * time.Millisecond})
+	e := envoytest.Start(t, envoyfake.Options{AdminSocket: sock, LiveAfter: 100 * time.Millisecond})
 	if !strings.HasPrefix(e.AdminURL(), "unix://") {
 		t.Fatalf("admin url got %q, want unix://", e.AdminURL())
 	}
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("exit", "0")...)
-	if got := p.exitCode(); got != 0 {
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	waitQuit(t, e.Quit(), "envoy")
@@ -380,7 +370,7 @@ func TestOrphansReaped(t *testing.T) {
 	t.Run("subreaper", func(t *testing.T) {
 		t.Parallel()
 		p := start(t, []string{"ENVOY_LIFECYCLE_SUBREAPER=true"}, app("orphans", "7")...)
-		if got := p.exitCode(); got != 7 {
+		if got := p.ExitCode(); got != 7 {
 			t.Errorf("exit code got %d, want 7", got)
 		}
 	})
@@ -393,13 +383,13 @@ func TestOrphansReaped(t *testing.T) {
 		if err != nil {
 			t.Skip("skipped: unshare (util-linux) is not installed")
 		}
-		argv := append([]string{"--pid", "--fork", "--mount-proc", binPath}, app("orphans", "7")...)
+		argv := append([]string{"--pid", "--fork", "--mount-proc", bin(t)}, app("orphans", "7")...)
 		p := startCmd(t, exec.Command(unshare, argv...), nil)
-		if got := p.exitCode(); got != 7 {
+		if got := p.ExitCode(); got != 7 {
 			t.Errorf("exit code got %d, want 7", got)
 		}
-		if !strings.Contains(p.stderr.String(), "pid1=true") {
-			t.Errorf("wrapper did not report running as PID 1:\n%s", p.stderr.String())
+		if !strings.Contains(p.Stderr.String(), "pid1=true") {
+			t.Errorf("wrapper did not report running as PID 1:\n%s", p.Stderr.String())
 		}
 	})
 }
@@ -425,10 +415,10 @@ func TestBadConfigStopsBeforeTheApp(t *testing.T) {
 			t.Parallel()
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, []string{c.env}, app("touch", marker)...)
-			if got := p.exitCode(); got != exitUsage {
+			if got := p.ExitCode(); got != exitUsage {
 				t.Errorf("exit code got %d, want %d", got, exitUsage)
 			}
-			out := strings.TrimSpace(p.stderr.String())
+			out := strings.TrimSpace(p.Stderr.String())
 			if strings.Count(out, "\n") != 0 || !strings.Contains(out, c.name) || !strings.Contains(out, c.value) || !strings.Contains(out, "valid") {
 				t.Errorf("stderr got %q, want one line naming %s, echoing %q and saying what is valid", out, c.name, c.value)
 			}
@@ -441,7 +431,7 @@ func TestBadConfigStopsBeforeTheApp(t *testing.T) {
 
 func TestHelpListsEveryVariable(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command(binPath, "--help").Output()
+	out, err := exec.Command(bin(t), "--help").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,10 +452,10 @@ func TestNotLiveAnswersMeanNotYet(t *testing.T) {
 	for _, g := range []string{envoyfake.GarbageHTML, envoyfake.GarbageTruncated, envoyfake.Garbage503, envoyfake.GarbageNonJSON} {
 		t.Run(g, func(t *testing.T) {
 			t.Parallel()
-			e := startEnvoy(t, envoyfake.Options{Garbage: g, LiveAfter: 150 * time.Millisecond})
+			e := envoytest.Start(t, envoyfake.Options{Garbage: g, LiveAfter: 150 * time.Millisecond})
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("stamp", marker)...)
-			if got := p.exitCode(); got != 0 {
+			if got := p.ExitCode(); got != 0 {
 				t.Errorf("exit code got %d, want 0", got)
 			}
 			data, err := os.ReadFile(marker)
@@ -497,7 +487,7 @@ func TestManyRunsKeepTheirExitCode(t *testing.T) {
 	wrong := 0
 	for i := 0; i < runs; i++ {
 		for argv, want := range map[string]int{truePath: 0, falsePath: 1} {
-			cmd := exec.Command(binPath, argv)
+			cmd := exec.Command(bin(t), argv)
 			cmd.Env = baseEnv()
 			err := cmd.Run()
 			if code := cmd.ProcessState.ExitCode(); code != want {
@@ -515,17 +505,42 @@ func TestManyRunsKeepTheirExitCode(t *testing.T) {
 // for Envoy must not cost the pod its app.
 func TestWinchDuringWaitIsIgnored(t *testing.T) {
 	t.Parallel()
-	e := startEnvoy(t, envoyfake.Options{LiveAfter: 300 * time.Millisecond})
+	e := envoytest.Start(t, envoyfake.Options{LiveAfter: 300 * time.Millisecond})
 	marker := filepath.Join(t.TempDir(), "started")
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("touch", marker)...)
 	waitRequest(t, e, "/server_info")
 	for _, sig := range []syscall.Signal{syscall.SIGWINCH, syscall.SIGCONT} {
-		p.signal(sig) // neither would have ended the app
+		p.Signal(sig) // neither would have ended the app
 	}
-	if got := p.exitCode(); got != 0 {
+	if got := p.ExitCode(); got != 0 {
 		t.Errorf("exit code got %d, want 0", got)
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Error("app was not started after SIGWINCH during the wait")
+	}
+}
+
+// The end-to-end view of lifecycle.WriteMessage: the built binary writes
+// the termination message where it was told.
+func TestTerminationLogWritten(t *testing.T) {
+	t.Parallel()
+	e := envoytest.Start(t, envoyfake.Options{})
+	path := filepath.Join(t.TempDir(), "termination-log")
+	p := start(t, drainEnv(e, "ENVOY_LIFECYCLE_TERMINATION_LOG="+path), app("die-by", "TERM")...)
+	if got := p.ExitCode(); got != 143 {
+		t.Errorf("exit code got %d, want 143", got)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := string(data)
+	for _, want := range []string{"exit 143", "killed by signal", "drain ", "(drained, 0 connections left)", "proxy stopped via envoy"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("termination log %q lacks %q", line, want)
+		}
+	}
+	if strings.Count(line, "\n") != 1 {
+		t.Errorf("termination log got %q, want one line", line)
 	}
 }

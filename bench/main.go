@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/dockerbuild"
 	"envoy-lifecycle/lbsim"
 )
 
@@ -103,8 +104,10 @@ func newBench(quick bool) (*bench, error) {
 		return nil, err
 	}
 	// As the Dockerfile builds it.
-	cmd := exec.Command("go", "build", "-tags=nethttpomithttp2", "-trimpath", "-ldflags=-s -w", "-o", b.bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd, err := dockerbuild.Command(".", b.bin, ".", nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build: %w", err)
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("cannot build: %w", err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/dockerbuild"
 )
 
 const appMarker = "EL_DEMO_APP"
@@ -38,9 +39,13 @@ func run() int {
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "envoy-lifecycle")
 	fmt.Println("demo: building envoy-lifecycle")
-	build := exec.Command("go", "build", "-tags=nethttpomithttp2", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	// As the Dockerfile builds it.
+	build, err := dockerbuild.Command(".", bin, ".", nil)
+	if err == nil {
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		err = build.Run()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo: cannot build:", err)
 		return 1
 	}

@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -10,7 +11,37 @@ import (
 )
 
 // validForms is appended to address errors so the user sees what would work.
-const validForms = "valid: http://host:port, https://host:port, unix:///path/to/admin.sock"
+const validForms = "http://host:port, https://host:port, unix:///path/to/admin.sock"
+
+// AddressError is an address ParseAdminURL refused. Callers that name the
+// setting themselves use Reason, never the text of Error.
+type AddressError struct {
+	// Value is the address as given (with any password redacted).
+	Value string
+	// Reason says what is wrong, e.g. "missing scheme".
+	Reason string
+	// Valid says what would be accepted; may be empty.
+	Valid string
+	// Err is url.Parse's error, when it refused the address.
+	Err error
+}
+
+func (e *AddressError) Error() string {
+	if e.Err != nil {
+		return "cannot parse admin address: " + e.Err.Error()
+	}
+	msg := "invalid admin address"
+	if e.Value != "" {
+		msg += fmt.Sprintf(" %q", e.Value)
+	}
+	msg += ": " + e.Reason
+	if e.Valid != "" {
+		msg += " (valid: " + e.Valid + ")"
+	}
+	return msg
+}
+
+func (e *AddressError) Unwrap() error { return e.Err }
 
 // ParseAdminURL parses the base address of an Envoy admin API or of
 // pilot-agent's status port. Valid forms are http://host[:port],
@@ -20,53 +51,58 @@ const validForms = "valid: http://host:port, https://host:port, unix:///path/to/
 // the scheme and host (or socket path).
 func ParseAdminURL(s string) (*url.URL, error) {
 	if s == "" {
-		return nil, fmt.Errorf("invalid admin address: empty (%s)", validForms)
+		return nil, &AddressError{Reason: "empty", Valid: validForms}
 	}
 	// url.Parse reads "localhost:15000" as scheme "localhost"; catch the
 	// missing "scheme://" first so the message says what is wrong.
 	if !strings.Contains(s, "://") {
-		return nil, fmt.Errorf("invalid admin address %q: missing scheme (%s)", s, validForms)
+		return nil, &AddressError{Value: s, Reason: "missing scheme", Valid: validForms}
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("cannot parse admin address: %w", err)
+		reason := err.Error()
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			reason = ue.Err.Error()
+		}
+		return nil, &AddressError{Value: s, Reason: reason, Valid: validForms, Err: err}
 	}
 	if u.User != nil {
 		// Redacted: never echo a password.
-		return nil, fmt.Errorf("invalid admin address %q: user info not supported (%s)", u.Redacted(), validForms)
+		return nil, &AddressError{Value: u.Redacted(), Reason: "user info not supported", Valid: validForms}
 	}
 	if u.RawQuery != "" || u.ForceQuery {
-		return nil, fmt.Errorf("invalid admin address %q: query not allowed (%s)", s, validForms)
+		return nil, &AddressError{Value: s, Reason: "query not allowed", Valid: validForms}
 	}
 	if u.Fragment != "" || u.RawFragment != "" || strings.Contains(s, "#") {
-		return nil, fmt.Errorf("invalid admin address %q: fragment not allowed (%s)", s, validForms)
+		return nil, &AddressError{Value: s, Reason: "fragment not allowed", Valid: validForms}
 	}
 
 	switch u.Scheme {
 	case "http", "https":
 		if u.Opaque != "" || u.Hostname() == "" {
-			return nil, fmt.Errorf("invalid admin address %q: missing host (%s)", s, validForms)
+			return nil, &AddressError{Value: s, Reason: "missing host", Valid: validForms}
 		}
 		if u.Path != "" && u.Path != "/" {
-			return nil, fmt.Errorf("invalid admin address %q: path %q not allowed (%s)", s, u.Path, validForms)
+			return nil, &AddressError{Value: s, Reason: fmt.Sprintf("path %q not allowed", u.Path), Valid: validForms}
 		}
 		if strings.HasSuffix(u.Host, ":") {
-			return nil, fmt.Errorf("invalid admin address %q: empty port (%s)", s, validForms)
+			return nil, &AddressError{Value: s, Reason: "empty port", Valid: validForms}
 		}
 		if p := u.Port(); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 || n > 65535 {
-				return nil, fmt.Errorf("invalid admin address %q: port %q out of range (valid: 1-65535)", s, p)
+				return nil, &AddressError{Value: s, Reason: fmt.Sprintf("port %q out of range", p), Valid: "1-65535"}
 			}
 		}
 		return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 	case "unix":
 		if u.Host != "" || u.Opaque != "" || !path.IsAbs(u.Path) || u.Path == "/" {
-			return nil, fmt.Errorf("invalid admin address %q: unix socket needs an absolute path, as in unix:///path/to/admin.sock", s)
+			return nil, &AddressError{Value: s, Reason: "unix socket needs an absolute path, as in unix:///path/to/admin.sock"}
 		}
 		return &url.URL{Scheme: "unix", Path: path.Clean(u.Path)}, nil
 	default:
-		return nil, fmt.Errorf("invalid admin address %q: unsupported scheme %q (valid: http, https, unix)", s, u.Scheme)
+		return nil, &AddressError{Value: s, Reason: fmt.Sprintf("unsupported scheme %q", u.Scheme), Valid: "http, https, unix"}
 	}
 }
 

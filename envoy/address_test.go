@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -59,6 +60,11 @@ func TestParseAdminURL(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), "secret") {
 					t.Fatalf("ParseAdminURL(%q) error leaks the password: %q", tt.in, err)
+				}
+				// Callers read the reason from the type, never from the text.
+				var ae *AddressError
+				if !errors.As(err, &ae) || ae.Reason == "" || strings.Contains(ae.Reason, "secret") {
+					t.Fatalf("ParseAdminURL(%q) error got %#v, want an *AddressError with a reason", tt.in, err)
 				}
 				return
 			}

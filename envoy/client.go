@@ -233,12 +233,6 @@ func (c *Client) Base() *url.URL {
 	return &u
 }
 
-// CloseIdleConnections closes kept-alive connections to the server. The
-// client stays usable.
-func (c *Client) CloseIdleConnections() {
-	c.hc.CloseIdleConnections()
-}
-
 // send issues a body-less request for path (which may carry a query) and
 // returns the response if its status is 200; the caller must drainClose its
 // body. Any other status is read, closed and returned as *StatusError.
@@ -319,19 +313,6 @@ func (c *Client) post(ctx context.Context, hc *http.Client, path string, idempot
 		return err
 	}
 	drainClose(resp.Body)
-	return nil
-}
-
-// Post sends a body-less POST to path, which must start with "/" and may
-// carry a query. Any status but 200 is a *StatusError. The request is not
-// retried.
-func (c *Client) Post(ctx context.Context, path string) error {
-	if !strings.HasPrefix(path, "/") {
-		return fmt.Errorf("cannot post: invalid path %q (valid: starts with \"/\")", path)
-	}
-	if err := c.post(ctx, c.hc, path, false); err != nil {
-		return fmt.Errorf("cannot post %s: %w", path, err)
-	}
 	return nil
 }
 

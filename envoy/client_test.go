@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,29 +26,17 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/internal/testproc"
 )
-
-// logWriter sends hclog output through t.Log (contour internal/fixture/log.go).
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t *testing.T) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "envoy", Level: hclog.Trace, Output: logWriter{t}})
-}
 
 // newTestClient builds a client for base and fails at the caller's line.
 func newTestClient(t *testing.T, base string, timeout time.Duration) *Client {
 	t.Helper()
-	c, err := New(base, Options{Timeout: timeout, Logger: testLogger(t)})
+	c, err := New(base, Options{Timeout: timeout, Logger: testproc.Logger(t).Named("envoy")})
 	if err != nil {
 		t.Fatalf("New(%q): %v", base, err)
 	}
-	t.Cleanup(c.CloseIdleConnections)
 	return c
 }
 
@@ -149,13 +138,7 @@ func startFake(t *testing.T, f http.Handler) *httptest.Server {
 // refusedAddr returns a loopback address nothing listens on.
 func refusedAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return "127.0.0.1:" + strconv.Itoa(testproc.FreePorts(t, 1)[0])
 }
 
 // blackHole accepts connections and never answers.
@@ -448,7 +431,6 @@ func TestWaitLiveEnds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer lc.CloseIdleConnections()
 		if err := lc.WaitLive(context.Background(), backoff.NewExponentialBackOff(), nil); err != nil {
 			t.Fatalf("WaitLive got %v, want nil", err)
 		}
@@ -533,6 +515,10 @@ func TestDrainListeners(t *testing.T) {
 	var se *StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusNotFound {
 		t.Fatalf("DrainListeners error got %v, want *StatusError with code 404", err)
+	}
+	// The answer's first line shows in the error, for the log.
+	if !strings.Contains(err.Error(), "status 404: invalid path.") {
+		t.Fatalf("DrainListeners error got %q, want it to hold the answer", err)
 	}
 }
 
@@ -751,27 +737,6 @@ func TestStats(t *testing.T) {
 	}
 }
 
-func TestPost(t *testing.T) {
-	t.Parallel()
-	f := &fakeAdmin{}
-	srv := startFake(t, f)
-	c := newTestClient(t, srv.URL, time.Second)
-	if err := c.Post(context.Background(), "/healthcheck/fail"); err != nil {
-		t.Fatalf("Post got %v, want nil", err)
-	}
-	if err := c.Post(context.Background(), "/nope"); err == nil || !strings.Contains(err.Error(), "status 404: invalid path.") {
-		t.Fatalf("Post(/nope) got %v, want a 404 StatusError", err)
-	}
-	for _, p := range []string{"", "healthcheck/fail", "@evil.com/x"} {
-		if err := c.Post(context.Background(), p); err == nil {
-			t.Errorf("Post(%q) got nil, want error", p)
-		}
-	}
-	if got, want := f.Calls(), []string{"POST /healthcheck/fail", "POST /nope"}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("calls got %v, want %v", got, want)
-	}
-}
-
 func TestHTTPS(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewUnstartedServer(&fakeAdmin{})
@@ -784,7 +749,6 @@ func TestHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.CloseIdleConnections()
 	if si, err := c.ServerInfo(context.Background()); err != nil || si.State != StateLive {
 		t.Fatalf("ServerInfo over TLS got (%+v, %v), want LIVE", si, err)
 	}
@@ -826,7 +790,6 @@ func BenchmarkServerInfo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.CloseIdleConnections()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -41,11 +41,13 @@ type endpoint struct {
 	handle  func(e *Envoy, r *http.Request, q params) reply
 }
 
-// endpoints is the handler table; exact match on the normalised path.
-func endpoints(drainListeners bool) map[string]endpoint {
+// endpoints is release r's handler table; exact match on the normalised
+// path.
+func endpoints(r release) map[string]endpoint {
 	ok := func(*Envoy, *http.Request, params) reply { return text(http.StatusOK, "OK\n") }
 	list := []endpoint{
 		{"/", "Admin home page", false, (*Envoy).handleHome},
+		{"/clusters", "upstream cluster status", false, (*Envoy).handleClusters},
 		{"/cpuprofiler", "enable/disable the CPU profiler", true, ok},
 		{"/healthcheck/fail", "cause the server to fail health checks", true, (*Envoy).handleHealthcheckFail},
 		{"/healthcheck/ok", "cause the server to pass health checks", true, (*Envoy).handleHealthcheckOK},
@@ -54,7 +56,6 @@ func endpoints(drainListeners bool) map[string]endpoint {
 		{"/listeners", "print listener info", false, (*Envoy).handleListeners},
 		{"/logging", "query/change logging levels", true, ok},
 		{"/quitquitquit", "exit the server", true, (*Envoy).handleQuit},
-		{"/ready", "print server state, return 200 if LIVE, otherwise return 503", false, (*Envoy).handleReady},
 		{"/reopen_logs", "reopen access logs", true, ok},
 		{"/reset_counters", "reset all counters to zero", true, ok},
 		{"/runtime_modify", "modify runtime values", true, ok},
@@ -65,7 +66,10 @@ func endpoints(drainListeners bool) map[string]endpoint {
 		{"/stats/recentlookups/disable", "disable recording of reset stat-name lookup names", true, ok},
 		{"/stats/recentlookups/enable", "enable recording of reset stat-name lookup names", true, ok},
 	}
-	if drainListeners {
+	if r.supports(featReady) {
+		list = append(list, endpoint{"/ready", "print server state, return 200 if LIVE, otherwise return 503", false, (*Envoy).handleReady})
+	}
+	if r.supports(featDrainListeners) {
 		list = append(list, endpoint{"/drain_listeners", "drain listeners", true, (*Envoy).handleDrainListeners})
 	}
 	m := make(map[string]endpoint, len(list))
@@ -75,21 +79,9 @@ func endpoints(drainListeners bool) map[string]endpoint {
 	return m
 }
 
-var (
-	adminEndpoints        = endpoints(true)
-	adminEndpointsNoDrain = endpoints(false)
-)
-
-func (e *Envoy) endpoints() map[string]endpoint {
-	if e.opts.NoDrainListeners {
-		return adminEndpointsNoDrain
-	}
-	return adminEndpoints
-}
-
-// helpText is /help; unknown paths get it after "invalid path. ".
-func helpText(drainListeners bool) string {
-	eps := endpoints(drainListeners)
+// helpText is /help for the handlers eps; unknown paths get it after
+// "invalid path. ".
+func helpText(eps map[string]endpoint) string {
 	paths := make([]string, 0, len(eps))
 	for p := range eps {
 		paths = append(paths, p)
@@ -125,18 +117,18 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Envoy) dispatch(r *http.Request, p string) reply {
-	ep, found := e.endpoints()[p]
+	ep, found := e.eps[p]
 	if !found {
 		return text(http.StatusNotFound, "invalid path. "+e.help)
 	}
 	if ep.mutates && r.Method != http.MethodPost {
 		e.logf("admin path %q mutates state, method=%s rather than POST", p, r.Method)
-		if e.opts.LegacyMethodErrors {
+		if !e.rel.supports(featMethodNotAllowed) {
 			return text(http.StatusBadRequest, "Invalid request; POST required")
 		}
 		return text(http.StatusMethodNotAllowed, "Method "+r.Method+" not allowed, POST required.")
 	}
-	return ep.handle(e, r, requestParams(r))
+	return ep.handle(e, r, requestParams(r, e.rel.supports(featPercentDecoding)))
 }
 
 // writeAdmin writes rep with Envoy's fallback headers. The flush makes the
@@ -181,10 +173,11 @@ type params map[string]string
 func (q params) has(k string) bool { _, ok := q[k]; return ok }
 
 // requestParams reads the query string, or, when there is none, a
-// form-encoded body (AdminFilter::queryParams).
-func requestParams(r *http.Request) params {
+// form-encoded body (AdminFilter::queryParams). decode is whether the
+// release percent-decodes values (1.16 on).
+func requestParams(r *http.Request, decode bool) params {
 	if r.URL.RawQuery != "" {
-		return parseParams(r.URL.RawQuery)
+		return parseParams(r.URL.RawQuery, decode)
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/x-www-form-urlencoded" || r.Body == nil {
@@ -194,20 +187,23 @@ func requestParams(r *http.Request) params {
 	if err != nil {
 		return params{}
 	}
-	return parseParams(string(b))
+	return parseParams(string(b), decode)
 }
 
 // parseParams splits on '&' only and percent-decodes without turning '+'
 // into a space, as Envoy does (url.ParseQuery would corrupt regexes like a+).
-// The first occurrence of a key wins.
-func parseParams(raw string) params {
+// The first occurrence of a key wins. Without decode, keys and values are
+// taken as sent, as before Envoy 1.16.
+func parseParams(raw string, decode bool) params {
 	q := params{}
 	for kv := range strings.SplitSeq(raw, "&") {
 		if kv == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		k, v = unescape(k), unescape(v)
+		if decode {
+			k, v = unescape(k), unescape(v)
+		}
 		if _, dup := q[k]; !dup {
 			q[k] = v
 		}
@@ -255,11 +251,12 @@ func (e *Envoy) handleHealthcheckOK(*http.Request, params) reply {
 	return text(http.StatusOK, "OK\n")
 }
 
-// handleDrainListeners: flags are presence-only (graceful=false is graceful).
-// The fake's one traffic listener counts as INBOUND, so inboundonly drains it.
+// handleDrainListeners: flags are presence-only (graceful=false is graceful),
+// and a flag the release does not know is ignored. The fake's one traffic
+// listener counts as INBOUND, so inboundonly drains it.
 func (e *Envoy) handleDrainListeners(_ *http.Request, q params) reply {
-	graceful := q.has("graceful")
-	if q.has("skip_exit") && !graceful {
+	graceful := q.has("graceful") && e.rel.supports(featGracefulDrain)
+	if q.has("skip_exit") && !graceful && e.rel.supports(featSkipExit) {
 		return text(http.StatusBadRequest, "skip_exit requires graceful\n")
 	}
 	if graceful {
@@ -299,7 +296,7 @@ type serverInfo struct {
 	CommandLineOptions map[string]any `json:"command_line_options"`
 	UptimeCurrentEpoch string         `json:"uptime_current_epoch"`
 	UptimeAllEpochs    string         `json:"uptime_all_epochs"`
-	Node               node           `json:"node"`
+	Node               *node          `json:"node,omitempty"` // from 1.16
 }
 
 type node struct {
@@ -357,10 +354,10 @@ func (e *Envoy) serverInfoJSON(state string, now time.Time) string {
 			"component_log_level":         "",
 			"log_format":                  "[%Y-%m-%d %T.%e][%t][%l][%n] %v",
 			"log_path":                    "",
+			"hot_restart_version":         false,
 			"service_cluster":             "",
 			"service_node":                "",
 			"service_zone":                "",
-			"drain_strategy":              "Gradual",
 			"mode":                        "Serve",
 			"disable_hot_restart":         true,
 			"enable_mutex_tracing":        false,
@@ -373,35 +370,20 @@ func (e *Envoy) serverInfoJSON(state string, now time.Time) string {
 		UptimeCurrentEpoch: uptime,
 		UptimeAllEpochs:    uptime,
 	}
-	si.Node.ID = "envoyfake"
-	si.Node.Cluster = "envoyfake"
-	si.Node.Metadata = map[string]any{}
-	si.Node.UserAgentName = "envoy"
-	v := &si.Node.UserAgentBuildVersion.Version
-	v.Major, v.Minor, v.Patch = parseSemver(e.version)
-	si.Node.Extensions, si.Node.ClientFeatures, si.Node.ListeningAddresses = []any{}, []any{}, []any{}
+	if e.rel.supports(featDrainStrategy) {
+		si.CommandLineOptions["drain_strategy"] = "Gradual"
+	}
+	if e.rel.supports(featNode) {
+		n := &node{ID: "envoyfake", Cluster: "envoyfake", Metadata: map[string]any{}, UserAgentName: "envoy"}
+		v := &n.UserAgentBuildVersion.Version
+		v.Major, v.Minor, v.Patch = 1, e.rel.minor, e.rel.patch
+		n.Extensions, n.ClientFeatures, n.ListeningAddresses = []any{}, []any{}, []any{}
+		si.Node = n
+	}
 	// Protobuf's pretty printer indents by one space and adds no trailing newline.
 	b, err := json.MarshalIndent(si, "", " ")
 	if err != nil {
 		return "{}"
 	}
 	return string(b)
-}
-
-// parseSemver reads x.y.z from the second '/'-separated field of an Envoy
-// version string; it falls back to 1.36.6.
-func parseSemver(version string) (major, minor, patch int) {
-	fields := strings.Split(version, "/")
-	if len(fields) >= 2 {
-		parts := strings.SplitN(strings.SplitN(fields[1], "-", 2)[0], ".", 3)
-		if len(parts) == 3 {
-			a, e1 := strconv.Atoi(parts[0])
-			b, e2 := strconv.Atoi(parts[1])
-			c, e3 := strconv.Atoi(parts[2])
-			if e1 == nil && e2 == nil && e3 == nil {
-				return a, b, c
-			}
-		}
-	}
-	return 1, 36, 6
 }

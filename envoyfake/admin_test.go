@@ -1,9 +1,10 @@
 package envoyfake
 
 import (
-	"net/http"
 	"strings"
 	"testing"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 const helpPrefix = "invalid path. admin commands are:\n"
@@ -93,14 +94,14 @@ func TestAdminContract(t *testing.T) {
 	if st := e.State(); st != StateLive {
 		t.Errorf("State got %s, want LIVE", st)
 	}
-	if isClosed(e.Quit()) {
+	if testproc.IsClosed(e.Quit()) {
 		t.Error("Quit closed after a non-POST /quitquitquit")
 	}
 	if refused(e.ListenerAddr()) {
 		t.Error("listener stopped accepting after a refused /drain_listeners")
 	}
 	c := dial(t, e.ListenerAddr())
-	eventually(t, "listener connection counted", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "listener connection counted", func() bool { return e.ActiveConnections() == 1 })
 	_ = c.Close()
 
 	// Every request was recorded with its status.
@@ -136,38 +137,6 @@ func TestHelpMarksMutatingEndpoints(t *testing.T) {
 	nf := call(t, "GET", e.AdminURL()+"/nope")
 	if nf.body != "invalid path. "+a.body {
 		t.Errorf("404 body got %q, want %q", nf.body, "invalid path. "+a.body)
-	}
-}
-
-func TestLegacyMethodErrors(t *testing.T) {
-	t.Parallel()
-	e := mustStart(t, Options{LegacyMethodErrors: true})
-	for _, p := range []string{"/healthcheck/fail", "/quitquitquit", "/drain_listeners"} {
-		a := call(t, "GET", e.AdminURL()+p)
-		if a.status != http.StatusBadRequest || a.body != "Invalid request; POST required" {
-			t.Errorf("GET %s got %d %q, want 400 %q", p, a.status, a.body, "Invalid request; POST required")
-		}
-	}
-	if st := e.State(); st != StateLive {
-		t.Errorf("State got %s, want LIVE", st)
-	}
-	if isClosed(e.Quit()) || refused(e.ListenerAddr()) {
-		t.Error("a refused call had a side effect")
-	}
-}
-
-func TestNoDrainListeners(t *testing.T) {
-	t.Parallel()
-	e := mustStart(t, Options{NoDrainListeners: true})
-	a := call(t, "POST", e.AdminURL()+"/drain_listeners?graceful")
-	if a.status != http.StatusNotFound || !strings.HasPrefix(a.body, helpPrefix) {
-		t.Errorf("got %d %q, want 404 help", a.status, a.body)
-	}
-	if strings.Contains(a.body, "/drain_listeners") {
-		t.Error("help lists /drain_listeners")
-	}
-	if refused(e.ListenerAddr()) {
-		t.Error("listener stopped accepting")
 	}
 }
 
@@ -253,8 +222,12 @@ func TestParseParams(t *testing.T) {
 		{"usedonly&filter=x", "format", false, ""},
 		{"a;b=1", "a;b", true, "1"}, // ';' is not a separator
 	}
+	// Before 1.16, values are taken as sent.
+	if q := parseParams("filter=a%7Cb", false); q["filter"] != "a%7Cb" {
+		t.Errorf("parseParams without decoding got %q, want a%%7Cb", q["filter"])
+	}
 	for _, tc := range cases {
-		q := parseParams(tc.raw)
+		q := parseParams(tc.raw, true)
 		if q.has(tc.key) != tc.has || q[tc.key] != tc.want {
 			t.Errorf("parseParams(%q)[%q] got (%q, %v), want (%q, %v)", tc.raw, tc.key, q[tc.key], q.has(tc.key), tc.want, tc.has)
 		}

@@ -283,6 +283,9 @@ func (p *PilotAgent) isReady(ctx context.Context) bool {
 	return true
 }
 
+// checkEnvoy is pilot-agent's two probes (envoy-admin.md §3): config
+// received (a successful CDS and LDS update), then Envoy LIVE with workers
+// started. The errors are its texts.
 func (p *PilotAgent) checkEnvoy(ctx context.Context) error {
 	cfg, err := p.stats(ctx, istioConfigStats)
 	if err != nil {
@@ -290,10 +293,16 @@ func (p *PilotAgent) checkEnvoy(ctx context.Context) error {
 	}
 	cdsOK, cdsBad := cfg["cluster_manager.cds.update_success"], cfg["cluster_manager.cds.update_rejected"]
 	ldsOK, ldsBad := cfg["listener_manager.lds.update_success"], cfg["listener_manager.lds.update_rejected"]
-	if cdsOK+cdsBad == 0 || ldsOK+ldsBad == 0 {
-		return fmt.Errorf("config not received from XDS server (is Istiod running?): "+
-			"cds updates: %d successful, %d rejected; lds updates: %d successful, %d rejected",
-			cdsOK, cdsBad, ldsOK, ldsBad)
+	if cdsOK == 0 || ldsOK == 0 {
+		counts := fmt.Sprintf("cds updates: %d successful, %d rejected; lds updates: %d successful, %d rejected", cdsOK, cdsBad, ldsOK, ldsBad)
+		switch {
+		case cdsOK+cdsBad+ldsOK+ldsBad == 0:
+			return fmt.Errorf("config not received from XDS server (is Istiod running?): %s", counts)
+		case cdsBad+ldsBad > 0:
+			return fmt.Errorf("config received from XDS server, but was rejected: %s", counts)
+		default:
+			return fmt.Errorf("config not fully received from XDS server: %s", counts)
+		}
 	}
 	srv, err := p.stats(ctx, istioServerStats)
 	if err != nil {
@@ -301,15 +310,29 @@ func (p *PilotAgent) checkEnvoy(ctx context.Context) error {
 	}
 	st, found := srv["server.state"]
 	if !found {
-		return fmt.Errorf("server.state not found in envoy stats")
+		return fmt.Errorf("server.state is not yet updated: %v", srv)
 	}
-	if st != 0 {
-		return fmt.Errorf("server is not live, current state is: %d", st)
+	workers, found := srv["listener_manager.workers_started"]
+	if !found {
+		return fmt.Errorf("listener_manager.workers_started is not yet updated: %v", srv)
 	}
-	if srv["listener_manager.workers_started"] != 1 {
+	if st != stateGauge[StateLive] {
+		return fmt.Errorf("server is not live, current state is: %s", stateName(st))
+	}
+	if workers != 1 {
 		return fmt.Errorf("workers have not yet started")
 	}
 	return nil
+}
+
+// stateName is the state whose server.state gauge value is v.
+func stateName(v uint64) string {
+	for name, g := range stateGauge {
+		if g == v {
+			return name
+		}
+	}
+	return strconv.FormatUint(v, 10)
 }
 
 // stats fetches text stats and parses them as pilot-agent does: split on

@@ -2,11 +2,14 @@ package envoyfake
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 func mustStartAgent(tb testing.TB, e *Envoy) *PilotAgent {
@@ -63,7 +66,7 @@ func TestAgentGate(t *testing.T) {
 	if n := len(e.Requests()); n != 0 {
 		t.Errorf("Envoy saw %d requests, want 0", n)
 	}
-	if isClosed(e.Quit()) || isClosed(p.Quit()) {
+	if testproc.IsClosed(e.Quit()) || testproc.IsClosed(p.Quit()) {
 		t.Error("a refused call stopped something")
 	}
 }
@@ -140,15 +143,15 @@ func TestAgentQuit(t *testing.T) {
 	if a := call(t, "GET", p.URL()+"/quitquitquit"); a.status != 405 || a.body != "Method Not Allowed\n" {
 		t.Fatalf("GET got %d %q", a.status, a.body)
 	}
-	if isClosed(p.Quit()) || isClosed(e.Quit()) {
+	if testproc.IsClosed(p.Quit()) || testproc.IsClosed(e.Quit()) {
 		t.Fatal("GET stopped something")
 	}
 	a := call(t, "POST", p.URL()+"/quitquitquit")
 	if a.status != 200 || a.body != "OK" || a.header.Get("Vary") != "Accept-Encoding" {
 		t.Fatalf("POST got %d %q %v", a.status, a.body, a.header)
 	}
-	waitClosed(t, "agent Quit", p.Quit())
-	waitClosed(t, "envoy Quit", e.Quit())
+	testproc.WaitClosed(t, "agent Quit", p.Quit())
+	testproc.WaitClosed(t, "envoy Quit", e.Quit())
 	for _, r := range e.Requests() {
 		if r.Path == "/quitquitquit" {
 			t.Error("pilot-agent called Envoy's /quitquitquit; it kills Envoy instead")
@@ -225,5 +228,43 @@ func TestStartPilotAgentNeedsEnvoy(t *testing.T) {
 	t.Parallel()
 	if _, err := StartPilotAgent(nil, AgentOptions{}); err != ErrNoEnvoy {
 		t.Errorf("got %v, want ErrNoEnvoy", err)
+	}
+}
+
+// TestAgentReadinessChecks runs pilot-agent's probes against canned stats
+// (envoy-admin.md §3): ready only with a successful CDS and LDS update, and
+// Envoy LIVE with workers started, with pilot-agent's failure texts.
+func TestAgentReadinessChecks(t *testing.T) {
+	t.Parallel()
+	const live = "server.state: 0\nlistener_manager.workers_started: 1\n"
+	cases := []struct {
+		name, config, server, err string
+	}{
+		{"ready", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 2\n", live, ""},
+		{"nothing received", "", live, "config not received from XDS server (is Istiod running?): cds updates: 0 successful, 0 rejected; lds updates: 0 successful, 0 rejected"},
+		{"cds rejected", "cluster_manager.cds.update_rejected: 1\nlistener_manager.lds.update_success: 1\n", live, "config received from XDS server, but was rejected: cds updates: 0 successful, 1 rejected"},
+		{"lds missing", "cluster_manager.cds.update_success: 1\n", live, "config not fully received from XDS server: "},
+		{"no server.state", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 1\n", "listener_manager.workers_started: 1\n", "server.state is not yet updated: "},
+		{"no workers_started", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 1\n", "server.state: 0\n", "listener_manager.workers_started is not yet updated: "},
+		{"draining", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 1\n", "server.state: 1\nlistener_manager.workers_started: 1\n", "server is not live, current state is: DRAINING"},
+		{"workers not started", "cluster_manager.cds.update_success: 1\nlistener_manager.lds.update_success: 1\n", "server.state: 0\nlistener_manager.workers_started: 0\n", "workers have not yet started"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.RawQuery, "server") {
+					io.WriteString(w, c.server)
+				} else {
+					io.WriteString(w, c.config)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			p := &PilotAgent{client: &http.Client{Timeout: testTimeout}, base: srv.URL}
+			err := p.checkEnvoy(context.Background())
+			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.HasPrefix(err.Error(), c.err)) {
+				t.Errorf("checkEnvoy got %v, want %q", err, c.err)
+			}
+		})
 	}
 }

@@ -40,7 +40,7 @@ const (
 	GarbageNonJSON   = "nonjson"
 )
 
-// DefaultVersion is the /server_info version used when Options.Version is empty.
+// DefaultVersion is the release claimed when Options.Version is empty.
 const DefaultVersion = "0123abcd/1.36.6/Clean/RELEASE/BoringSSL"
 
 // Timeouts of the fake's servers and clients.
@@ -81,15 +81,15 @@ type Options struct {
 	// LIVE (DRAINING included): "html", "truncated", "503" or "nonjson".
 	// Empty means proper JSON.
 	Garbage string
-	// LegacyMethodErrors emulates Envoy 1.8-1.9: a non-POST on a mutating
-	// endpoint gives 400 "Invalid request; POST required" instead of 405.
-	LegacyMethodErrors bool
-	// NoDrainListeners emulates Envoy < 1.12: /drain_listeners is unknown (404).
-	NoDrainListeners bool
 	// FailHealthcheckStatus, if non-zero, makes POST /healthcheck/fail answer
 	// this status and do nothing (failure injection). Zero means normal.
 	FailHealthcheckStatus int
-	// Version is the /server_info version. Empty means DefaultVersion.
+	// Version is the Envoy release the fake claims, as /server_info prints
+	// it ("<sha>/1.11.0/Clean/RELEASE/BoringSSL") or bare ("1.11.0"). Empty
+	// means DefaultVersion. Every behaviour that changed across releases
+	// (405 or 400 on a GET to a mutating endpoint, /ready, /drain_listeners,
+	// graceful, skip_exit...) follows it, from the one table in releases.go;
+	// a version not in that table is refused.
 	Version string
 
 	// Upstream, if set ("127.0.0.1:port"), makes the traffic listener a real
@@ -118,6 +118,8 @@ type Envoy struct {
 	logf     func(format string, args ...any)
 	start    time.Time
 	version  string
+	rel      release
+	eps      map[string]endpoint // the admin handlers this release has
 	adminURL string
 	help     string
 
@@ -131,6 +133,7 @@ type Envoy struct {
 	rec        *recorder
 	serveWG    sync.WaitGroup
 	hcFailed   atomic.Bool
+	up         upstreams // clusters.go
 
 	mu          sync.Mutex
 	serverInfoN int       // /server_info requests so far
@@ -147,21 +150,31 @@ func Start(o Options) (*Envoy, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	version := o.Version
+	switch {
+	case version == "":
+		version = DefaultVersion
+	case !strings.Contains(version, "/"):
+		version = versionString(version)
+	}
+	rel, err := parseRelease(version)
+	if err != nil {
+		return nil, err
+	}
 	e := &Envoy{
 		opts:    o,
 		start:   time.Now(),
-		version: o.Version,
+		version: version,
+		rel:     rel,
+		eps:     endpoints(rel),
 		rec:     newRecorder(),
 		quit:    make(chan struct{}),
 	}
 	e.logf = quietable(o.Logf, &e.quiet)
-	if e.version == "" {
-		e.version = DefaultVersion
-	}
 	if o.PreInitializing == 0 && !o.NeverLive {
 		e.liveAt = e.start.Add(o.LiveAfter)
 	}
-	e.help = helpText(!o.NoDrainListeners)
+	e.help = helpText(e.eps)
 
 	adminLn, err := e.listenAdmin()
 	if err != nil {

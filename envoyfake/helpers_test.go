@@ -77,40 +77,6 @@ func callWith(tb testing.TB, c *http.Client, method, url, ctype, body string) an
 	return answer{status: resp.StatusCode, header: resp.Header, body: string(b), resp: resp}
 }
 
-// eventually polls cond until it holds or the deadline passes (tini's
-// busy_wait): a wait with a deadline, never a guessed sleep.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(testTimeout)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
-// waitClosed fails unless ch is closed within the test timeout.
-func waitClosed(tb testing.TB, what string, ch <-chan struct{}) {
-	tb.Helper()
-	select {
-	case <-ch:
-	case <-time.After(testTimeout):
-		tb.Fatalf("timed out waiting for %s", what)
-	}
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 // dial opens a raw TCP connection and closes it when the test ends.
 func dial(tb testing.TB, addr string) net.Conn {
 	tb.Helper()

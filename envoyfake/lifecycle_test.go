@@ -10,19 +10,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 func TestQuitQuitQuit(t *testing.T) {
 	t.Parallel()
 	e := mustStart(t, Options{})
 	open := dial(t, e.ListenerAddr())
-	eventually(t, "connection counted", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "connection counted", func() bool { return e.ActiveConnections() == 1 })
 
 	a := call(t, "POST", e.AdminURL()+"/quitquitquit")
 	if a.status != 200 || a.body != "OK\n" {
 		t.Fatalf("got %d %q, want 200 OK", a.status, a.body)
 	}
-	waitClosed(t, "Quit", e.Quit())
+	testproc.WaitClosed(t, "Quit", e.Quit())
 	if !refused(strings.TrimPrefix(e.AdminURL(), "http://")) {
 		t.Error("admin still accepts after quit")
 	}
@@ -43,9 +45,9 @@ func TestKill(t *testing.T) {
 	t.Parallel()
 	e := mustStart(t, Options{})
 	open := dial(t, e.ListenerAddr())
-	eventually(t, "connection counted", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "connection counted", func() bool { return e.ActiveConnections() == 1 })
 	e.Kill()
-	if !isClosed(e.Quit()) {
+	if !testproc.IsClosed(e.Quit()) {
 		t.Error("Quit not closed after Kill")
 	}
 	expectEOF(t, open)
@@ -73,7 +75,7 @@ func TestCloseIsBoundedAndIdempotent(t *testing.T) {
 	}
 	_ = dial(t, strings.TrimPrefix(p.URL(), "http://"))
 	callWith(t, keepAliveClient(t), "GET", e.AdminURL()+"/ready", "", "")
-	eventually(t, "admin connections counted", func() bool { return e.adminCx.get() == 2 })
+	testproc.WaitFor(t, "admin connections counted", func() bool { return e.adminCx.get() == 2 })
 	start := time.Now()
 	if err := p.Close(); err != nil {
 		t.Errorf("agent Close: %v", err)
@@ -84,7 +86,7 @@ func TestCloseIsBoundedAndIdempotent(t *testing.T) {
 	if d := time.Since(start); d > closeTimeout/2 {
 		t.Errorf("Close took %v; idle connections should not delay it", d)
 	}
-	if !isClosed(e.Quit()) {
+	if !testproc.IsClosed(e.Quit()) {
 		t.Error("Quit not closed after Close")
 	}
 	if err := e.Close(); err != nil {
@@ -129,7 +131,7 @@ func TestUnixSocketAdmin(t *testing.T) {
 	if a := callWith(t, c, "POST", "http://unix/quitquitquit", "", ""); a.status != 200 {
 		t.Errorf("quit got %d", a.status)
 	}
-	waitClosed(t, "Quit", e.Quit())
+	testproc.WaitClosed(t, "Quit", e.Quit())
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket file left behind: %v", err)
 	}

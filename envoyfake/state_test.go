@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 func serverInfoState(tb testing.TB, e *Envoy) string {
@@ -30,7 +32,7 @@ func wantReady(tb testing.TB, e *Envoy, status int, body string) {
 
 func TestServerInfoShape(t *testing.T) {
 	t.Parallel()
-	e := mustStart(t, Options{Version: "abc/1.28.1/Clean/RELEASE/BoringSSL"})
+	e := mustStart(t, Options{Version: "abc/1.28.0/Clean/RELEASE/BoringSSL"})
 	a := call(t, "GET", e.AdminURL()+"/server_info")
 	if strings.HasSuffix(a.body, "\n") {
 		t.Error("server_info ends with a newline; protobuf's printer adds none")
@@ -45,6 +47,7 @@ func TestServerInfoShape(t *testing.T) {
 		HotRestartVersion  string `json:"hot_restart_version"`
 		CommandLineOptions struct {
 			Concurrency int    `json:"concurrency"`
+			HotRestart  *bool  `json:"hot_restart_version"`
 			DrainTime   string `json:"drain_time"`
 			BaseID      string `json:"base_id"`
 		} `json:"command_line_options"`
@@ -66,10 +69,11 @@ func TestServerInfoShape(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"version", si.Version, "abc/1.28.1/Clean/RELEASE/BoringSSL"},
+		{"version", si.Version, "abc/1.28.0/Clean/RELEASE/BoringSSL"},
 		{"state", si.State, "LIVE"},
 		{"hot_restart_version", si.HotRestartVersion, "disabled"},
 		{"concurrency", si.CommandLineOptions.Concurrency, 2},
+		{"command_line_options.hot_restart_version", si.CommandLineOptions.HotRestart != nil && !*si.CommandLineOptions.HotRestart, true},
 		{"drain_time", si.CommandLineOptions.DrainTime, "600s"},
 		{"base_id", si.CommandLineOptions.BaseID, "0"},
 		{"node.id", si.Node.ID, "envoyfake"},
@@ -121,7 +125,7 @@ func TestLiveAfterIsExact(t *testing.T) {
 		t.Fatal("LiveAt is zero")
 	}
 	seenInit := false
-	eventually(t, "LIVE", func() bool {
+	testproc.WaitFor(t, "LIVE", func() bool {
 		t0 := time.Now()
 		st := serverInfoState(t, e)
 		t1 := time.Now()

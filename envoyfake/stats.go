@@ -66,7 +66,7 @@ func (e *Envoy) snapshot(now time.Time) []stat {
 	}
 	live := st == StateLive
 
-	return []stat{
+	all := []stat{
 		{name: "control_plane.identifier", kind: kindText, text: "abc", used: true, prom: "control_plane_identifier"},
 
 		{name: "cluster_manager.cds.update_success", kind: kindCounter, value: b2u(initialized), used: initialized, prom: "cluster_manager_cds_update_success"},
@@ -109,6 +109,18 @@ func (e *Envoy) snapshot(now time.Time) []stat {
 
 		{name: "h", kind: kindHistogram, prom: "h"}, // never recorded
 	}
+	all = append(all, e.upstreamStats()...) // clusters.go
+	// Stats later releases added: server.state with /ready (1.11), the
+	// per-worker and main-thread listener stats with /drain_listeners (1.12).
+	return slices.DeleteFunc(all, func(s stat) bool {
+		switch {
+		case s.name == "server.state":
+			return !e.rel.supports(featReady)
+		case strings.Contains(s.name, ".worker_") || strings.Contains(s.name, ".main_thread."):
+			return !e.rel.supports(featDrainListeners)
+		}
+		return false
+	})
 }
 
 // statsQuery is the parsed /stats parameters.
@@ -197,6 +209,7 @@ func (e *Envoy) handlePrometheus(_ *http.Request, q params) reply {
 		return *bad
 	}
 	sq.kind = "" // type= is a /stats parameter only
+	sq.usedOnly = sq.usedOnly && e.rel.supports(featPromUsedOnly)
 	var kept []stat
 	for _, s := range e.snapshot(time.Now()) {
 		if sq.keep(s) && (s.kind != kindText || q.has("text_readouts")) {

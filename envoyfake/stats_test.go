@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 func TestStatsText(t *testing.T) {
@@ -96,9 +98,9 @@ func TestStatsFilterAndUsedOnly(t *testing.T) {
 
 	// A gauge that went back to 0 still shows.
 	c := dial(t, e.ListenerAddr())
-	eventually(t, "connection counted", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "connection counted", func() bool { return e.ActiveConnections() == 1 })
 	_ = c.Close()
-	eventually(t, "connection gone", func() bool { return e.ActiveConnections() == 0 })
+	testproc.WaitFor(t, "connection gone", func() bool { return e.ActiveConnections() == 0 })
 	used = call(t, "GET", e.AdminURL()+`/stats?usedonly&filter=downstream_cx_active$`).body
 	if v, ok := statValue(used, lp+".downstream_cx_active"); !ok || v != "0" {
 		t.Errorf("usedonly after close got %q %v, want 0 shown:\n%s", v, ok, used)

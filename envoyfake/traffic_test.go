@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 func TestRealConnectionCounts(t *testing.T) {
@@ -21,7 +23,7 @@ func TestRealConnectionCounts(t *testing.T) {
 	for i := range conns {
 		conns[i] = dial(t, e.ListenerAddr())
 	}
-	eventually(t, "3 connections", func() bool { return e.ActiveConnections() == n })
+	testproc.WaitFor(t, "3 connections", func() bool { return e.ActiveConnections() == n })
 
 	body := call(t, "GET", e.AdminURL()+"/stats").body
 	for name, want := range map[string]string{
@@ -43,7 +45,7 @@ func TestRealConnectionCounts(t *testing.T) {
 	for _, c := range conns {
 		_ = c.Close()
 	}
-	eventually(t, "0 connections", func() bool { return e.ActiveConnections() == 0 })
+	testproc.WaitFor(t, "0 connections", func() bool { return e.ActiveConnections() == 0 })
 	body = call(t, "GET", e.AdminURL()+"/stats").body
 	if got, _ := statValue(body, lp+".downstream_cx_active"); got != "0" {
 		t.Errorf("gauge after close got %q, want 0", got)
@@ -55,7 +57,7 @@ func TestNonGracefulDrainStopsAccepting(t *testing.T) {
 	e := mustStart(t, Options{})
 	c := dial(t, e.ListenerAddr())
 	br := bufio.NewReader(c)
-	eventually(t, "connection counted", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "connection counted", func() bool { return e.ActiveConnections() == 1 })
 
 	if a := call(t, "POST", e.AdminURL()+"/drain_listeners?inboundonly"); a.status != 200 || a.body != "OK\n" {
 		t.Fatalf("drain got %d %q", a.status, a.body)
@@ -106,14 +108,14 @@ func TestGracefulDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-entered
-	eventually(t, "3 connections", func() bool { return e.ActiveConnections() == 3 })
+	testproc.WaitFor(t, "3 connections", func() bool { return e.ActiveConnections() == 3 })
 
 	if a := call(t, "POST", e.AdminURL()+"/drain_listeners?inboundonly&graceful&skip_exit"); a.status != 200 || a.body != "OK\n" {
 		t.Fatalf("drain got %d %q", a.status, a.body)
 	}
 	expectEOF(t, idle)
 	expectEOF(t, fresh)
-	eventually(t, "idle connections closed", func() bool { return e.ActiveConnections() == 1 })
+	testproc.WaitFor(t, "idle connections closed", func() bool { return e.ActiveConnections() == 1 })
 
 	// The socket still accepts, but a new connection is closed unread.
 	late := dial(t, e.ListenerAddr())
@@ -129,7 +131,7 @@ func TestGracefulDrain(t *testing.T) {
 		t.Errorf("in-flight answer got %d %q close=%v, want 200 hello close", resp.StatusCode, body, resp.Close)
 	}
 	expectEOF(t, busy)
-	eventually(t, "all connections closed", func() bool { return e.ActiveConnections() == 0 })
+	testproc.WaitFor(t, "all connections closed", func() bool { return e.ActiveConnections() == 0 })
 
 	if st := e.State(); st != StateLive {
 		t.Errorf("State got %s, want LIVE (drain_listeners does not change state)", st)

@@ -3,7 +3,6 @@ package examples
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 	"envoy-lifecycle/lbsim"
 )
@@ -94,12 +94,12 @@ func (pl play) container(t *testing.T, d *document, c *container, vols map[strin
 	var err error
 	if flags, ok := pl.envoy[c.Name]; ok {
 		// The manifest's Envoy flags go too: the fake ignores them.
-		out.Argv = append(append([]string{envoyfakeBin}, rewritePaths(c.Args, mounts)...), flags...)
+		out.Argv = append(append([]string{envoyfake(t)}, rewritePaths(c.Args, mounts)...), flags...)
 	} else if isEnvoy(c) {
 		t.Fatalf("%s: container %s runs Envoy: the test must give the fake's flags", d, c.Name)
 	} else if pl.unwrap[c.Name] {
 		out.Argv = pl.apps[c.Name]
-	} else if out.Argv, err = pl.argv(c.argv(), pl.apps[c.Name], mounts); err != nil {
+	} else if out.Argv, err = pl.argv(testproc.Build(t), c.argv(), pl.apps[c.Name], mounts); err != nil {
 		t.Fatalf("%s: container %s: %v", d, c.Name, err)
 	}
 	seen := map[string]bool{}
@@ -113,7 +113,7 @@ func (pl play) container(t *testing.T, d *document, c *container, vols map[strin
 		out.PreStop = &kubeletsim.Handler{}
 		switch {
 		case h.Exec != nil:
-			if out.PreStop.Exec, err = pl.argv(h.Exec.Command, nil, mounts); err != nil {
+			if out.PreStop.Exec, err = pl.argv(testproc.Build(t), h.Exec.Command, nil, mounts); err != nil {
 				t.Fatalf("%s: container %s: preStop: %v", d, c.Name, err)
 			}
 			out.PreStop.Exec = pl.setFlags(c.Name, out.PreStop.Exec, seen)
@@ -160,10 +160,10 @@ func (pl play) setFlags(name string, argv []string, seen map[string]bool) []stri
 }
 
 // argv maps a command line of the manifest to local binaries:
-// envoy-lifecycle is the built binary, or the copy an init container
+// envoy-lifecycle is bin, the built binary, or the copy an init container
 // installed in a volume; the wrapped command is app. Paths under the
 // container's mounts are rewritten to the volumes' directories.
-func (pl play) argv(argv, app []string, mounts map[string]string) ([]string, error) {
+func (pl play) argv(bin string, argv, app []string, mounts map[string]string) ([]string, error) {
 	if len(argv) == 0 || filepath.Base(argv[0]) != "envoy-lifecycle" {
 		if app == nil {
 			return nil, fmt.Errorf("%q: not envoy-lifecycle, and the test gave no app", argv)
@@ -175,7 +175,6 @@ func (pl play) argv(argv, app []string, mounts map[string]string) ([]string, err
 		return nil, err
 	}
 	local := rewritePaths(argv, mounts)
-	bin := lifecycleBin
 	if local[0] != argv[0] {
 		bin = local[0] // installed in a volume
 	}
@@ -268,38 +267,12 @@ func (pl play) environ(t *testing.T, d *document, c *container) []string {
 		}
 		vals[k] = v
 	}
-	env := testEnv()
+	env := testproc.BareEnv()
 	for k, v := range vals {
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
 	return env
-}
-
-// testEnv is what every process of a played pod gets besides its
-// container's variables.
-func testEnv() []string {
-	// atexit_sleep_ms: the race-enabled test binary would linger 1s at exit.
-	return []string{"PATH=" + os.Getenv("PATH"), appMarker + "=1", "GORACE=atexit_sleep_ms=0"}
-}
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
 }
 
 func local(port int) string { return "127.0.0.1:" + itoa(port) }
@@ -312,48 +285,31 @@ func listenerStat(port int) string {
 }
 
 // startPod starts the pod and closes it at cleanup, logging its timeline
-// when the test failed.
+// when the test failed, or always with EXAMPLES_TIMELINE set.
 func startPod(t *testing.T, spec kubeletsim.Spec) *kubeletsim.Pod {
 	t.Helper()
-	p, err := kubeletsim.Start(spec)
-	if err != nil {
-		t.Fatalf("cannot start the pod: %v", err)
+	p := kubeletsim.MustStart(t, spec)
+	if os.Getenv("EXAMPLES_TIMELINE") != "" {
+		// A failed test has it logged by MustStart.
+		t.Cleanup(func() {
+			if !t.Failed() {
+				t.Logf("timeline:\n%s", p.Timeline())
+			}
+		})
 	}
-	t.Cleanup(func() {
-		p.Close()
-		if t.Failed() || os.Getenv("EXAMPLES_TIMELINE") != "" {
-			t.Logf("timeline:\n%s", p.Timeline())
-		}
-	})
 	return p
-}
-
-// wait waits, bounded, for an event matching pred.
-func wait(t *testing.T, p *kubeletsim.Pod, what string, pred func(kubeletsim.Event) bool) kubeletsim.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	e, err := p.WaitEvent(ctx, pred)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-	return e
 }
 
 // waitEnvoy waits until the Envoy fake of container name listens.
 func waitEnvoy(t *testing.T, p *kubeletsim.Pod, name string) {
 	t.Helper()
-	wait(t, p, name+" listening", kubeletsim.Output(name, "envoyfake admin="))
+	p.MustWait(t, name+" listening", kubeletsim.Output(name, "envoyfake admin="))
 }
 
 // waitDone waits, bounded, for the pod to be done.
 func waitDone(t *testing.T, p *kubeletsim.Pod) {
 	t.Helper()
-	select {
-	case <-p.Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("the pod never completed")
-	}
+	testproc.WaitClosed(t, "the pod to complete", p.Done())
 }
 
 // order fails unless the events matching preds were recorded in that
@@ -396,15 +352,6 @@ func none(t *testing.T, p *kubeletsim.Pod, what string, pred func(kubeletsim.Eve
 	}
 }
 
-func exitCode(t *testing.T, p *kubeletsim.Pod, name string) int {
-	t.Helper()
-	st, ok := p.Status(name)
-	if !ok || !st.Exited {
-		t.Fatalf("container %s has not exited", name)
-	}
-	return st.ExitCode
-}
-
 // load is a load balancer sending traffic to the pod's Envoy while it
 // terminates.
 type load struct {
@@ -423,11 +370,7 @@ func startLoad(t *testing.T, listener int, healthPath string) *load {
 	flowing := make(chan struct{})
 	go func() { l.done <- lb.Run(ctx, flowing) }()
 	t.Cleanup(cancel)
-	select {
-	case <-flowing:
-	case <-time.After(15 * time.Second):
-		t.Fatal("no request went through the pod")
-	}
+	testproc.WaitClosed(t, "a request through the pod", flowing)
 	return l
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 )
 
@@ -14,7 +15,7 @@ import (
 // container, wrapped, and the istio-proxy container Istio's injector
 // would add, played by the Envoy fake with its pilot-agent status port.
 func istioPlay(t *testing.T, appArgv []string) play {
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	admin, listener, agent := ports[0], ports[1], ports[2]
 	return play{
 		apps: map[string][]string{"app": appArgv},
@@ -27,8 +28,8 @@ func istioPlay(t *testing.T, appArgv []string) play {
 		}},
 		extra: []kubeletsim.Container{{
 			Name: "istio-proxy",
-			Argv: []string{envoyfakeBin, "-admin", local(admin), "-listener", local(listener), "-pilot-agent", local(agent)},
-			Env:  testEnv(),
+			Argv: []string{envoyfake(t), "-admin", local(admin), "-listener", local(listener), "-pilot-agent", local(agent)},
+			Env:  testproc.BareEnv(),
 		}},
 	}
 }
@@ -51,7 +52,7 @@ func TestIstioJobCompletes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := manifest(t, "01-istio-job-cronjob/job.yaml", "Job")
-			pl := istioPlay(t, app("exit", tc.code))
+			pl := istioPlay(t, testproc.Argv("exit", tc.code))
 			p := startPod(t, pl.spec(t, d))
 			waitDone(t, p)
 			order(t, p,
@@ -70,10 +71,10 @@ func TestIstioJobCompletes(t *testing.T) {
 			if got := p.Phase(); got != tc.phase {
 				t.Errorf("phase got %s, want %s", got, tc.phase)
 			}
-			if got := exitCode(t, p, "app"); got != tc.want {
+			if got := p.MustExitCode(t, "app"); got != tc.want {
 				t.Errorf("app exit code got %d, want %d", got, tc.want)
 			}
-			if got := exitCode(t, p, "istio-proxy"); got != 0 {
+			if got := p.MustExitCode(t, "istio-proxy"); got != 0 {
 				t.Errorf("istio-proxy exit code got %d, want 0", got)
 			}
 			none(t, p, "a signal was needed", kubeletsim.Is(kubeletsim.EventTerm, ""))
@@ -93,7 +94,7 @@ func TestIstioJobCompletes(t *testing.T) {
 func TestIstioCronJobRetriesInThePod(t *testing.T) {
 	t.Parallel()
 	d := manifest(t, "01-istio-job-cronjob/cronjob.yaml", "CronJob")
-	p := startPod(t, istioPlay(t, app("fail-once", filepath.Join(t.TempDir(), "failed"))).spec(t, d))
+	p := startPod(t, istioPlay(t, testproc.Argv("fail-once", filepath.Join(t.TempDir(), "failed"))).spec(t, d))
 	waitDone(t, p)
 	order(t, p,
 		says("app", "first run: failing"),
@@ -129,10 +130,10 @@ func TestIstioCronJobRetriesInThePod(t *testing.T) {
 func TestNeverKillOnFailureWithRestartNever(t *testing.T) {
 	t.Parallel()
 	d := manifest(t, "01-istio-job-cronjob/job.yaml", "Job")
-	pl := istioPlay(t, app("exit", "3"))
+	pl := istioPlay(t, testproc.Argv("exit", "3"))
 	pl.addEnv["app"]["NEVER_KILL_ISTIO_ON_FAILURE"] = "true"
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app exiting", kubeletsim.Is(kubeletsim.EventExited, "app"))
+	p.MustWait(t, "the app exiting", kubeletsim.Is(kubeletsim.EventExited, "app"))
 	if st, _ := p.Status("istio-proxy"); !st.Running {
 		t.Error("istio-proxy stopped: NEVER_KILL_ISTIO_ON_FAILURE was ignored")
 	}
@@ -149,13 +150,13 @@ func TestNeverKillOnFailureWithRestartNever(t *testing.T) {
 func TestOnFailureWithoutNeverKill(t *testing.T) {
 	t.Parallel()
 	d := manifest(t, "01-istio-job-cronjob/cronjob.yaml", "CronJob")
-	pl := istioPlay(t, app("fail-once", filepath.Join(t.TempDir(), "failed")))
+	pl := istioPlay(t, testproc.Argv("fail-once", filepath.Join(t.TempDir(), "failed")))
 	pl.env["app"]["NEVER_KILL_ISTIO_ON_FAILURE"] = "false"
 	pl.env["app"]["QUIT_WITHOUT_ENVOY_TIMEOUT"] = "300ms"
 	spec := pl.spec(t, d)
 	spec.RestartDelay = 50 * time.Millisecond
 	p := startPod(t, spec)
-	wait(t, p, "the retry giving up", func(e kubeletsim.Event) bool {
+	p.MustWait(t, "the retry giving up", func(e kubeletsim.Event) bool {
 		return e.Kind == kubeletsim.EventExited && e.Container == "app" && e.Code == 69
 	})
 	order(t, p, says("app", "first run: failing"), says("app", "istio proxy told to quit"), says("app", "envoy not live; giving up"))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 	"envoy-lifecycle/lbsim"
 )
@@ -34,7 +35,7 @@ func sidecarPlay(t *testing.T, ports []int, grace time.Duration) (play, string) 
 		"ENVOY_LIFECYCLE_STOP_TIMEOUT":   testDrain["ENVOY_LIFECYCLE_STOP_TIMEOUT"],
 	}
 	return play{
-		apps: map[string][]string{"app": app("serve", local(appPort))},
+		apps: map[string][]string{"app": testproc.Argv("serve", local(appPort))},
 		envoy: map[string][]string{"envoy": {"-admin", local(admin), "-listener", local(listener),
 			"-health-path", "/healthz", "-upstream", local(appPort)}},
 		env: map[string]map[string]string{"app": env},
@@ -76,11 +77,11 @@ func TestEnvoySidecarDeployment(t *testing.T) {
 	t.Parallel()
 	const grace = 3 * time.Second
 	d := manifest(t, "02-envoy-sidecar-deployment/deployment.yaml", "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	pl, termLog := sidecarPlay(t, ports, grace)
 	pl.sleeps = map[string]time.Duration{"envoy": 1500 * time.Millisecond}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app serving", kubeletsim.Output("app", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("app", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
@@ -114,7 +115,7 @@ func TestEnvoySidecarDeployment(t *testing.T) {
 	none(t, p, "SIGKILL", kubeletsim.Is(kubeletsim.EventKill, ""))
 	checkAppTerm(t, p)
 	for _, c := range []string{"app", "envoy"} {
-		if code := exitCode(t, p, c); code != 0 {
+		if code := p.MustExitCode(t, c); code != 0 {
 			t.Errorf("%s exit code got %d, want 0", c, code)
 		}
 	}
@@ -142,11 +143,11 @@ func TestEnvoySidecarWithoutPreStop(t *testing.T) {
 	t.Parallel()
 	const grace = 3 * time.Second
 	d := manifest(t, "02-envoy-sidecar-deployment/deployment.yaml", "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	pl, _ := sidecarPlay(t, ports, grace)
 	pl.dropHook = map[string]bool{"envoy": true}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app serving", kubeletsim.Output("app", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("app", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)

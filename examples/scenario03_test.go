@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 )
 
@@ -55,7 +56,7 @@ func TestIngressShutdownManager(t *testing.T) {
 	const grace = 3 * time.Second
 	file := "03-envoy-ingress-shutdown-manager/deployment.yaml"
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	dir := t.TempDir()
 	pl := managerPlay(t, file, ports, "")
 	for k, v := range map[string]string{
@@ -67,15 +68,15 @@ func TestIngressShutdownManager(t *testing.T) {
 		pl.flags["shutdown-manager"][k] = v
 	}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
 	waitEnvoy(t, p, "envoy")
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
 	stats := lb.stop()
 
-	envoyHook := wait(t, p, "Envoy's hook", kubeletsim.Is(kubeletsim.EventHookEnd, "envoy"))
-	mgrHook := wait(t, p, "the manager's hook", kubeletsim.Is(kubeletsim.EventHookEnd, "shutdown-manager"))
+	envoyHook := p.MustWait(t, "Envoy's hook", kubeletsim.Is(kubeletsim.EventHookEnd, "envoy"))
+	mgrHook := p.MustWait(t, "the manager's hook", kubeletsim.Is(kubeletsim.EventHookEnd, "shutdown-manager"))
 	if envoyHook.Code != http.StatusOK || mgrHook.Code != http.StatusOK {
 		t.Errorf("hooks answered %q and %q, want 200 both", envoyHook.Detail, mgrHook.Detail)
 	}
@@ -110,7 +111,7 @@ func TestIngressShutdownManager(t *testing.T) {
 	)
 	none(t, p, "SIGKILL", kubeletsim.Is(kubeletsim.EventKill, ""))
 	for _, c := range []string{"envoy", "shutdown-manager"} {
-		if code := exitCode(t, p, c); code != 0 {
+		if code := p.MustExitCode(t, c); code != 0 {
 			t.Errorf("%s exit code got %d, want 0", c, code)
 		}
 	}

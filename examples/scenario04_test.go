@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 	"envoy-lifecycle/lbsim"
 )
@@ -34,7 +35,7 @@ func checkManagerDrain(t *testing.T, p *kubeletsim.Pod, dir string, stats lbsim.
 	order(t, p, is(kubeletsim.EventHookStart, "shutdown-manager"), is(kubeletsim.EventHookEnd, "envoy"))
 	for _, c := range []string{"envoy", "shutdown-manager"} {
 		order(t, p, is(kubeletsim.EventHookEnd, c), is(kubeletsim.EventTerm, c), is(kubeletsim.EventExited, c))
-		if code := exitCode(t, p, c); code != 0 {
+		if code := p.MustExitCode(t, c); code != 0 {
 			t.Errorf("%s exit code got %d, want 0", c, code)
 		}
 	}
@@ -57,7 +58,7 @@ func TestMarin3rLayout(t *testing.T) {
 	const grace = 3 * time.Second
 	file := "04-contour-style-ready-file/marin3r.yaml"
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	dir := socketDir(t)
 	pl := managerPlay(t, file, ports, filepath.Join(dir, "admin.sock"))
 	for k, v := range map[string]string{
@@ -69,7 +70,7 @@ func TestMarin3rLayout(t *testing.T) {
 		pl.flags["shutdown-manager"][k] = v
 	}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
 	waitEnvoy(t, p, "envoy")
 	lb := startLoad(t, ports[1], "/healthz")
 
@@ -98,7 +99,7 @@ func TestContourLayout(t *testing.T) {
 	const grace = 3 * time.Second
 	file := "04-contour-style-ready-file/contour.yaml"
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	dir := socketDir(t)
 	pl := managerPlay(t, file, ports, filepath.Join(dir, "admin.sock"))
 	for k, v := range map[string]string{
@@ -119,7 +120,7 @@ func TestContourLayout(t *testing.T) {
 		"SHUTDOWN_MANAGER_READY_FILE_INTERVAL": "1m",
 	}}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
 	waitEnvoy(t, p, "envoy")
 	lb := startLoad(t, ports[1], "/healthz")
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 	"envoy-lifecycle/lbsim"
 )
@@ -27,7 +28,7 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 	)
 	file := "05-nlb-direct-health-checks/deployment.yaml"
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	admin, listener, mgr := ports[0], ports[1], ports[2]
 	pl := play{
 		envoy: map[string][]string{"envoy": {"-admin", local(admin), "-listener", local(listener), "-upstream", startBackend(t)}},
@@ -48,7 +49,7 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 		secrets: secrets(t, file),
 	}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
 	waitEnvoy(t, p, "envoy")
 
 	// The NLB: traffic to Envoy, health checks to the manager's /lb.
@@ -58,12 +59,8 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 	defer cancel()
 	flowing, done := make(chan struct{}), make(chan lbsim.Stats, 1)
 	go func() { done <- lb.Run(ctx, flowing) }()
-	select {
-	case <-flowing:
-	case <-time.After(15 * time.Second):
-		t.Fatal("no request went through Envoy")
-	}
-	wait(t, p, "a load-balancer hit", kubeletsim.Output("shutdown-manager", `"load-balancer hit"`))
+	testproc.WaitClosed(t, "a request through Envoy", flowing)
+	p.MustWait(t, "a load-balancer hit", kubeletsim.Output("shutdown-manager", `"load-balancer hit"`))
 
 	p.Terminate(grace)
 	cancel()
@@ -109,7 +106,7 @@ func TestNLBDirectHealthChecks(t *testing.T) {
 	none(t, p, "SIGKILL", kubeletsim.Is(kubeletsim.EventKill, ""))
 	none(t, p, "the manager drained Envoy", kubeletsim.Output("envoy", "/healthcheck/fail"))
 	for _, c := range []string{"envoy", "shutdown-manager"} {
-		if code := exitCode(t, p, c); code != 0 {
+		if code := p.MustExitCode(t, c); code != 0 {
 			t.Errorf("%s exit code got %d, want 0", c, code)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 )
 
@@ -20,11 +21,11 @@ func TestNativeSidecarDeployment(t *testing.T) {
 	t.Parallel()
 	const grace = 3 * time.Second
 	d := manifest(t, "06-native-sidecars/deployment.yaml", "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	pl, termLog := sidecarPlay(t, ports, grace)
 	p := startPod(t, pl.spec(t, d))
 	order(t, p, is(kubeletsim.EventProbed, "envoy"), is(kubeletsim.EventStarted, "app"))
-	wait(t, p, "the app serving", kubeletsim.Output("app", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("app", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
@@ -70,11 +71,11 @@ func TestNativeSidecarWithoutWrapper(t *testing.T) {
 	t.Parallel()
 	const grace = 3 * time.Second
 	d := manifest(t, "06-native-sidecars/deployment.yaml", "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	pl, _ := sidecarPlay(t, ports, grace)
 	pl.unwrap = map[string]bool{"app": true}
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app serving", kubeletsim.Output("app", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("app", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
@@ -97,14 +98,14 @@ func TestNativeSidecarJob(t *testing.T) {
 		code  int
 		phase kubeletsim.Phase
 	}{
-		{"success", app("exit", "0"), 0, kubeletsim.PhaseSucceeded},
-		{"failure", app("exit", "3"), 3, kubeletsim.PhaseFailed},
-		{"killed", app("die-by-kill"), 137, kubeletsim.PhaseFailed},
+		{"success", testproc.Argv("exit", "0"), 0, kubeletsim.PhaseSucceeded},
+		{"failure", testproc.Argv("exit", "3"), 3, kubeletsim.PhaseFailed},
+		{"killed", testproc.Argv("die-by-kill"), 137, kubeletsim.PhaseFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := manifest(t, "06-native-sidecars/job.yaml", "Job")
-			ports := freePorts(t, 2)
+			ports := testproc.FreePorts(t, 2)
 			termLog := filepath.Join(t.TempDir(), "termination-log")
 			pl := play{
 				apps:   map[string][]string{"app": tc.app},
@@ -127,7 +128,7 @@ func TestNativeSidecarJob(t *testing.T) {
 				is(kubeletsim.EventPodDone, ""),
 			)
 			none(t, p, "the wrapper quit a native sidecar", kubeletsim.Output("envoy", "/quitquitquit"))
-			if got := exitCode(t, p, "app"); got != tc.code {
+			if got := p.MustExitCode(t, "app"); got != tc.code {
 				t.Errorf("app exit code got %d, want %d", got, tc.code)
 			}
 			if got := p.Phase(); got != tc.phase {

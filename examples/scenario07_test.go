@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/kubeletsim"
 )
 
@@ -65,7 +66,7 @@ func TestInjectOutputsAreCurrent(t *testing.T) {
 // runInject runs envoy-lifecycle inject in 07-istio-inject; it must exit 0.
 func runInject(t *testing.T, args ...string) (stdout, stderr []byte) {
 	t.Helper()
-	cmd := exec.Command(lifecycleBin, append([]string{"inject"}, args...)...)
+	cmd := exec.Command(testproc.Build(t), append([]string{"inject"}, args...)...)
 	cmd.Dir = injectDir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -80,7 +81,7 @@ func runInject(t *testing.T, args ...string) (stdout, stderr []byte) {
 // that copy, and istio-proxy (Istio's sidecar, merged with inject's stub and
 // its preStop sleep) is the Envoy fake with its pilot-agent port.
 func injectedIstioPlay(t *testing.T, container string, appArgv []string, upstream string) (play, []int) {
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	admin, listener, agent := ports[0], ports[1], ports[2]
 	fake := []string{"-admin", local(admin), "-listener", local(listener), "-pilot-agent", local(agent), "-health-path", "/healthz"}
 	if upstream != "" {
@@ -109,9 +110,9 @@ func injectedIstioPlay(t *testing.T, container string, appArgv []string, upstrea
 func TestInjectedIstioJob(t *testing.T) {
 	t.Parallel()
 	d := manifest(t, filepath.Join(injectDir, "out-preset-istio.yaml"), "Job")
-	pl, _ := injectedIstioPlay(t, "migrate", app("exit", "0"), "")
+	pl, _ := injectedIstioPlay(t, "migrate", testproc.Argv("exit", "0"), "")
 	spec := pl.spec(t, d)
-	if len(spec.InitContainers) != 1 || spec.Containers[0].Argv[0] == lifecycleBin {
+	if len(spec.InitContainers) != 1 || spec.Containers[0].Argv[0] == testproc.Build(t) {
 		t.Fatalf("the app does not run the installed copy: init %d, argv %q", len(spec.InitContainers), spec.Containers[0].Argv)
 	}
 	p := startPod(t, spec)
@@ -140,10 +141,10 @@ func TestInjectedIstioDeployment(t *testing.T) {
 	t.Parallel()
 	const grace = 3 * time.Second
 	d := manifest(t, filepath.Join(injectDir, "out-preset-istio.yaml"), "Deployment")
-	appPort := freePorts(t, 1)[0]
-	pl, ports := injectedIstioPlay(t, "reviews", app("serve", local(appPort)), local(appPort))
+	appPort := testproc.FreePorts(t, 1)[0]
+	pl, ports := injectedIstioPlay(t, "reviews", testproc.Argv("serve", local(appPort)), local(appPort))
 	p := startPod(t, pl.spec(t, d))
-	wait(t, p, "the app serving", kubeletsim.Output("reviews", "ready"))
+	p.MustWait(t, "the app serving", kubeletsim.Output("reviews", "ready"))
 	lb := startLoad(t, ports[1], "/healthz")
 
 	p.Terminate(grace)
@@ -181,7 +182,7 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	const grace = 3 * time.Second
 	file := filepath.Join(injectDir, "out-preset-shutdown-manager.yaml")
 	d := manifest(t, file, "Deployment")
-	ports := freePorts(t, 3)
+	ports := testproc.FreePorts(t, 3)
 	admin, listener, mgr := ports[0], ports[1], ports[2]
 	pl := play{
 		envoy: map[string][]string{"envoy": {"-admin", local(admin), "-listener", local(listener),
@@ -214,11 +215,11 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	}
 
 	p := startPod(t, spec)
-	wait(t, p, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
+	p.MustWait(t, "the manager listening", kubeletsim.Output("shutdown-manager", `"listening"`))
 	waitEnvoy(t, p, "envoy")
 	p.Terminate(grace)
 	for _, c := range []string{"envoy", "shutdown-manager"} {
-		if e := wait(t, p, c+"'s hook", kubeletsim.Is(kubeletsim.EventHookEnd, c)); e.Code != http.StatusOK {
+		if e := p.MustWait(t, c+"'s hook", kubeletsim.Is(kubeletsim.EventHookEnd, c)); e.Code != http.StatusOK {
 			t.Errorf("%s's hook answered %q, want 200", c, e.Detail)
 		}
 	}
@@ -233,8 +234,8 @@ func TestInjectedShutdownManagerRestartSafety(t *testing.T) {
 	// The same containers on the same volume: the manager finds the state
 	// file and undoes the drain.
 	again := startPod(t, spec)
-	wait(t, again, "the health checks restored", kubeletsim.Output("shutdown-manager", `"health checks restored"`))
-	wait(t, again, "envoy asked to pass health checks", kubeletsim.Output("envoy", "admin POST /healthcheck/ok"))
+	again.MustWait(t, "the health checks restored", kubeletsim.Output("shutdown-manager", `"health checks restored"`))
+	again.MustWait(t, "envoy asked to pass health checks", kubeletsim.Output("envoy", "admin POST /healthcheck/ok"))
 	// Lines of different containers are recorded as they are read, so
 	// Envoy's line is not ordered against the manager's: the manager logs
 	// "restored" only after Envoy's 200.

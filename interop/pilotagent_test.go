@@ -28,6 +28,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 // The pinned pilot-agent. istio.io/istio has no semver tags; the three other
@@ -49,12 +51,11 @@ require (
 )
 
 // Environment markers. The test binary re-executes itself inside the
-// namespaces (nsMarker holds the app's exit code for that run) and plays the
-// wrapped app (appExitMarker holds the code to exit with).
+// namespaces (nsMarker holds the app's exit code for that run); it also
+// plays the wrapped app (testproc's "exit" command).
 const (
-	nsMarker      = "EL_INTEROP_IN_NAMESPACE"
-	appExitMarker = "EL_INTEROP_APP_EXIT"
-	binsMarker    = "EL_INTEROP_BINS" // JSON list: pilot-agent, template, envoyfake, envoy-lifecycle
+	nsMarker   = "EL_INTEROP_IN_NAMESPACE"
+	binsMarker = "EL_INTEROP_BINS" // JSON list: pilot-agent, template, envoyfake, envoy-lifecycle
 )
 
 // Bounds of every wait; the whole namespace run is killed after nsTimeout.
@@ -67,15 +68,10 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if v, ok := os.LookupEnv(appExitMarker); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bad %s=%q\n", appExitMarker, v)
-			os.Exit(2)
-		}
-		os.Exit(n)
-	}
-	os.Exit(m.Run())
+	testproc.Register("exit", testproc.Exit)
+	// Only the in-namespace run, a child of this process, asks for "exit".
+	testproc.MarkUsed("exit")
+	testproc.Main(m)
 }
 
 // TestPilotAgentQuit wraps an app with envoy-lifecycle next to a real
@@ -87,17 +83,16 @@ func TestPilotAgentQuit(t *testing.T) {
 		return
 	}
 	if os.Geteuid() != 0 {
-		skipOrFailInCI(t, "skipped: needs root, to create network and PID namespaces with unshare (pilot-agent binds *:15020, so it must only ever run in a private network namespace)")
+		testproc.SkipOrFailInCI(t, "skipped: needs root, to create network and PID namespaces with unshare (pilot-agent binds *:15020, so it must only ever run in a private network namespace)")
 	}
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		skipOrFailInCI(t, "skipped: unshare not found (install util-linux)")
+		testproc.SkipOrFailInCI(t, "skipped: unshare not found (install util-linux)")
 	}
 
 	agent, tmpl := pilotAgent(t)
-	dir := t.TempDir()
-	fake := goBuild(t, dir, "envoyfake", "./envoyfake/cmd/envoyfake")
-	wrapper := goBuild(t, dir, "envoy-lifecycle", ".")
+	fake := testproc.BuildMain(t, "./envoyfake/cmd/envoyfake")
+	wrapper := testproc.Build(t)
 	bins, err := json.Marshal([]string{agent, tmpl, fake, wrapper})
 	if err != nil {
 		t.Fatal(err)
@@ -165,17 +160,13 @@ func inNamespace(t *testing.T, code string) {
 	t.Logf("pilot-agent pid %d started its envoy (the fake) as pid %d", agent.cmd.Process.Pid, fakePid)
 
 	// The wrapper, around this test binary playing an app that exits want.
-	w := exec.Command(wrapperBin, os.Args[0])
-	w.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
+	w := exec.Command(wrapperBin, testproc.Argv("exit", code)...)
+	w.Env = append(testproc.BareEnv(),
 		"ENVOY_ADMIN_API=http://127.0.0.1:15000",
 		"ISTIO_QUIT_API=http://127.0.0.1:15020",
 		"ENVOY_LIFECYCLE_LOG_LEVEL=debug",
 		"QUIT_WITHOUT_ENVOY_TIMEOUT=20s",
-		appExitMarker + "=" + code,
-		// The race runtime otherwise sleeps 1s before an exit 0.
-		"GORACE=atexit_sleep_ms=0",
-	}
+	)
 	wlog := filepath.Join(t.TempDir(), "envoy-lifecycle.log")
 	wst := startLogged(t, w, wlog)
 	var wrapperExit time.Time
@@ -387,7 +378,7 @@ func waitEnvoy(t *testing.T, agent *started, fakeBin string) int {
 	if len(pids) != 1 {
 		t.Fatalf("envoy fake processes got %v, want exactly one", pids)
 	}
-	if ppid := parentOf(pids[0]); ppid != agent.cmd.Process.Pid {
+	if _, ppid, _ := testproc.ProcStat(pids[0]); ppid != agent.cmd.Process.Pid {
 		t.Fatalf("envoy fake's parent got %d, want pilot-agent %d", ppid, agent.cmd.Process.Pid)
 	}
 	return pids[0]
@@ -493,21 +484,6 @@ func allPids() []int {
 	return pids
 }
 
-// parentOf reads the ppid from /proc/PID/stat ("pid (comm) state ppid ...";
-// comm may hold spaces, so parse after the last ')').
-func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 2 {
-		return -1
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
 func comm(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return strings.TrimSpace(string(b))
@@ -546,28 +522,6 @@ func loopbackUp() error {
 		return fmt.Errorf("cannot set lo up: %w", err)
 	}
 	return nil
-}
-
-// goBuild builds pkg of this module into dir, static as in the image.
-func goBuild(t *testing.T, dir, name, pkg string) string {
-	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	cmd.Dir = ".." // the module root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cannot build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
-
-// skipOrFailInCI skips t, except in CI (CI=true), where a skip would hide
-// a broken test: there it fails with the same message.
-func skipOrFailInCI(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 // pilotAgent returns the cached pilot-agent binary and bootstrap template,

@@ -1,9 +1,7 @@
 package kubeletsim
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,18 +9,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
-// The test binary plays the containers: run with KUBELETSIM_TEST_CHILD=1 it
-// dispatches its arguments to one of the commands below.
-const childMarker = "KUBELETSIM_TEST_CHILD"
+// The test binary plays the containers (testproc): childCommands are what
+// it can play.
 
 // childLife bounds every child, so a lost one cannot outlive the tests.
 const childLife = time.Minute
@@ -78,8 +76,7 @@ var childCommands = map[string]func(args []string) int{
 		time.Sleep(childLife)
 		return 3
 	},
-	// exit N: exit with code N.
-	"exit": func(args []string) int { n, _ := strconv.Atoi(args[0]); return n },
+	"exit": testproc.Exit,
 	// fail-once FILE: exit 1 and create FILE if it does not exist, else exit 0.
 	"fail-once": func(args []string) int {
 		if _, err := os.Stat(args[0]); err == nil {
@@ -90,49 +87,14 @@ var childCommands = map[string]func(args []string) int{
 	},
 }
 
-var (
-	usedMu sync.Mutex
-	used   = map[string]bool{}
-)
-
 func TestMain(m *testing.M) {
-	if os.Getenv(childMarker) == "1" {
-		if len(os.Args) < 2 || childCommands[os.Args[1]] == nil {
-			fmt.Fprintf(os.Stderr, "unknown child command %q\n", os.Args[1:])
-			os.Exit(2)
-		}
-		os.Exit(childCommands[os.Args[1]](os.Args[2:]))
-	}
-	flag.Parse()
-	code := m.Run()
-	// Like os/exec's tests: a child command no test uses is dead code.
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.list").Value.String() == "" {
-		var unused []string
-		for name := range childCommands {
-			if !used[name] {
-				unused = append(unused, name)
-			}
-		}
-		sort.Strings(unused)
-		if len(unused) > 0 {
-			fmt.Fprintf(os.Stderr, "child commands never used by a test: %v\n", unused)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testproc.RegisterAll(childCommands)
+	testproc.Main(m)
 }
 
 // child is a container that runs child command name.
 func child(name string, args ...string) Container {
-	usedMu.Lock()
-	used[name] = true
-	usedMu.Unlock()
-	return Container{
-		Name: name,
-		Argv: append([]string{os.Args[0], name}, args...),
-		// atexit_sleep_ms: a race-enabled binary otherwise lingers 1s at exit.
-		Env: append(os.Environ(), childMarker+"=1", "GORACE=atexit_sleep_ms=0"),
-	}
+	return Container{Name: name, Argv: testproc.Argv(name, args...), Env: testproc.Env()}
 }
 
 func named(c Container, name string) Container { c.Name = name; return c }
@@ -141,34 +103,7 @@ func withHook(c Container, h *Handler) Container { c.PreStop = h; return c }
 
 // hookCmd is the argv of an exec hook that runs child command name.
 func hookCmd(name string) []string {
-	usedMu.Lock()
-	used[name] = true
-	usedMu.Unlock()
-	return []string{os.Args[0], name}
-}
-
-// startPod starts spec, logging events to t, and closes it at cleanup.
-func startPod(t *testing.T, spec Spec) *Pod {
-	t.Helper()
-	spec.Logf = t.Logf
-	p, err := Start(spec)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
-// wait waits, bounded, for an event matching pred.
-func wait(t *testing.T, p *Pod, what string, pred func(Event) bool) Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	e, err := p.WaitEvent(ctx, pred)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v\ntimeline:\n%s", what, err, p.Timeline())
-	}
-	return e
+	return testproc.Argv(name)
 }
 
 // index is the position of the first event matching pred, or fails.
@@ -196,29 +131,11 @@ func terminate(p *Pod, grace time.Duration) <-chan struct{} {
 	return done
 }
 
-func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s did not happen", what)
-	}
-}
-
 func noKills(t *testing.T, p *Pod) {
 	t.Helper()
 	if e, _, ok := p.First(Is(EventKill, "")); ok {
 		t.Errorf("%s was SIGKILLed\ntimeline:\n%s", e.Container, p.Timeline())
 	}
-}
-
-func exitCodeOf(t *testing.T, p *Pod, name string) int {
-	t.Helper()
-	st, ok := p.Status(name)
-	if !ok || !st.Exited {
-		t.Fatalf("container %s has not exited (%+v)", name, st)
-	}
-	return st.ExitCode
 }
 
 func port(t *testing.T, s *httptest.Server) int {
@@ -263,29 +180,29 @@ func TestHooksRunConcurrentlyThenTerm(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	pt := port(t, srv)
-	p := startPod(t, Spec{Containers: []Container{
+	p := MustStart(t, Spec{Containers: []Container{
 		withHook(named(child("serve"), "slow"), &Handler{HTTPGet: &HTTPGet{Port: pt, Path: "/slow"}}),
 		withHook(named(child("serve"), "fast"), &Handler{HTTPGet: &HTTPGet{Port: pt, Path: "/fast", Headers: []Header{{"X-Token", "s3cret"}}}}),
 		named(child("serve"), "nohook"),
 	}})
 	for _, n := range []string{"slow", "fast", "nohook"} {
-		wait(t, p, n+" ready", Output(n, "ready"))
+		p.MustWait(t, n+" ready", Output(n, "ready"))
 	}
 	done := terminate(p, 20*time.Second)
 
 	// While the slow hook is held: the fast one finished, both containers
 	// without a pending hook got SIGTERM, the slow one did not.
-	end := wait(t, p, "fast hook end", Is(EventHookEnd, "fast"))
+	end := p.MustWait(t, "fast hook end", Is(EventHookEnd, "fast"))
 	if end.Code != http.StatusNoContent || end.Failed {
 		t.Errorf("fast hook got code %d failed=%v, want 204 (headers sent)", end.Code, end.Failed)
 	}
-	wait(t, p, "fast exited", Is(EventExited, "fast"))
-	wait(t, p, "nohook exited", Is(EventExited, "nohook"))
+	p.MustWait(t, "fast exited", Is(EventExited, "fast"))
+	p.MustWait(t, "nohook exited", Is(EventExited, "nohook"))
 	if _, _, ok := p.First(Is(EventTerm, "slow")); ok {
 		t.Fatalf("slow got SIGTERM while its hook ran\n%s", p.Timeline())
 	}
 	release <- struct{}{}
-	waitClosed(t, done, "Terminate")
+	testproc.WaitClosed(t, "Terminate", done)
 
 	before(t, p, "slow hook start", Is(EventHookStart, "slow"), "fast hook end", Is(EventHookEnd, "fast"))
 	before(t, p, "nohook SIGTERM", Is(EventTerm, "nohook"), "slow hook end", Is(EventHookEnd, "slow"))
@@ -293,7 +210,7 @@ func TestHooksRunConcurrentlyThenTerm(t *testing.T) {
 	before(t, p, "slow SIGTERM", Is(EventTerm, "slow"), "slow TERM line", Output("slow", "TERM"))
 	noKills(t, p)
 	for _, n := range []string{"slow", "fast", "nohook"} {
-		if c := exitCodeOf(t, p, n); c != 0 {
+		if c := p.MustExitCode(t, n); c != 0 {
 			t.Errorf("%s exit code got %d, want 0", n, c)
 		}
 	}
@@ -307,16 +224,16 @@ func TestHooksRunConcurrentlyThenTerm(t *testing.T) {
 func TestKillAtGracePeriod(t *testing.T) {
 	t.Parallel()
 	const grace = 300 * time.Millisecond
-	p := startPod(t, Spec{Containers: []Container{child("ignore-term")}})
-	wait(t, p, "ready", Output("ignore-term", "ready"))
+	p := MustStart(t, Spec{Containers: []Container{child("ignore-term")}})
+	p.MustWait(t, "ready", Output("ignore-term", "ready"))
 	p.Terminate(grace)
-	term := wait(t, p, "terminate", Is(EventTerminate, ""))
-	kill := wait(t, p, "SIGKILL", Is(EventKill, "ignore-term"))
+	term := p.MustWait(t, "terminate", Is(EventTerminate, ""))
+	kill := p.MustWait(t, "SIGKILL", Is(EventKill, "ignore-term"))
 	if d := kill.At.Sub(term.At); d < grace {
 		t.Errorf("SIGKILL came %v after the termination began, before the grace period %v", d, grace)
 	}
 	before(t, p, "SIGTERM", Is(EventTerm, "ignore-term"), "SIGKILL", Is(EventKill, "ignore-term"))
-	if c := exitCodeOf(t, p, "ignore-term"); c != 128+int(syscall.SIGKILL) {
+	if c := p.MustExitCode(t, "ignore-term"); c != 128+int(syscall.SIGKILL) {
 		t.Errorf("exit code got %d, want 137", c)
 	}
 	if st, _ := p.Status("ignore-term"); !st.Killed {
@@ -331,20 +248,20 @@ func TestKillAtGracePeriod(t *testing.T) {
 // time for SIGTERM: the container is killed.
 func TestHookPastGracePeriod(t *testing.T) {
 	t.Parallel()
-	p := startPod(t, Spec{Containers: []Container{
+	p := MustStart(t, Spec{Containers: []Container{
 		withHook(child("serve"), &Handler{Exec: hookCmd("block")}),
 	}})
-	wait(t, p, "ready", Output("serve", "ready"))
+	p.MustWait(t, "ready", Output("serve", "ready"))
 	p.Terminate(300 * time.Millisecond)
-	end := wait(t, p, "hook end", Is(EventHookEnd, "serve"))
+	end := p.MustWait(t, "hook end", Is(EventHookEnd, "serve"))
 	if !end.Failed {
 		t.Errorf("hook end got %+v, want failed", end)
 	}
 	if _, _, ok := p.First(Is(EventTerm, "serve")); ok {
 		t.Errorf("SIGTERM sent after the grace period\n%s", p.Timeline())
 	}
-	wait(t, p, "SIGKILL", Is(EventKill, "serve"))
-	if c := exitCodeOf(t, p, "serve"); c != 137 {
+	p.MustWait(t, "SIGKILL", Is(EventKill, "serve"))
+	if c := p.MustExitCode(t, "serve"); c != 137 {
 		t.Errorf("exit code got %d, want 137", c)
 	}
 }
@@ -353,20 +270,20 @@ func TestHookPastGracePeriod(t *testing.T) {
 // and ends when the container's process exits.
 func TestExecHookDiesWithItsContainer(t *testing.T) {
 	t.Parallel()
-	p := startPod(t, Spec{Containers: []Container{
+	p := MustStart(t, Spec{Containers: []Container{
 		withHook(child("serve"), &Handler{Exec: hookCmd("block")}),
 	}})
-	wait(t, p, "ready", Output("serve", "ready"))
+	p.MustWait(t, "ready", Output("serve", "ready"))
 	done := terminate(p, 20*time.Second)
-	wait(t, p, "hook output", func(e Event) bool {
+	p.MustWait(t, "hook output", func(e Event) bool {
 		return e.Kind == EventOutput && e.Stream == StreamPreStop && e.Detail == "hook running"
 	})
 	st, _ := p.Status("serve")
 	if err := syscall.Kill(st.Pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	waitClosed(t, done, "Terminate")
-	end := wait(t, p, "hook end", Is(EventHookEnd, "serve"))
+	testproc.WaitClosed(t, "Terminate", done)
+	end := p.MustWait(t, "hook end", Is(EventHookEnd, "serve"))
 	if !end.Failed || end.Code != 137 {
 		t.Errorf("hook end got code %d failed=%v, want 137 and failed", end.Code, end.Failed)
 	}
@@ -381,17 +298,17 @@ func TestExecHookDiesWithItsContainer(t *testing.T) {
 func TestSleepHookOutlivesItsContainer(t *testing.T) {
 	t.Parallel()
 	const sleep = 300 * time.Millisecond
-	p := startPod(t, Spec{Containers: []Container{withHook(child("serve"), &Handler{Sleep: sleep})}})
-	wait(t, p, "ready", Output("serve", "ready"))
+	p := MustStart(t, Spec{Containers: []Container{withHook(child("serve"), &Handler{Sleep: sleep})}})
+	p.MustWait(t, "ready", Output("serve", "ready"))
 	done := terminate(p, 20*time.Second)
-	start := wait(t, p, "hook start", Is(EventHookStart, "serve"))
+	start := p.MustWait(t, "hook start", Is(EventHookStart, "serve"))
 	st, _ := p.Status("serve")
 	if err := syscall.Kill(st.Pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	waitClosed(t, done, "Terminate")
+	testproc.WaitClosed(t, "Terminate", done)
 	before(t, p, "exit", Is(EventExited, "serve"), "hook end", Is(EventHookEnd, "serve"))
-	end := wait(t, p, "hook end", Is(EventHookEnd, "serve"))
+	end := p.MustWait(t, "hook end", Is(EventHookEnd, "serve"))
 	if d := end.At.Sub(start.At); d < sleep || end.Failed {
 		t.Errorf("sleep hook ended after %v (failed=%v), want %v", d, end.Failed, sleep)
 	}
@@ -415,15 +332,15 @@ func TestNativeSidecars(t *testing.T) {
 	s1.StartupProbe = probe
 	s2 := withHook(named(child("serve"), "sidecar-2"), hook)
 	s2.StartupProbe = probe
-	p := startPod(t, Spec{Sidecars: []Container{s1, s2}, Containers: []Container{named(child("linger"), "app")}})
+	p := MustStart(t, Spec{Sidecars: []Container{s1, s2}, Containers: []Container{named(child("linger"), "app")}})
 	before(t, p, "sidecar-1 probed", Is(EventProbed, "sidecar-1"), "sidecar-2 started", Is(EventStarted, "sidecar-2"))
 	before(t, p, "sidecar-2 probed", Is(EventProbed, "sidecar-2"), "app started", Is(EventStarted, "app"))
-	wait(t, p, "app ready", Output("app", "ready"))
+	p.MustWait(t, "app ready", Output("app", "ready"))
 
 	done := terminate(p, 20*time.Second)
-	wait(t, p, "app TERM", Output("app", "TERM"))
-	wait(t, p, "sidecar-1 hook end", Is(EventHookEnd, "sidecar-1"))
-	wait(t, p, "sidecar-2 hook end", Is(EventHookEnd, "sidecar-2"))
+	p.MustWait(t, "app TERM", Output("app", "TERM"))
+	p.MustWait(t, "sidecar-1 hook end", Is(EventHookEnd, "sidecar-1"))
+	p.MustWait(t, "sidecar-2 hook end", Is(EventHookEnd, "sidecar-2"))
 	if e, _, ok := p.First(Is(EventTerm, "")); ok && e.Container != "app" {
 		t.Fatalf("%s got SIGTERM while the app runs\n%s", e.Container, p.Timeline())
 	}
@@ -431,7 +348,7 @@ func TestNativeSidecars(t *testing.T) {
 	if err := syscall.Kill(st.Pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	waitClosed(t, done, "Terminate")
+	testproc.WaitClosed(t, "Terminate", done)
 	before(t, p, "app exit", Is(EventExited, "app"), "sidecar-2 SIGTERM", Is(EventTerm, "sidecar-2"))
 	before(t, p, "sidecar-2 exit", Is(EventExited, "sidecar-2"), "sidecar-1 SIGTERM", Is(EventTerm, "sidecar-1"))
 	noKills(t, p)
@@ -447,11 +364,11 @@ func TestJobEndStopsNativeSidecars(t *testing.T) {
 	}{{"0", PhaseSucceeded}, {"3", PhaseFailed}} {
 		t.Run(tc.code, func(t *testing.T) {
 			t.Parallel()
-			p := startPod(t, Spec{
+			p := MustStart(t, Spec{
 				Sidecars:   []Container{named(child("serve"), "proxy")},
 				Containers: []Container{named(child("exit", tc.code), "job")},
 			})
-			waitClosed(t, p.Done(), "pod done")
+			testproc.WaitClosed(t, "pod done", p.Done())
 			before(t, p, "job exit", Is(EventExited, "job"), "termination", Is(EventTerminate, ""))
 			before(t, p, "termination", Is(EventTerminate, ""), "proxy SIGTERM", Is(EventTerm, "proxy"))
 			if ph := p.Phase(); ph != tc.phase {
@@ -468,9 +385,9 @@ func TestJobEndStopsNativeSidecars(t *testing.T) {
 // keeps the pod running after the job's container completed.
 func TestClassicSidecarHoldsTheJob(t *testing.T) {
 	t.Parallel()
-	p := startPod(t, Spec{Containers: []Container{named(child("exit", "0"), "job"), named(child("serve"), "proxy")}})
-	wait(t, p, "job exit", Is(EventExited, "job"))
-	wait(t, p, "proxy ready", Output("proxy", "ready"))
+	p := MustStart(t, Spec{Containers: []Container{named(child("exit", "0"), "job"), named(child("serve"), "proxy")}})
+	p.MustWait(t, "job exit", Is(EventExited, "job"))
+	p.MustWait(t, "proxy ready", Output("proxy", "ready"))
 	if st, _ := p.Status("proxy"); !st.Running {
 		t.Error("proxy is not running")
 	}
@@ -495,9 +412,9 @@ func TestRestartPolicy(t *testing.T) {
 	}{{RestartOnFailure, 1, PhaseSucceeded}, {RestartNever, 0, PhaseFailed}} {
 		t.Run(string(tc.policy), func(t *testing.T) {
 			t.Parallel()
-			p := startPod(t, Spec{RestartPolicy: tc.policy,
+			p := MustStart(t, Spec{RestartPolicy: tc.policy,
 				Containers: []Container{named(child("fail-once", filepath.Join(t.TempDir(), "failed")), "job")}})
-			waitClosed(t, p.Done(), "pod done")
+			testproc.WaitClosed(t, "pod done", p.Done())
 			st, _ := p.Status("job")
 			if st.Restarts != tc.restarts {
 				t.Errorf("restarts got %d, want %d", st.Restarts, tc.restarts)
@@ -554,11 +471,11 @@ func TestStartupProbeTimeout(t *testing.T) {
 // anything else starts; one that fails fails the start.
 func TestInitContainers(t *testing.T) {
 	t.Parallel()
-	p := startPod(t, Spec{
+	p := MustStart(t, Spec{
 		InitContainers: []Container{named(child("exit", "0"), "init-1"), named(child("exit", "0"), "init-2")},
 		Containers:     []Container{named(child("exit", "0"), "job")},
 	})
-	waitClosed(t, p.Done(), "pod done")
+	testproc.WaitClosed(t, "pod done", p.Done())
 	before(t, p, "init-1 exit", Is(EventExited, "init-1"), "init-2 start", Is(EventStarted, "init-2"))
 	before(t, p, "init-2 exit", Is(EventExited, "init-2"), "job start", Is(EventStarted, "job"))
 	if st, ok := p.Status("init-2"); !ok || !st.Exited || st.ExitCode != 0 {

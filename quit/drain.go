@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,11 +23,22 @@ type Drain struct {
 	// SkipHealthcheckFail leaves Envoy's health checks alone.
 	SkipHealthcheckFail bool
 	// Delay is waited after failing health checks, so load balancers stop
-	// sending new requests before listeners drain. Zero skips it.
+	// sending new requests before listeners drain. Zero skips it. With
+	// Quiet set it is the fallback for missing stats instead.
 	Delay time.Duration
+	// Quiet, if set, replaces the fixed Delay with an adaptive one: wait
+	// until no new connection or request arrived for Quiet.Window. Run
+	// fills in a nil Sample (Envoy's Arrivals), a zero Fallback (Delay),
+	// a zero Max (half the Deadline, so the listener drain keeps the other
+	// half; none without a Deadline) and a nil Logger. Nil means the fixed
+	// Delay.
+	Quiet *Quiet
+	// Arrivals selects the counters Quiet watches; the zero value means
+	// the defaults of envoy.Arrivals.
+	Arrivals envoy.Arrivals
 	// SkipIdleDelay drops Delay when the counted listeners never accepted a
-	// connection: nothing routes to this pod (a Job), so there is nothing for
-	// load balancers to deprogram.
+	// connection or request: nothing routes to this pod (a Job), so there
+	// is nothing for load balancers to deprogram. Quiet always does this.
 	SkipIdleDelay bool
 	// SkipDrainListeners leaves the listeners alone (marin3r never calls
 	// /drain_listeners); connections are still polled.
@@ -56,19 +66,40 @@ type Drain struct {
 	Logger  hclog.Logger
 }
 
+// Reason says why a drain ended. Callers compare it with the constants below,
+// never with text: its words are for logs and answers only.
+type Reason string
+
+// The reasons a drain ends.
+const (
+	// ReasonDrained: the count reached the minimum.
+	ReasonDrained Reason = "drained"
+	// ReasonDeadline: Deadline passed with connections still open.
+	ReasonDeadline Reason = "deadline"
+	// ReasonStatMissing: no stat matched the selector, so nothing was waited on.
+	ReasonStatMissing Reason = "stat missing"
+	// ReasonUnreachable: the admin stopped answering (Envoy went away).
+	ReasonUnreachable Reason = "admin unreachable"
+	// ReasonCancelled: ctx was cancelled (a second signal, the app exiting,
+	// a server closing).
+	ReasonCancelled Reason = "cancelled"
+)
+
 // Result says how a drain ended.
 type Result struct {
 	Took time.Duration
 	// Remaining is the last connection count seen (0 if never read).
 	Remaining uint64
-	// Reason is one of "drained", "deadline", "stat missing", "admin
-	// unreachable", "cancelled".
-	Reason string
+	Reason    Reason
+	// Delayed is how long the endpoint delay (fixed or Quiet) took.
+	Delayed time.Duration
+	// Quiet is how the Quiet wait ended; empty when it did not run.
+	Quiet QuietReason
 }
 
 // Run drains. skipDelay drops Delay (the app already exited: nothing is left
 // to protect from new requests). Cancelling ctx ends the drain at once, with
-// reason "cancelled" (a second termination signal does that).
+// ReasonCancelled (a second termination signal does that).
 func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 	start := time.Now()
 	log := d.logger()
@@ -77,9 +108,11 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 		ctx, cancel = context.WithTimeout(ctx, d.Deadline)
 		defer cancel()
 	}
-	res := func(reason string, remaining uint64) Result {
-		r := Result{Took: time.Since(start), Remaining: remaining, Reason: reason}
-		log.Info("drain finished", "reason", reason, "connections", remaining, "took", r.Took)
+	var delayed time.Duration
+	var quiet QuietReason
+	res := func(reason Reason, remaining uint64) Result {
+		r := Result{Took: time.Since(start), Remaining: remaining, Reason: reason, Delayed: delayed, Quiet: quiet}
+		log.Info("drain finished", "reason", string(reason), "connections", remaining, "took", r.Took)
 		return r
 	}
 	if d.StartDelay > 0 {
@@ -103,17 +136,29 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 		}
 	}
 
-	if d.Delay > 0 && !skipDelay && d.SkipIdleDelay && d.idle(ctx) {
-		log.Info("no connection ever accepted; skipping the endpoint delay", "delay", d.Delay)
-		skipDelay = true
-	}
-	if d.Delay > 0 && !skipDelay {
+	switch {
+	case skipDelay:
+	case d.Quiet != nil:
 		t := time.Now()
-		log.Info("waiting for endpoints to be deprogrammed", "delay", d.Delay)
-		if !sleep(ctx, d.Delay) {
+		q := d.quiet()
+		log.Info("waiting for new connections and requests to stop", "window", q.Window, "min", q.Min, "max", q.Max)
+		qr := q.Wait(ctx)
+		delayed, quiet = time.Since(t), qr.Reason
+		if qr.Reason == QuietDeadline || qr.Reason == QuietCancelled {
 			return res(endReason(ctx), 0)
 		}
-		log.Info("endpoint delay over", "took", time.Since(t))
+		log.Info("endpoint delay over", "mode", "auto", "reason", string(qr.Reason), "quiet_since", qr.QuietSince, "took", delayed)
+	case d.Delay > 0 && d.SkipIdleDelay && d.idle(ctx):
+		log.Info("no connection ever accepted; skipping the endpoint delay", "delay", d.Delay)
+	case d.Delay > 0:
+		t := time.Now()
+		log.Info("waiting for endpoints to be deprogrammed", "delay", d.Delay)
+		ok := sleep(ctx, d.Delay)
+		delayed = time.Since(t)
+		if !ok {
+			return res(endReason(ctx), 0)
+		}
+		log.Info("endpoint delay over", "mode", "fixed", "took", delayed)
 	}
 
 	if !d.SkipDrainListeners {
@@ -135,7 +180,7 @@ func (d *Drain) Run(ctx context.Context, skipDelay bool) Result {
 }
 
 // poll reads the connection count at once, then every Period.
-func (d *Drain) poll(ctx context.Context, res func(string, uint64) Result) Result {
+func (d *Drain) poll(ctx context.Context, res func(Reason, uint64) Result) Result {
 	log := d.logger()
 	period := d.Period
 	if period <= 0 {
@@ -155,17 +200,17 @@ func (d *Drain) poll(ctx context.Context, res func(string, uint64) Result) Resul
 			// An admin that stopped answering is an Envoy that went away:
 			// nothing is left to drain, so do not wait out the deadline.
 			if errors.Is(err, envoy.ErrUnreachable) || failures >= 3 {
-				return res("admin unreachable", last)
+				return res(ReasonUnreachable, last)
 			}
 		case matched == 0:
 			log.Warn("no connection stat matched; not waiting for connections", "include", sel.Include.String())
-			return res("stat missing", 0)
+			return res(ReasonStatMissing, 0)
 		default:
 			failures = 0
 			last = n
 			log.Info("open connections", "count", n, "min", d.MinConnections)
 			if n <= d.MinConnections {
-				return res("drained", n)
+				return res(ReasonDrained, n)
 			}
 		}
 		if !sleep(ctx, period) {
@@ -174,24 +219,33 @@ func (d *Drain) poll(ctx context.Context, res func(string, uint64) Result) Resul
 	}
 }
 
-// idle reports whether every counted listener has a zero total of accepted
-// connections (or requests). Any doubt, such as no matching stat, is "not idle".
+// idle reports whether every watched listener has a zero total of accepted
+// connections and requests. Any doubt, such as no matching stat, is "not idle".
 func (d *Drain) idle(ctx context.Context) bool {
-	stats, err := d.Admin.Stats(ctx, envoy.StatsQuery{Filter: `downstream_(cx|rq)_total$`})
+	c, err := d.Admin.Arrivals(ctx, d.Arrivals)
 	if err != nil {
 		d.logger().Debug("cannot read connection totals", "error", err)
 		return false
 	}
-	// The totals are matched by the name of their _active gauge, so the
-	// same selector decides which listeners count.
-	var active []envoy.Stat
-	for _, s := range stats {
-		if name, ok := strings.CutSuffix(s.Name, "_total"); ok {
-			active = append(active, envoy.Stat{Name: name + "_active", Value: s.Value})
-		}
+	return len(c) > 0 && !anyArrived(c)
+}
+
+// quiet is d.Quiet with Run's defaults filled in.
+func (d *Drain) quiet() *Quiet {
+	q := *d.Quiet
+	if q.Sample == nil {
+		q.Sample = ArrivalSampler(d.Admin, d.Arrivals)
 	}
-	sum, matched := envoy.CountConnections(active, d.selector())
-	return matched > 0 && sum == 0
+	if q.Fallback == 0 {
+		q.Fallback = d.Delay
+	}
+	if q.Max == 0 && d.Deadline > 0 {
+		q.Max = d.Deadline / 2
+	}
+	if q.Logger == nil {
+		q.Logger = d.logger()
+	}
+	return &q
 }
 
 func (d *Drain) selector() envoy.Selector {
@@ -226,11 +280,11 @@ func (d *Drain) logger() hclog.Logger {
 }
 
 // endReason names why ctx ended: its deadline, or a cancel.
-func endReason(ctx context.Context) string {
+func endReason(ctx context.Context) Reason {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return "deadline"
+		return ReasonDeadline
 	}
-	return "cancelled"
+	return ReasonCancelled
 }
 
 // sleep waits d or until ctx ends, and reports whether it waited the full d.

@@ -2,76 +2,23 @@ package quit
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 )
 
-// heldApp is an upstream that holds every request until released.
-type heldApp struct {
-	*httptest.Server
-	entered chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-func (h *heldApp) Release() { h.once.Do(func() { close(h.release) }) }
-
-// startEnvoy starts a fake Envoy proxying to a heldApp, and a client for
-// its admin.
-func startEnvoy(t *testing.T) (*envoyfake.Envoy, *heldApp, *envoy.Client) {
+// startEnvoy starts a fake Envoy proxying to a held upstream, and a client
+// for its admin.
+func startEnvoy(t *testing.T) (*envoyfake.Envoy, *testproc.Held, *envoy.Client) {
 	t.Helper()
-	h := &heldApp{entered: make(chan struct{}, 4), release: make(chan struct{})}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.entered <- struct{}{}
-		<-h.release
-		_, _ = io.WriteString(w, "done\n")
-	}))
-	t.Cleanup(h.Close)
-	e, err := envoyfake.Start(envoyfake.Options{Upstream: h.Listener.Addr().String(), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	t.Cleanup(h.Release) // first, so Close need not wait for a held request
-	c, err := envoy.New(e.AdminURL(), envoy.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, h, c
-}
-
-// hold keeps one request, and its connection, open through the fake.
-func hold(t *testing.T, e *envoyfake.Envoy, h *heldApp) {
-	t.Helper()
-	go func() {
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + e.ListenerAddr() + "/")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-		}
-	}()
-	select {
-	case <-h.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the app never got the request")
-	}
-	limit := time.After(10 * time.Second)
-	for e.ActiveConnections() != 1 {
-		select {
-		case <-limit:
-			t.Fatal("the fake never counted the connection")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	e, h := envoytest.StartHeld(t, envoyfake.Options{})
+	return e, h, mustClient(t, e.AdminURL())
 }
 
 // calls lists the admin calls, polls folded.
@@ -122,7 +69,7 @@ func TestDrainSequence(t *testing.T) {
 func TestDrainDeadlineWithAConnectionOpen(t *testing.T) {
 	t.Parallel()
 	e, h, admin := startEnvoy(t)
-	hold(t, e, h)
+	envoytest.Hold(t, e, h)
 	d := Drain{Admin: admin, Period: 10 * time.Millisecond, Deadline: 100 * time.Millisecond}
 	res := d.Run(context.Background(), false)
 	if res.Reason != "deadline" || res.Remaining != 1 {
@@ -136,28 +83,18 @@ func TestDrainDeadlineWithAConnectionOpen(t *testing.T) {
 func TestDrainEndsWhenTheConnectionCloses(t *testing.T) {
 	t.Parallel()
 	e, h, admin := startEnvoy(t)
-	hold(t, e, h)
+	envoytest.Hold(t, e, h)
 	d := Drain{Admin: admin, Period: 10 * time.Millisecond, Deadline: 10 * time.Second}
 	done := make(chan Result, 1)
 	go func() { done <- d.Run(context.Background(), false) }()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	polls := 0
-	if _, err := e.WaitRequest(ctx, func(r envoyfake.Request) bool {
-		if r.Path == "/stats" {
-			polls++
-		}
-		return polls >= 3
-	}); err != nil {
-		t.Fatal(err)
-	}
+	envoytest.WaitRequests(t, e, "/stats", 3)
 	select {
 	case r := <-done:
 		t.Fatalf("drain ended with a connection open: %+v", r)
 	default:
 	}
 	h.Release()
-	if res := <-done; res.Reason != "drained" {
+	if res := testproc.Recv(t, "the drain", done); res.Reason != "drained" {
 		t.Errorf("result got %+v, want drained", res)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/internal/envoytest"
 )
 
 // syncBuffer is a log sink the logger's goroutines can share.
@@ -61,7 +63,7 @@ func TestSlowGenericEndpointsLeaveTheProxyItsQuit(t *testing.T) {
 	if rep.Method != "envoy" || rep.Err != nil {
 		t.Errorf("report got %+v, want envoy told to quit", rep)
 	}
-	if got := quitCalls(e.Requests()); got != 1 {
+	if got := envoytest.Posts(e.Requests(), "/quitquitquit"); got != 1 {
 		t.Errorf("envoy quits got %d, want 1", got)
 	}
 	if took := time.Since(start); took > 3500*time.Millisecond {

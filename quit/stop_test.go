@@ -3,7 +3,7 @@ package quit
 import (
 	"bufio"
 	"context"
-	"io"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,21 +18,23 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 )
 
-func TestMain(m *testing.M) {
-	// Run as "pilot-agent" by TestPkillFallback: block until SIGINT.
-	if os.Getenv("QUIT_TEST_AGENT") == "1" {
+func init() {
+	// pilot-agent, played by TestPkillFallback: print "ready", exit 0 on
+	// SIGINT.
+	testproc.Register("pilot-agent", func([]string) int {
 		ch := make(chan os.Signal, 1)
-		signalNotify(ch)
-		os.Stdout.WriteString("ready\n")
+		signal.Notify(ch, syscall.SIGINT)
+		fmt.Println("ready")
 		<-ch
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+		return 0
+	})
 }
 
-func signalNotify(ch chan os.Signal) { signal.Notify(ch, syscall.SIGINT) }
+func TestMain(m *testing.M) { testproc.Main(m) }
 
 func mustClient(t *testing.T, base string) *envoy.Client {
 	t.Helper()
@@ -45,22 +47,7 @@ func mustClient(t *testing.T, base string) *envoy.Client {
 
 func startFake(t *testing.T) *envoyfake.Envoy {
 	t.Helper()
-	e, err := envoyfake.Start(envoyfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}
-
-func quitCalls(reqs []envoyfake.Request) int {
-	n := 0
-	for _, r := range reqs {
-		if r.Method == http.MethodPost && r.Path == "/quitquitquit" {
-			n++
-		}
-	}
-	return n
+	return envoytest.Start(t, envoyfake.Options{})
 }
 
 func TestStopPolicy(t *testing.T) {
@@ -116,10 +103,10 @@ func TestStopPolicy(t *testing.T) {
 			if (rep.Err != nil) != c.wantErr {
 				t.Errorf("error got %v, want error %v", rep.Err, c.wantErr)
 			}
-			if got := quitCalls(e.Requests()); got != c.envoyQuits {
+			if got := envoytest.Posts(e.Requests(), "/quitquitquit"); got != c.envoyQuits {
 				t.Errorf("envoy quits got %d, want %d", got, c.envoyQuits)
 			}
-			if got := quitCalls(a.Requests()); got != c.agentQuits {
+			if got := envoytest.Posts(a.Requests(), "/quitquitquit"); got != c.agentQuits {
 				t.Errorf("istio quits got %d, want %d", got, c.agentQuits)
 			}
 		})
@@ -162,8 +149,8 @@ func TestGenericOnlySkipsTheProxy(t *testing.T) {
 		t.Error("WillStop got true with GenericOnly")
 	}
 	p.Stop(context.Background(), 0)
-	if calls.Load() != 1 || quitCalls(e.Requests()) != 0 {
-		t.Errorf("generic calls %d, envoy quits %d; want 1 and 0", calls.Load(), quitCalls(e.Requests()))
+	if calls.Load() != 1 || envoytest.Posts(e.Requests(), "/quitquitquit") != 0 {
+		t.Errorf("generic calls %d, envoy quits %d; want 1 and 0", calls.Load(), envoytest.Posts(e.Requests(), "/quitquitquit"))
 	}
 }
 
@@ -219,31 +206,18 @@ func TestPkillFallback(t *testing.T) {
 	if err := os.WriteFile(agent, self, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(agent)
-	cmd.Env = append(os.Environ(), "QUIT_TEST_AGENT=1")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	if l, _ := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("fake pilot-agent did not start: %q", l)
-	}
-	go io.Copy(io.Discard, out)
+	argv := testproc.Argv("pilot-agent")
+	cmd := exec.Command(agent, argv[1:]...)
+	cmd.Env = testproc.Env()
+	proc := testproc.StartCmd(t, cmd)
+	proc.ExpectLine("ready")
 	p := Policy{Pkill: true}
 	rep := p.Stop(context.Background(), 0)
 	if rep.Method != "pkill" {
 		t.Fatalf("method got %q, want pkill", rep.Method)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("pilot-agent exit got %v, want 0 after SIGINT", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("pilot-agent did not exit after the pkill fallback")
+	if code := proc.ExitCode(); code != 0 {
+		t.Errorf("pilot-agent exit got %d, want 0 after SIGINT", code)
 	}
 }
 

@@ -124,11 +124,11 @@ func runDrain(ctx context.Context, d quit.Drain, readyFile, stateFile string, lo
 	// before the first poll notices.
 	if _, err := d.Admin.ServerInfo(ctx); errors.Is(err, envoy.ErrUnreachable) {
 		log.Error("envoy admin unreachable; not draining", "admin", d.Admin.Base().String(), "error", err)
-		res = quit.Result{Took: time.Since(start), Reason: reasonUnreachable}
+		res = quit.Result{Took: time.Since(start), Reason: quit.ReasonUnreachable}
 	} else {
 		res = d.Run(ctx, false)
 	}
-	if res.Reason == ReasonCancelled {
+	if res.Reason == quit.ReasonCancelled {
 		return res, nil
 	}
 	return res, writeReadyFile(readyFile, res, log)

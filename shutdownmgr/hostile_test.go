@@ -19,6 +19,8 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/quit"
 )
 
@@ -72,7 +74,7 @@ func TestMistypedControlPathsAreErrors(t *testing.T) {
 	if st := s.State(); st.Drain != "none" || st.Terminating || st.LBHits != 1 {
 		t.Errorf("state got %+v, want no drain, not terminating, 1 load-balancer hit (HEAD /lb)", st)
 	}
-	if n := countPosts(e, "/healthcheck/fail"); n != 0 {
+	if n := envoytest.Posts(e.Requests(), "/healthcheck/fail"); n != 0 {
 		t.Errorf("envoy got %d /healthcheck/fail, want none", n)
 	}
 	if n, all := logs.count(); n == 0 {
@@ -101,7 +103,7 @@ func TestRemoteDrainNeedsToken(t *testing.T) {
 	if st := s.State(); st.Drain != "none" || st.Terminating {
 		t.Errorf("state after refused remote drains got %+v, want untouched", st)
 	}
-	if n := countPosts(e, "/healthcheck/fail"); n != 0 {
+	if n := envoytest.Posts(e.Requests(), "/healthcheck/fail"); n != 0 {
 		t.Errorf("envoy got %d /healthcheck/fail from refused requests, want none", n)
 	}
 	// Waits start nothing: they stay open to the node.
@@ -239,7 +241,7 @@ func TestUnwritableReadyFileFailsTheDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Once{Drain: quit.Drain{Admin: admin, Period: 10 * time.Millisecond}, ReadyFile: ready, Logger: testLogger(t)}
+	o := Once{Drain: quit.Drain{Admin: admin, Period: 10 * time.Millisecond}, ReadyFile: ready, Logger: testproc.Logger(t)}
 	if res, err := o.Run(context.Background()); !errors.Is(err, ErrReadyFile) {
 		t.Errorf("Once.Run got %q, %v; want ErrReadyFile", res.Reason, err)
 	}
@@ -260,13 +262,13 @@ func TestDrainFailsFastWhenEnvoyIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := filepath.Join(t.TempDir(), "ok")
-	o := Once{Drain: quit.Drain{Admin: admin, Delay: time.Hour, Period: time.Second, Deadline: 2 * time.Hour}, ReadyFile: ready, Logger: testLogger(t)}
+	o := Once{Drain: quit.Drain{Admin: admin, Delay: time.Hour, Period: time.Second, Deadline: 2 * time.Hour}, ReadyFile: ready, Logger: testproc.Logger(t)}
 	done := make(chan quit.Result, 1)
 	go func() { res, _ := o.Run(context.Background()); done <- res }()
 	select {
 	case res := <-done:
-		if res.Reason != reasonUnreachable {
-			t.Errorf("reason got %q, want %q", res.Reason, reasonUnreachable)
+		if res.Reason != quit.ReasonUnreachable {
+			t.Errorf("reason got %q, want %q", res.Reason, quit.ReasonUnreachable)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("drain of an unreachable envoy still running after 10s (delay 1h)")
@@ -284,9 +286,9 @@ func TestStateLockKeepsRestoreOutOfALiveDrain(t *testing.T) {
 	e, h := startEnvoy(t, envoyfake.Options{})
 	stateFile := filepath.Join(t.TempDir(), "state")
 	first := MustOpenServer(t, e, func(s *Server) { s.StateFile = stateFile })
-	holdRequest(t, e, h) // the drain waits for this connection
+	envoytest.Hold(t, e, h) // the drain waits for this connection
 	ch := goCall(first, "/drain?delay=0")
-	waitAdmin(t, e, "/stats", 2)
+	envoytest.WaitRequests(t, e, "/stats", 2)
 	log, seen := watchLogger(t, "another process is draining")
 	MustOpenServer(t, e, func(s *Server) { s.StateFile = stateFile; s.Logger = log })
 	select {
@@ -294,7 +296,7 @@ func TestStateLockKeepsRestoreOutOfALiveDrain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("second manager did not see the lock")
 	}
-	if n := countPosts(e, "/healthcheck/ok"); n != 0 {
+	if n := envoytest.Posts(e.Requests(), "/healthcheck/ok"); n != 0 {
 		t.Errorf("envoy got %d /healthcheck/ok during the first manager's drain, want 0", n)
 	}
 	h.Release()
@@ -352,7 +354,7 @@ func TestConnectionCap(t *testing.T) {
 		c.Close()
 	}
 	conns = nil
-	waitFor(t, "the held connections to close", func() bool { return lim.open.Load() == 0 })
+	testproc.WaitFor(t, "the held connections to close", func() bool { return lim.open.Load() == 0 })
 	if a := call(context.Background(), s, http.MethodGet, "/healthz"); a.err != nil || a.status != http.StatusOK {
 		t.Errorf("/healthz after the flood got %d %v", a.status, a.err)
 	}

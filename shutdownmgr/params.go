@@ -20,6 +20,9 @@ type Params struct {
 	// Deadline bounds the drain and the caller's wait, counted from the
 	// request. Zero means no deadline (only a server default may be zero).
 	Deadline time.Duration
+	// Auto replaces Delay with the adaptive one (?delay=auto; quiet.go):
+	// Delay is then only its fallback when the stats are missing.
+	Auto bool
 }
 
 // ParamError is a bad query parameter: its message is the one-line reason
@@ -129,9 +132,15 @@ func parseWaitParams(q url.Values, def Params) (Params, error) {
 		if len(vs) != 1 {
 			return Params{}, &ParamError{Name: f.name, Value: strings.Join(vs, ","), Reason: "given more than once"}
 		}
+		if f.name == "delay" {
+			p.Auto = strings.EqualFold(strings.TrimSpace(vs[0]), "auto")
+			if p.Auto {
+				continue
+			}
+		}
 		d, err := ParseDuration(vs[0])
 		if err != nil {
-			return Params{}, &ParamError{Name: f.name, Value: vs[0], Reason: err.Error() + " (valid: " + validDuration + ")"}
+			return Params{}, &ParamError{Name: f.name, Value: vs[0], Reason: err.Error() + " (valid: " + validFor(f.name) + ")"}
 		}
 		*f.dst = d
 	}

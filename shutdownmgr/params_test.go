@@ -54,12 +54,15 @@ func TestParseWaitParams(t *testing.T) {
 		wantErr string
 	}{
 		{"", def, ""},
-		{"deadline=0.2", Params{5 * time.Second, time.Second, 200 * time.Millisecond}, ""},
-		{"delay=400", Params{400 * time.Second, time.Second, 300 * time.Second}, ""},
+		{"deadline=0.2", Params{5 * time.Second, time.Second, 200 * time.Millisecond, false}, ""},
+		{"delay=400", Params{400 * time.Second, time.Second, 300 * time.Second, false}, ""},
+		{"delay=auto", Params{5 * time.Second, time.Second, 300 * time.Second, true}, ""},
+		{"delay=AUTO", Params{5 * time.Second, time.Second, 300 * time.Second, true}, ""},
 		{"deadline=0", Params{}, `deadline="0": must be greater than 0`},
 		{"deadline=-1", Params{}, `deadline="-1": negative`},
 		{"period=0", Params{}, `period="0": must be greater than 0`},
 		{"delay=abc", Params{}, `delay="abc": cannot parse`},
+		{"delay=soon", Params{}, "; or auto)"}, // the 400 says auto is valid too
 		{"deadline=1&deadline=2", Params{}, "given more than once"},
 	}
 	for _, c := range cases {
@@ -92,10 +95,10 @@ func TestParseParams(t *testing.T) {
 		wantErr    string // substring of the one-line reason
 	}{
 		{"defaults", "", 0, def, ""},
-		{"seconds", "delay=1&period=2&deadline=30", 0, Params{time.Second, 2 * time.Second, 30 * time.Second}, ""},
-		{"go durations", "delay=100ms&period=20ms&deadline=1s", 0, Params{100 * time.Millisecond, 20 * time.Millisecond, time.Second}, ""},
-		{"decimal seconds", "period=0.25", 0, Params{5 * time.Second, 250 * time.Millisecond, 300 * time.Second}, ""},
-		{"deadline equal to delay+period", "delay=1&period=1&deadline=2", 0, Params{time.Second, time.Second, 2 * time.Second}, ""},
+		{"seconds", "delay=1&period=2&deadline=30", 0, Params{time.Second, 2 * time.Second, 30 * time.Second, false}, ""},
+		{"go durations", "delay=100ms&period=20ms&deadline=1s", 0, Params{100 * time.Millisecond, 20 * time.Millisecond, time.Second, false}, ""},
+		{"decimal seconds", "period=0.25", 0, Params{5 * time.Second, 250 * time.Millisecond, 300 * time.Second, false}, ""},
+		{"deadline equal to delay+period", "delay=1&period=1&deadline=2", 0, Params{time.Second, time.Second, 2 * time.Second, false}, ""},
 		{"negative delay", "delay=-1", 0, Params{}, `delay="-1": negative`},
 		{"non-number", "period=abc", 0, Params{}, `period="abc": cannot parse`},
 		{"zero period", "period=0", 0, Params{}, `period="0": must be greater than 0`},

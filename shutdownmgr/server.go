@@ -63,17 +63,6 @@ const (
 	freeMemoryAt = 64
 )
 
-// Reasons quit.Result gives, as this package answers them.
-const (
-	reasonDrained     = "drained"
-	reasonDeadline    = "deadline"
-	reasonStatMissing = "stat missing"
-	reasonUnreachable = "admin unreachable"
-	// ReasonCancelled is the drain's reason when the server closed (or the
-	// one-shot drain's context ended) before it finished.
-	ReasonCancelled = "cancelled"
-)
-
 var (
 	// ErrMissingAdmin means Server.Drain.Admin is nil.
 	ErrMissingAdmin = errors.New("missing envoy admin client")
@@ -480,20 +469,6 @@ func (s *Server) WaitIdle(ctx context.Context) error {
 // errClosing ends a wait because the server is closing.
 var errClosing = errors.New("manager exiting")
 
-// waitQuiet blocks until no load-balancer hit has been seen for Interval.
-// It wakes only when the quiet period could have ended, never polls.
-func (s *Server) waitQuiet(ctx context.Context, limit <-chan time.Time, closing <-chan struct{}) error {
-	for {
-		left := time.Until(time.Unix(0, s.lastHit.Load()).Add(s.Interval))
-		if left <= 0 {
-			return nil
-		}
-		if err := sleepCtx(ctx, limit, closing, left); err != nil {
-			return err
-		}
-	}
-}
-
 // errLimit ends a wait at its own deadline.
 var errLimit = errors.New("deadline")
 
@@ -518,7 +493,7 @@ func sleepCtx(ctx context.Context, limit <-chan time.Time, closing <-chan struct
 }
 
 func (s *Server) defaultParams() Params {
-	return Params{Delay: s.Drain.Delay, Period: s.Drain.Period, Deadline: s.Drain.Deadline}
+	return Params{Delay: s.Drain.Delay, Auto: s.Drain.Quiet != nil, Period: s.Drain.Period, Deadline: s.Drain.Deadline}
 }
 
 // startOrJoin starts the drain with p, or joins the one already started.
@@ -544,7 +519,8 @@ func (s *Server) startOrJoin(p Params, by string) (run *drainRun, started bool, 
 	close(s.drainStarted)
 	d := s.Drain
 	d.Delay, d.Period, d.Deadline = p.Delay, p.Period, p.Deadline
-	s.log.Info("drain starting", "context", by, "start_delay", d.StartDelay, "delay", d.Delay,
+	d.Quiet = autoDelay(p.Auto, d.Quiet)
+	s.log.Info("drain starting", "context", by, "start_delay", d.StartDelay, "delay", d.Delay, "auto_delay", p.Auto,
 		"period", d.Period, "deadline", d.Deadline, "min_connections", d.MinConnections,
 		"drain_listeners", !d.SkipDrainListeners)
 	s.wg.Add(1)
@@ -563,7 +539,7 @@ func (s *Server) runDrain(run *drainRun, d quit.Drain) {
 		<-s.restoreDone
 	}
 	run.res, run.err = runDrain(s.ctx, d, s.ReadyFile, s.StateFile, s.log)
-	if run.res.Reason != ReasonCancelled && run.err == nil {
+	if run.res.Reason != quit.ReasonCancelled && run.err == nil {
 		close(s.readyWritten)
 	}
 	close(run.done)
@@ -772,16 +748,16 @@ func (s *Server) waitRun(w http.ResponseWriter, r *http.Request, log hclog.Logge
 func (s *Server) answerResult(w http.ResponseWriter, log hclog.Logger, res quit.Result) {
 	took := res.Took.Round(time.Millisecond)
 	switch res.Reason {
-	case reasonDrained:
+	case quit.ReasonDrained:
 		s.reply(w, log, http.StatusOK, fmt.Sprintf("drained: %d open connections (min %d) after %s", res.Remaining, s.Drain.MinConnections, took))
-	case reasonStatMissing:
+	case quit.ReasonStatMissing:
 		s.reply(w, log, http.StatusOK, fmt.Sprintf("drained without waiting: no connection stat matched, after %s", took))
-	case reasonDeadline:
+	case quit.ReasonDeadline:
 		s.reply(w, log, http.StatusRequestTimeout, fmt.Sprintf("deadline: %d connections still open after %s", res.Remaining, took))
-	case reasonUnreachable:
+	case quit.ReasonUnreachable:
 		s.reply(w, log, http.StatusBadGateway, fmt.Sprintf("envoy admin unreachable after %s (%d connections at the last poll)", took, res.Remaining))
 	default:
-		s.reply(w, log, http.StatusServiceUnavailable, "drain "+res.Reason+": manager exiting")
+		s.reply(w, log, http.StatusServiceUnavailable, "drain "+string(res.Reason)+": manager exiting")
 	}
 }
 
@@ -979,7 +955,7 @@ func (s *Server) State() Status {
 		st.Drain = "running"
 		select {
 		case <-run.done:
-			st.Drain, st.Reason, st.Remaining = "done", run.res.Reason, run.res.Remaining
+			st.Drain, st.Reason, st.Remaining = "done", string(run.res.Reason), run.res.Remaining
 		default:
 		}
 	}

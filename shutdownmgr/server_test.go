@@ -20,125 +20,15 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/quit"
 )
 
-// tbWriter sends log lines to t.Logf until the test is over.
-type tbWriter struct {
-	mu   sync.Mutex
-	tb   testing.TB
-	done bool
-}
-
-func (w *tbWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.tb.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func testLogger(tb testing.TB) hclog.Logger {
-	w := &tbWriter{tb: tb}
-	tb.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: w})
-}
-
-// heldApp is an upstream that holds every request until released, so a
-// request, and its connection through the fake, stays open.
-type heldApp struct {
-	*httptest.Server
-	entered chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-func (h *heldApp) Release() { h.once.Do(func() { close(h.release) }) }
-
-// startEnvoy starts a fake Envoy whose listener proxies to a heldApp.
-func startEnvoy(tb testing.TB, o envoyfake.Options) (*envoyfake.Envoy, *heldApp) {
+// startEnvoy starts a fake Envoy whose listener proxies to a held upstream.
+func startEnvoy(tb testing.TB, o envoyfake.Options) (*envoyfake.Envoy, *testproc.Held) {
 	tb.Helper()
-	h := &heldApp{entered: make(chan struct{}, 16), release: make(chan struct{})}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.entered <- struct{}{}
-		<-h.release
-		_, _ = io.WriteString(w, "done\n")
-	}))
-	tb.Cleanup(func() { h.Release(); h.Close() })
-	o.Upstream = h.Listener.Addr().String()
-	o.Logf = tb.Logf
-	e, err := envoyfake.Start(o)
-	if err != nil {
-		tb.Fatalf("cannot start envoy fake: %v", err)
-	}
-	tb.Cleanup(func() { _ = e.Close() })
-	tb.Cleanup(h.Release) // first: a held request must not make Close wait
-	return e, h
-}
-
-// holdRequest sends a request through the fake and returns once the app
-// holds it and the fake counts its connection.
-func holdRequest(tb testing.TB, e *envoyfake.Envoy, h *heldApp) <-chan error {
-	tb.Helper()
-	done := make(chan error, 1)
-	go func() {
-		c := &http.Client{Timeout: 30 * time.Second}
-		resp, err := c.Get("http://" + e.ListenerAddr() + "/work")
-		if err == nil {
-			_, err = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-		}
-		done <- err
-	}()
-	select {
-	case <-h.entered:
-	case err := <-done:
-		tb.Fatalf("request ended before the app held it: %v", err)
-	case <-time.After(10 * time.Second):
-		tb.Fatal("the app never got the request")
-	}
-	waitFor(tb, "the fake to count the connection", func() bool { return e.ActiveConnections() == 1 })
-	return done
-}
-
-// waitFor polls cond until it holds, within 10s.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	limit := time.After(10 * time.Second)
-	for !cond() {
-		select {
-		case <-limit:
-			tb.Fatalf("timed out waiting for %s", what)
-		case <-time.After(time.Millisecond):
-		}
-	}
-}
-
-// waitAdmin waits until the fake has seen n requests for path.
-func waitAdmin(tb testing.TB, e *envoyfake.Envoy, path string, n int) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	seen := 0
-	if _, err := e.WaitRequest(ctx, func(r envoyfake.Request) bool {
-		if r.Path == path {
-			seen++
-		}
-		return seen >= n
-	}); err != nil {
-		tb.Fatalf("envoy fake saw fewer than %d %s: %v", n, path, err)
-	}
-}
-
-func countPosts(e *envoyfake.Envoy, path string) int {
-	n := 0
-	for _, r := range e.Requests() {
-		if r.Method == http.MethodPost && r.Path == path {
-			n++
-		}
-	}
-	return n
+	return envoytest.StartHeld(tb, o)
 }
 
 // MustOpenServer opens a Server on 127.0.0.1:0 against e with test-sized
@@ -149,7 +39,7 @@ func MustOpenServer(tb testing.TB, e *envoyfake.Envoy, configure func(*Server)) 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	log := testLogger(tb)
+	log := testproc.Logger(tb)
 	s := &Server{
 		Addr: "127.0.0.1:0",
 		Drain: quit.Drain{
@@ -212,8 +102,8 @@ func recv(tb testing.TB, ch <-chan answer, what string) answer {
 			tb.Fatalf("%s: %v", what, a.err)
 		}
 		return a
-	case <-time.After(10 * time.Second):
-		tb.Fatalf("%s: no answer in 10s", what)
+	case <-time.After(testproc.Timeout):
+		tb.Fatalf("%s: no answer in %v", what, testproc.Timeout)
 	}
 	return answer{}
 }
@@ -242,7 +132,7 @@ func record(s *Server, method, target string, kv ...string) *httptest.ResponseRe
 
 func TestProbesBeforeAndAfterTerminate(t *testing.T) {
 	t.Parallel()
-	s := &Server{Logger: testLogger(t)}
+	s := &Server{Logger: testproc.Logger(t)}
 	before := map[string]int{"/healthz": 200, "/health/alive": 200, "/readyz": 200, "/health/ready": 200, "/": 200, "/lb-check": 200}
 	after := map[string]int{"/healthz": 200, "/health/alive": 200, "/readyz": 503, "/health/ready": 503, "/": 503, "/lb-check": 503}
 	for path, want := range before {
@@ -271,7 +161,7 @@ func TestTokenRefusedAndAccepted(t *testing.T) {
 	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Token: "s3cret", ReadyFile: ready, Drain: quit.Drain{Period: time.Second}, Logger: testLogger(t)}
+	s := &Server{Token: "s3cret", ReadyFile: ready, Drain: quit.Drain{Period: time.Second}, Logger: testproc.Logger(t)}
 	for _, path := range []string{"/shutdown", "/drain", "/waitforshutdown", "/shutdown/ready", "/waitz"} {
 		w := record(s, http.MethodGet, path)
 		if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" {
@@ -296,7 +186,7 @@ func TestTokenRefusedAndAccepted(t *testing.T) {
 
 func TestBadQueryIs400(t *testing.T) {
 	t.Parallel()
-	s := &Server{Drain: quit.Drain{Delay: time.Second, Period: time.Second, Deadline: time.Minute}, Logger: testLogger(t)}
+	s := &Server{Drain: quit.Drain{Delay: time.Second, Period: time.Second, Deadline: time.Minute}, Logger: testproc.Logger(t)}
 	drainPaths, allPaths := []string{"/shutdown", "/drain"}, []string{"/shutdown", "/drain", "/waitforshutdown"}
 	for _, c := range []struct {
 		q     string
@@ -346,14 +236,14 @@ func TestWaitDeadlineNotHeldAgainstDelayAndPeriod(t *testing.T) {
 		{"/shutdown?deadline=0.2", "deadline: no ready file", true},
 		{"/shutdown/ready?deadline=0.2", "deadline: no ready file", false},
 	} {
-		s := &Server{Drain: drain, ReadyFile: ready, ReadyFileOnly: c.only, ReadyFileInterval: 10 * time.Millisecond, Logger: testLogger(t)}
+		s := &Server{Drain: drain, ReadyFile: ready, ReadyFileOnly: c.only, ReadyFileInterval: 10 * time.Millisecond, Logger: testproc.Logger(t)}
 		w := record(s, http.MethodGet, c.path)
 		if body := w.Body.String(); w.Code != http.StatusRequestTimeout || !strings.HasPrefix(body, c.want) {
 			t.Errorf("GET %s (ready-file-only %v) got %d %q, want 408 %q...", c.path, c.only, w.Code, body, c.want)
 		}
 	}
 	// A drain still needs the room for its delays.
-	s := &Server{Drain: drain, Logger: testLogger(t)}
+	s := &Server{Drain: drain, Logger: testproc.Logger(t)}
 	w := record(s, http.MethodGet, "/shutdown?deadline=0.2")
 	if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, "shorter than start-drain-delay+delay+period (7s)") {
 		t.Errorf("GET /shutdown?deadline=0.2 got %d %q, want 400 shorter than start-drain-delay+delay+period", w.Code, body)
@@ -400,13 +290,13 @@ func TestOpenErrors(t *testing.T) {
 func TestShutdownBlocksUntilConnectionsClose(t *testing.T) {
 	t.Parallel()
 	e, h := startEnvoy(t, envoyfake.Options{})
-	inflight := holdRequest(t, e, h)
+	inflight := envoytest.Hold(t, e, h)
 	ready := filepath.Join(t.TempDir(), "ok")
 	s := MustOpenServer(t, e, func(s *Server) { s.ReadyFile = ready })
 	waitfor := goCall(s, "/waitforshutdown")
-	waitFor(t, "the waiter to be counted", func() bool { return s.State().Waiters == 1 })
+	testproc.WaitFor(t, "the waiter to be counted", func() bool { return s.State().Waiters == 1 })
 	shutdown := goCall(s, "/shutdown?delay=0&period=0.01")
-	waitAdmin(t, e, "/stats", 3)
+	envoytest.WaitRequests(t, e, "/stats", 3)
 	pending(t, shutdown, "/shutdown")
 	pending(t, waitfor, "/waitforshutdown")
 	if fileExists(ready) {
@@ -426,7 +316,7 @@ func TestShutdownBlocksUntilConnectionsClose(t *testing.T) {
 	if !fileExists(ready) {
 		t.Error("ready file not written after the drain")
 	}
-	if n := countPosts(e, "/healthcheck/fail"); n != 1 {
+	if n := envoytest.Posts(e.Requests(), "/healthcheck/fail"); n != 1 {
 		t.Errorf("healthcheck/fail calls got %d, want 1", n)
 	}
 }
@@ -434,10 +324,10 @@ func TestShutdownBlocksUntilConnectionsClose(t *testing.T) {
 func TestEveryCallerJoinsOneDrain(t *testing.T) {
 	t.Parallel()
 	e, h := startEnvoy(t, envoyfake.Options{})
-	inflight := holdRequest(t, e, h)
+	inflight := envoytest.Hold(t, e, h)
 	s := MustOpenServer(t, e, nil)
 	calls := []<-chan answer{goCall(s, "/shutdown")}
-	waitFor(t, "the drain to start", func() bool { return s.State().Drain == "running" })
+	testproc.WaitFor(t, "the drain to start", func() bool { return s.State().Drain == "running" })
 	for i := 1; i < 10; i++ {
 		path := "/shutdown"
 		if i%2 == 1 {
@@ -445,7 +335,7 @@ func TestEveryCallerJoinsOneDrain(t *testing.T) {
 		}
 		calls = append(calls, goCall(s, path))
 	}
-	waitFor(t, "every caller to wait", func() bool { return s.State().Waiters == 10 })
+	testproc.WaitFor(t, "every caller to wait", func() bool { return s.State().Waiters == 10 })
 	h.Release()
 	<-inflight
 	for i, ch := range calls {
@@ -453,10 +343,10 @@ func TestEveryCallerJoinsOneDrain(t *testing.T) {
 			t.Errorf("caller %d got %d %q, want 200", i, a.status, a.body)
 		}
 	}
-	if n := countPosts(e, "/healthcheck/fail"); n != 1 {
+	if n := envoytest.Posts(e.Requests(), "/healthcheck/fail"); n != 1 {
 		t.Errorf("healthcheck/fail calls got %d, want 1: a second drain started", n)
 	}
-	if n := countPosts(e, "/drain_listeners"); n != 1 {
+	if n := envoytest.Posts(e.Requests(), "/drain_listeners"); n != 1 {
 		t.Errorf("drain_listeners calls got %d, want 1", n)
 	}
 	// A caller after the end gets the same outcome at once.
@@ -468,7 +358,7 @@ func TestEveryCallerJoinsOneDrain(t *testing.T) {
 func TestDeadlineIs408WithTheConnectionCounted(t *testing.T) {
 	t.Parallel()
 	e, h := startEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	envoytest.Hold(t, e, h)
 	s := MustOpenServer(t, e, nil)
 	waitfor := goCall(s, "/waitforshutdown?deadline=10")
 	a := call(context.Background(), s, http.MethodGet, "/shutdown?delay=0&period=0.02&deadline=0.2")
@@ -489,10 +379,10 @@ func TestDeadlineIs408WithTheConnectionCounted(t *testing.T) {
 func TestJoinerDeadline(t *testing.T) {
 	t.Parallel()
 	e, h := startEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	envoytest.Hold(t, e, h)
 	s := MustOpenServer(t, e, nil)
 	first := goCall(s, "/shutdown?delay=0")
-	waitAdmin(t, e, "/stats", 1)
+	envoytest.WaitRequests(t, e, "/stats", 1)
 	a := call(context.Background(), s, http.MethodGet, "/drain?deadline=0.1")
 	if a.status != http.StatusRequestTimeout || !strings.Contains(a.body, "drain still running") {
 		t.Errorf("joiner got %d %q, want 408 at its own deadline", a.status, a.body)
@@ -509,21 +399,21 @@ func TestJoinerDeadline(t *testing.T) {
 func TestCallerLeavingDoesNotCancelTheDrain(t *testing.T) {
 	t.Parallel()
 	e, h := startEnvoy(t, envoyfake.Options{})
-	inflight := holdRequest(t, e, h)
+	inflight := envoytest.Hold(t, e, h)
 	ready := filepath.Join(t.TempDir(), "ok")
 	s := MustOpenServer(t, e, func(s *Server) { s.ReadyFile = ready })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan answer, 1)
 	go func() { done <- call(ctx, s, http.MethodGet, "/shutdown?delay=0") }()
-	waitAdmin(t, e, "/stats", 2)
+	envoytest.WaitRequests(t, e, "/stats", 2)
 	cancel()
 	if a := <-done; a.err == nil {
 		t.Fatalf("cancelled call got an answer: %d %q", a.status, a.body)
 	}
-	waitFor(t, "the waiter to leave", func() bool { return s.State().Waiters == 0 })
+	testproc.WaitFor(t, "the waiter to leave", func() bool { return s.State().Waiters == 0 })
 	h.Release()
 	<-inflight
-	waitFor(t, "the drain to finish", func() bool { return s.State().Drain == "done" })
+	testproc.WaitFor(t, "the drain to finish", func() bool { return s.State().Drain == "done" })
 	if st := s.State(); st.Reason != "drained" || !st.ReadyFile {
 		t.Errorf("state got %+v, want drained with the ready file", st)
 	}
@@ -534,7 +424,7 @@ func TestWaitersBeyondTheBoundGet503(t *testing.T) {
 	e, _ := startEnvoy(t, envoyfake.Options{})
 	s := MustOpenServer(t, e, func(s *Server) { s.MaxWaiters, s.Interval = 2, time.Hour })
 	w1, w2 := goCall(s, "/waitforshutdown"), goCall(s, "/waitz")
-	waitFor(t, "two waiters", func() bool { return s.State().Waiters == 2 })
+	testproc.WaitFor(t, "two waiters", func() bool { return s.State().Waiters == 2 })
 	a := call(context.Background(), s, http.MethodGet, "/waitforshutdown")
 	if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "max 2") {
 		t.Errorf("third waiter got %d %q, want 503", a.status, a.body)
@@ -556,11 +446,11 @@ func TestWaitersBeyondTheBoundGet503(t *testing.T) {
 func TestCloseCancelsTheDrain(t *testing.T) {
 	t.Parallel()
 	e, h := startEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	envoytest.Hold(t, e, h)
 	ready := filepath.Join(t.TempDir(), "ok")
 	s := MustOpenServer(t, e, func(s *Server) { s.ReadyFile = ready })
 	shutdown := goCall(s, "/shutdown?delay=0")
-	waitAdmin(t, e, "/stats", 1)
+	envoytest.WaitRequests(t, e, "/stats", 1)
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
@@ -575,7 +465,7 @@ func TestCloseCancelsTheDrain(t *testing.T) {
 func TestWaitzReleasedAfterQuietAndCooldown(t *testing.T) {
 	t.Parallel()
 	const interval, cooldown = 60 * time.Millisecond, 40 * time.Millisecond
-	s := &Server{Interval: interval, Cooldown: cooldown, Logger: testLogger(t)}
+	s := &Server{Interval: interval, Cooldown: cooldown, Logger: testproc.Logger(t)}
 	done := make(chan *httptest.ResponseRecorder, 1)
 	var last time.Time
 	for i := 0; i < 5; i++ {
@@ -613,7 +503,7 @@ func TestReadyFileOnly(t *testing.T) {
 	shutdown, waitfor := goCall(s, "/shutdown"), goCall(s, "/waitforshutdown")
 	// Waiters counts a request once it is admitted, before /shutdown has
 	// marked the termination: wait for the termination itself.
-	waitFor(t, "/shutdown to start the termination, with both callers waiting", func() bool {
+	testproc.WaitFor(t, "/shutdown to start the termination, with both callers waiting", func() bool {
 		st := s.State()
 		return st.Terminating && st.Waiters == 2
 	})
@@ -637,8 +527,7 @@ func TestReadyFileOnly(t *testing.T) {
 // watchLogger logs to tb and closes the returned channel at the first
 // line that contains substr.
 func watchLogger(tb testing.TB, substr string) (hclog.Logger, <-chan struct{}) {
-	w := &watchWriter{Writer: &tbWriter{tb: tb}, substr: []byte(substr), seen: make(chan struct{})}
-	tb.Cleanup(func() { tw := w.Writer.(*tbWriter); tw.mu.Lock(); tw.done = true; tw.mu.Unlock() })
+	w := &watchWriter{Writer: testproc.LogWriter(tb), substr: []byte(substr), seen: make(chan struct{})}
 	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: w}), w.seen
 }
 
@@ -683,11 +572,7 @@ func TestReadyFileOnlyLooksAgainOnExit(t *testing.T) {
 					s.ReadyFileInterval = time.Hour // no look of its own before the exit
 				})
 				ch := goCall(s, path)
-				select {
-				case <-looked:
-				case <-time.After(10 * time.Second):
-					t.Fatalf("%s never looked for the ready file", path)
-				}
+				testproc.WaitClosed(t, path+" to look for the ready file", looked)
 				if tc.write {
 					if err := os.WriteFile(ready, nil, 0o644); err != nil {
 						t.Fatal(err)
@@ -721,11 +606,11 @@ func TestOpenUndoesAnEarlierDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		MustOpenServer(t, e, func(s *Server) { s.StateFile = stateFile })
-		waitAdmin(t, e, "/healthcheck/ok", 1)
+		envoytest.WaitRequests(t, e, "/healthcheck/ok", 1)
 		if st := e.State(); st != envoyfake.StateLive {
 			t.Errorf("state file %q: envoy state got %s, want LIVE", content, st)
 		}
-		waitFor(t, "the state file to go", func() bool { return !fileExists(stateFile) })
+		testproc.WaitFor(t, "the state file to go", func() bool { return !fileExists(stateFile) })
 	}
 	// No state file: no admin call at all.
 	e, _ := startEnvoy(t, envoyfake.Options{})
@@ -757,7 +642,7 @@ func TestDrainWritesTheStateFile(t *testing.T) {
 func TestTerminateWithDrainAndWaitIdle(t *testing.T) {
 	t.Parallel()
 	e, h := startEnvoy(t, envoyfake.Options{})
-	holdRequest(t, e, h)
+	envoytest.Hold(t, e, h)
 	s := MustOpenServer(t, e, func(s *Server) {
 		s.DrainOnTerminate = true
 		s.Interval, s.Cooldown = 20*time.Millisecond, 20*time.Millisecond
@@ -766,7 +651,7 @@ func TestTerminateWithDrainAndWaitIdle(t *testing.T) {
 	s.Terminate("test")
 	idle := make(chan error, 1)
 	go func() { idle <- s.WaitIdle(context.Background()) }()
-	waitAdmin(t, e, "/stats", 2)
+	envoytest.WaitRequests(t, e, "/stats", 2)
 	select {
 	case err := <-idle:
 		t.Fatalf("WaitIdle returned while the drain runs: %v", err)
@@ -800,8 +685,8 @@ func TestOnceWritesFiles(t *testing.T) {
 	if err := os.WriteFile(ready, []byte("stale"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	o := Once{Drain: quit.Drain{Admin: admin, Period: 10 * time.Millisecond}, ReadyFile: ready, StateFile: stateFile, Logger: testLogger(t)}
-	if res, err := o.Run(context.Background()); res.Reason != "drained" || err != nil {
+	o := Once{Drain: quit.Drain{Admin: admin, Period: 10 * time.Millisecond}, ReadyFile: ready, StateFile: stateFile, Logger: testproc.Logger(t)}
+	if res, err := o.Run(context.Background()); res.Reason != quit.ReasonDrained || err != nil {
 		t.Errorf("reason got %q, %v; want drained, nil", res.Reason, err)
 	}
 	if !fileExists(ready) || !fileExists(stateFile) {
@@ -813,13 +698,13 @@ func TestOnceWritesFiles(t *testing.T) {
 	if o.Drain.Admin, err = envoy.New(e.AdminURL(), envoy.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	holdRequest(t, e, h)
+	envoytest.Hold(t, e, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan quit.Result, 1)
 	go func() { res, _ := o.Run(ctx); done <- res }()
-	waitAdmin(t, e, "/stats", 3)
+	envoytest.WaitRequests(t, e, "/stats", 3)
 	cancel()
-	if res := <-done; res.Reason != ReasonCancelled {
+	if res := <-done; res.Reason != quit.ReasonCancelled {
 		t.Errorf("reason got %q, want cancelled", res.Reason)
 	}
 	if fileExists(ready) {

@@ -122,7 +122,7 @@ func (r *reaper) sweep() {
 // exec fails.
 func (r *reaper) start(c *Child, cmd *exec.Cmd) (int, error) {
 	r.mu.Lock()
-	err := cmd.Start()
+	err := startWithDefaults(cmd)
 	var pid int
 	if err == nil {
 		pid = cmd.Process.Pid

@@ -17,15 +17,6 @@ func (s Status) Code() int {
 	return ExitCode(s.WaitStatus)
 }
 
-// Signal returns the signal that killed the child, and false if the child
-// exited on its own.
-func (s Status) Signal() (syscall.Signal, bool) {
-	if s.WaitStatus.Signaled() {
-		return s.WaitStatus.Signal(), true
-	}
-	return 0, false
-}
-
 // String describes the status like a shell: "exit status 3" or "killed by
 // signal terminated".
 func (s Status) String() string {

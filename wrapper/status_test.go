@@ -72,10 +72,19 @@ func TestStatus(t *testing.T) {
 			if got := st.String(); got != tc.wantString {
 				t.Errorf("String got %q, want %q", got, tc.wantString)
 			}
-			s, ok := st.Signal()
+			s, ok := killedBy(st)
 			if ok != (tc.wantSignal != 0) || s != tc.wantSignal {
 				t.Errorf("Signal got %v, %v, want %v", s, ok, tc.wantSignal)
 			}
 		})
 	}
+}
+
+// killedBy returns the signal that killed the child, and false if it exited
+// on its own.
+func killedBy(st Status) (syscall.Signal, bool) {
+	if st.WaitStatus.Signaled() {
+		return st.WaitStatus.Signal(), true
+	}
+	return 0, false
 }

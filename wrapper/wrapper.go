@@ -10,6 +10,10 @@
 //
 // The reaper is started by the first Start and runs for the life of the
 // process. It logs through the Logger of that first Child.
+//
+// The package also holds the signal policy, what the wrapper does with each
+// signal 1..64 (SignalTable), which Catch applies to the process; and the
+// terminal: an app in its own group gets the terminal's foreground.
 package wrapper
 
 import (
@@ -63,8 +67,11 @@ type Options struct {
 	Stdin, Stdout, Stderr *os.File
 
 	// Setpgid runs the app in its own process group, and Signal and Kill
-	// then reach the whole group. False leaves it in the wrapper's group and
-	// signals reach the app only.
+	// then reach the whole group. If Stdin is the wrapper's controlling
+	// terminal and the wrapper's group is its foreground, the app's group is
+	// made the foreground for the app's life, as tini does, and the
+	// wrapper's group gets it back when the app has been reaped. False
+	// leaves the app in the wrapper's group and signals reach the app only.
 	Setpgid bool
 
 	// Logger receives debug logs. Nil discards them.
@@ -83,6 +90,7 @@ type Child struct {
 	pid     int
 	cmd     *exec.Cmd
 	reaper  *reaper
+	tty     *os.File // the terminal the app's group was given, if any
 }
 
 // New checks o and returns a Child that has not been started.
@@ -130,8 +138,16 @@ func (c *Child) start() error {
 	if c.opts.Stderr != nil {
 		cmd.Stderr = c.opts.Stderr
 	}
+	var tty *os.File
 	if c.opts.Setpgid {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if f := cmd.Stdin.(*os.File); takeTerminal(f) {
+			// The child calls tcsetpgrp between fork and exec, with
+			// signals blocked, as tini does.
+			cmd.SysProcAttr.Foreground = true
+			cmd.SysProcAttr.Ctty = int(f.Fd())
+			tty = f
+		}
 	}
 
 	r := startReaper(c.log)
@@ -139,8 +155,8 @@ func (c *Child) start() error {
 	if err != nil {
 		return &StartError{Command: c.opts.Command, Err: err}
 	}
-	c.started, c.pid, c.cmd, c.reaper = true, pid, cmd, r
-	c.log.Debug("child started", "pid", pid, "path", cmd.Path, "setpgid", c.opts.Setpgid)
+	c.started, c.pid, c.cmd, c.reaper, c.tty = true, pid, cmd, r, tty
+	c.log.Debug("child started", "pid", pid, "path", cmd.Path, "setpgid", c.opts.Setpgid, "terminal", tty != nil)
 	return nil
 }
 
@@ -198,8 +214,13 @@ func (c *Child) ExitCh() <-chan Status {
 func (c *Child) exited(st Status) {
 	c.mu.Lock()
 	c.done = true
-	cmd := c.cmd
+	cmd, tty := c.cmd, c.tty
 	c.mu.Unlock()
+
+	// Before the status goes out, so the caller finds its terminal back.
+	if tty != nil {
+		c.giveTerminalBack(tty)
+	}
 
 	c.log.Debug("child exited", "pid", st.Pid, "status", st.String())
 	c.exitCh <- st // buffered, and the only send

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 // app is a started Child with its stdin and stdout wired to the test.
@@ -143,16 +145,6 @@ func (l *lines) nextInt(t *testing.T) int {
 	return n
 }
 
-// skipOrFailInCI skips t, except in CI (CI=true), where a skip would hide
-// a broken test: there it fails with the same message.
-func skipOrFailInCI(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 func skipIfIgnored(t *testing.T, s syscall.Signal) {
 	t.Helper()
 	// A child inherits an ignored disposition (a shell's "cmd &" ignores
@@ -176,7 +168,7 @@ func TestExitCodeMatrix(t *testing.T) {
 					if got := st.Code(); got != code {
 						t.Errorf("ExitCode got %d, want %d (%v)", got, code, st)
 					}
-					if s, ok := st.Signal(); ok {
+					if s, ok := killedBy(st); ok {
 						t.Errorf("Signal got %v, want none", s)
 					}
 				})
@@ -188,18 +180,18 @@ func TestExitCodeMatrix(t *testing.T) {
 					if got := st.Code(); got != want {
 						t.Errorf("ExitCode got %d, want %d (%v)", got, want, st)
 					}
-					if s, ok := st.Signal(); !ok || s != sig {
+					if s, ok := killedBy(st); !ok || s != sig {
 						t.Errorf("Signal got %v, %v, want %v, true", s, ok, sig)
 					}
 				}
-				t.Run("die-by "+sigNames[sig], func(t *testing.T) {
+				t.Run("die-by "+testproc.SignalName(sig), func(t *testing.T) {
 					t.Parallel()
 					skipIfIgnored(t, sig)
-					o := appOptions("die-by", sigNames[sig])
+					o := appOptions("die-by", testproc.SignalName(sig))
 					o.Setpgid = setpgid
 					check(t, startApp(t, o).wait(t))
 				})
-				t.Run("forward "+sigNames[sig], func(t *testing.T) {
+				t.Run("forward "+testproc.SignalName(sig), func(t *testing.T) {
 					t.Parallel()
 					skipIfIgnored(t, sig)
 					o := appOptions("hang")
@@ -234,8 +226,8 @@ func TestSignalForwarding(t *testing.T) {
 				if err := a.Signal(sig); err != nil {
 					t.Fatalf("Signal(%v): %v", sig, err)
 				}
-				if got := a.out.next(t); got != sigNames[sig] {
-					t.Fatalf("after %v got %q, want %q", sig, got, sigNames[sig])
+				if got := a.out.next(t); got != testproc.SignalName(sig) {
+					t.Fatalf("after %v got %q, want %q", sig, got, testproc.SignalName(sig))
 				}
 			}
 			a.in.Close()
@@ -359,7 +351,7 @@ func findProcess(t *testing.T, pid int) *os.Process {
 // dead reports whether pid has exited (gone, or a zombie someone else has
 // to reap).
 func dead(pid int) (bool, string) {
-	state, _, err := procStat(pid)
+	state, _, err := testproc.ProcStat(pid)
 	return err != nil || state == 'Z', fmt.Sprintf("process %d: state %q, %v", pid, state, err)
 }
 
@@ -391,7 +383,7 @@ func TestKillReachesGroup(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := poll(func() (bool, string) { return dead(gpid) }); err != nil {
+			if err := testproc.Poll(func() (bool, string) { return dead(gpid) }); err != nil {
 				t.Error(err)
 			}
 		})
@@ -564,7 +556,7 @@ func TestInstantExit(t *testing.T) {
 // parallel), so zombie children of ours can only be its own.
 func TestSubreaperOrphan(t *testing.T) {
 	if err := SetSubreaper(); err != nil {
-		skipOrFailInCI(t, fmt.Sprintf("cannot become a subreaper: %v", err))
+		testproc.SkipOrFailInCI(t, fmt.Sprintf("cannot become a subreaper: %v", err))
 	}
 	if sub, err := IsSubreaper(); err != nil || !sub {
 		t.Fatalf("IsSubreaper got %v, %v, want true, nil", sub, err)
@@ -577,8 +569,8 @@ func TestSubreaperOrphan(t *testing.T) {
 		t.Fatalf("got %v, want exit status 0", st)
 	}
 	me := os.Getpid()
-	if err := poll(func() (bool, string) {
-		_, ppid, err := procStat(gpid)
+	if err := testproc.Poll(func() (bool, string) {
+		_, ppid, err := testproc.ProcStat(gpid)
 		return err == nil && ppid == me, fmt.Sprintf("grandchild %d: ppid %d, want %d (%v)", gpid, ppid, me, err)
 	}); err != nil {
 		t.Fatal(err)
@@ -586,11 +578,11 @@ func TestSubreaperOrphan(t *testing.T) {
 	if err := gp.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if err := poll(func() (bool, string) { return noZombies(gpid, me) }); err != nil {
+	if err := testproc.Poll(func() (bool, string) { return testproc.NoZombies(gpid, me) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := poll(func() (bool, string) {
-		return reaperLog.reapedOrphan(gpid), "no \"reaped orphan\" log for " + strconv.Itoa(gpid)
+	if err := testproc.Poll(func() (bool, string) {
+		return reapedOrphan(reaperLog.String(), gpid), "no \"reaped orphan\" log for " + strconv.Itoa(gpid)
 	}); err != nil {
 		t.Error(err)
 	}
@@ -602,7 +594,7 @@ func TestPID1(t *testing.T) {
 	t.Parallel()
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		skipOrFailInCI(t, "no unshare(1)")
+		testproc.SkipOrFailInCI(t, "no unshare(1)")
 	}
 	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
 	if err != nil {
@@ -610,8 +602,8 @@ func TestPID1(t *testing.T) {
 	}
 	defer stderr.Close()
 	o := appOptions("pid1")
+	o.Args = append([]string{"--pid", "--fork", "--kill-child", "--mount-proc", o.Command}, o.Args...)
 	o.Command = unshare
-	o.Args = []string{"--pid", "--fork", "--kill-child", "--mount-proc", os.Args[0]}
 	o.Stderr = stderr
 	st := startApp(t, o).wait(t)
 	if st.Code() == 0 {
@@ -619,7 +611,7 @@ func TestPID1(t *testing.T) {
 	}
 	out, _ := os.ReadFile(stderr.Name())
 	if strings.Contains(string(out), "unshare failed") {
-		skipOrFailInCI(t, fmt.Sprintf("cannot create a pid namespace: %s", out))
+		testproc.SkipOrFailInCI(t, fmt.Sprintf("cannot create a pid namespace: %s", out))
 	}
 	t.Errorf("got %v, want exit status 0; stderr:\n%s", st, out)
 }
@@ -630,11 +622,11 @@ func TestPID1(t *testing.T) {
 func TestExitBeforeRegistration(t *testing.T) {
 	var stolen []int
 	testHookStarted = func(pid int) {
-		err := poll(func() (bool, string) {
-			state, _, err := procStat(pid)
+		err := testproc.Poll(func() (bool, string) {
+			state, _, err := testproc.ProcStat(pid)
 			return err != nil || state == 'Z', fmt.Sprintf("child %d: state %q", pid, state)
 		})
-		if _, _, serr := procStat(pid); err != nil || serr != nil {
+		if _, _, serr := testproc.ProcStat(pid); err != nil || serr != nil {
 			// Gone already: someone reaped it before registration.
 			stolen = append(stolen, pid)
 		}

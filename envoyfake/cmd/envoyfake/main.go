@@ -117,11 +117,9 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&o.NeverLive, "never-live", false, "stay INITIALIZING forever")
 	fs.BoolVar(&o.BlackHole, "blackhole", false, "admin accepts connections and never answers")
 	fs.StringVar(&o.Garbage, "garbage", "", "broken /server_info while not LIVE: html, truncated, 503, nonjson")
-	fs.BoolVar(&o.LegacyMethodErrors, "legacy-method-errors", false, "Envoy 1.8-1.9: 400 instead of 405 on non-POST")
-	fs.BoolVar(&o.NoDrainListeners, "no-drain-listeners", false, "Envoy < 1.12: /drain_listeners is unknown")
 	fs.IntVar(&o.FailHealthcheckStatus, "fail-healthcheck-status", 0, "POST /healthcheck/fail answers this status and does nothing")
 	// Not -version: Envoy's own --version is a boolean.
-	fs.StringVar(&o.Version, "envoy-version", "", "version string in /server_info")
+	fs.StringVar(&o.Version, "envoy-version", "", "Envoy release to claim and behave as (1.9.0 to 1.38.0; default 1.36.6)")
 	fs.StringVar(&o.Upstream, "upstream", "", "host:port of the app; the listener proxies to it")
 	fs.StringVar(&o.HealthPath, "health-path", "", "path the listener answers itself: 200, or 503 after /healthcheck/fail")
 	fs.StringVar(&cfg.agentAddr, "pilot-agent", "", "also run a pilot-agent status port on this address")

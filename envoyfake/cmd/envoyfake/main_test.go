@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 const testTimeout = 5 * time.Second
@@ -66,25 +68,22 @@ func startRun(t *testing.T, args []string, sigs chan os.Signal) (string, <-chan 
 		code <- run(args, pw, io.Discard, sigs)
 		_ = pw.Close()
 	}()
-	lines := make(chan string, 1)
+	type first struct {
+		line string
+		ok   bool
+	}
+	lines := make(chan first, 1)
 	go func() {
 		s := bufio.NewScanner(pr)
-		if s.Scan() {
-			lines <- s.Text()
-		}
-		close(lines)
+		ok := s.Scan()
+		lines <- first{s.Text(), ok}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			t.Fatalf("no ready line; exit code %d", <-code)
-		}
-		return l, code
-	case <-time.After(testTimeout):
-		t.Fatal("timed out waiting for the ready line")
+	f := testproc.Recv(t, "the ready line", lines)
+	if !f.ok {
+		t.Fatalf("no ready line; exit code %d", waitCode(t, code))
 	}
-	return "", nil
+	return f.line, code
 }
 
 func field(line, key string) string {
@@ -98,13 +97,7 @@ func field(line, key string) string {
 
 func waitCode(t *testing.T, code <-chan int) int {
 	t.Helper()
-	select {
-	case c := <-code:
-		return c
-	case <-time.After(testTimeout):
-		t.Fatal("run did not return")
-	}
-	return -1
+	return testproc.Recv(t, "run to return", code)
 }
 
 func post(t *testing.T, url string) {
@@ -163,5 +156,10 @@ func TestRunFailsOnBadOptions(t *testing.T) {
 	}
 	if c := run([]string{"-live-after", "x"}, io.Discard, io.Discard, nil); c != exitUsage {
 		t.Errorf("exit code got %d, want %d", c, exitUsage)
+	}
+	// An Envoy that never existed (envoy-admin.md §4 ends at 1.38).
+	var stderr strings.Builder
+	if c := run([]string{"-envoy-version", "1.39.0"}, io.Discard, &stderr, nil); c != exitStart || !strings.Contains(stderr.String(), `"1.39.0" is not an Envoy release`) {
+		t.Errorf("-envoy-version 1.39.0: exit code %d, stderr %q; want %d and the version refused", c, stderr.String(), exitStart)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/lifecycle"
 )
 
 // clearEnv unsets every variable the config reads, for the test's duration.
@@ -33,7 +35,7 @@ func TestConfigDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"AdminAPI", c.AdminAPI, ""},
-		{"QuitWithoutEnvoyTimeout", c.QuitWithoutEnvoyTimeout, defaultQuitWithoutEnvoy},
+		{"QuitWithoutEnvoyTimeout", c.QuitWithoutEnvoyTimeout, lifecycle.DefaultQuitWithoutEnvoy},
 		{"WaitForEnvoyTimeout", c.WaitForEnvoyTimeout, time.Duration(0)},
 		{"QuitRequestTimeout", c.QuitRequestTimeout, 5 * time.Second},
 		{"LogLevel", c.LogLevel, "info"},

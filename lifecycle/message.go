@@ -1,0 +1,82 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"envoy-lifecycle/termlog"
+)
+
+// DefaultTerminationLog is where Kubernetes reads a container's termination
+// message (termlog.Default, named here for the wrap mode's defaults).
+const DefaultTerminationLog = termlog.Default
+
+// Message is the termination message: exit code and cause, the drain and the
+// quit, in one line, with the secrets of any URL in it hidden.
+func (o Outcome) Message() string {
+	msg := fmt.Sprintf("envoy-lifecycle exit %d: %s", o.Code, o.Why)
+	if d := o.Drained; d != nil {
+		delay := ""
+		if d.Quiet != "" {
+			// The adaptive delay's outcome: what a rollout comparison reads.
+			delay = fmt.Sprintf("delay auto %v: %s; ", d.Delayed.Round(time.Millisecond), d.Quiet)
+		}
+		msg += fmt.Sprintf("; drain %v (%s%s, %d connections left)", d.Took.Round(time.Millisecond), delay, d.Reason, d.Remaining)
+	}
+	switch s := o.Stopped; {
+	case s == nil:
+	case s.Skipped != "":
+		msg += "; proxy left running: " + s.Skipped
+	case s.Method == "" && s.Err == nil:
+		// Nothing to stop: local development.
+	case s.Err != nil && s.Method == "":
+		msg += fmt.Sprintf("; proxy NOT stopped: %v", s.Err)
+	default:
+		msg += "; proxy stopped via " + s.Method
+		if s.Gone {
+			msg += " (gone)"
+		}
+	}
+	return termlog.OneLine(redactURLs(msg))
+}
+
+// urlPattern finds the URLs in a message: a scheme, "://" and everything up
+// to a space or a quote (Go's errors quote URLs).
+var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// redactURL hides one URL's secrets: its password.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL, not shown)"
+	}
+	return u.Redacted()
+}
+
+// redactURLs hides the secrets of every URL in msg: the user's settings
+// (ENVOY_KILL_API, GENERIC_QUIT_ENDPOINTS...) reach it through errors, and
+// kubectl describe pod shows it to anyone who can read the pod.
+func redactURLs(msg string) string {
+	return urlPattern.ReplaceAllStringFunc(msg, redactURL)
+}
+
+// WriteMessage writes o.Message to path through termlog.Write, which never
+// follows a symlink, cuts data or blocks past termlog.Timeout. A write that
+// fails is a warning, except the default path missing outside Kubernetes,
+// which is the normal case on a developer's machine. An empty path writes
+// nothing.
+func WriteMessage(path string, o Outcome, log hclog.Logger) {
+	err := termlog.Write(path, o.Message())
+	switch {
+	case err == nil:
+	case path == termlog.Default && errors.Is(err, termlog.ErrMissing):
+		log.Debug("no termination log written", "path", path, "error", err)
+	default:
+		log.Warn("termination log not written", "path", path, "error", err)
+	}
+}

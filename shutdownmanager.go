@@ -83,6 +83,8 @@ type mgrConfig struct {
 	stateFile         string
 	token             string
 	maxWaiters        int
+	maxConns          int  // 0: the server's default
+	allowRemoteDrain  bool // lifts the loopback rule for tokenless drains
 	interval          time.Duration
 	cooldown          time.Duration
 	waitzTimeout      time.Duration
@@ -230,6 +232,13 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			}},
 		{flags: []string{"max-waiters"}, env: []string{"SHUTDOWN_MANAGER_MAX_WAITERS"}, def: strconv.Itoa(shutdownmgr.DefaultMaxWaiters), cmds: forManager,
 			valid: "a whole number from 1 to 100000", desc: "Most requests waiting at once; past it they get 503.", set: intSetter(&c.maxWaiters, 1, 100000)},
+		{flags: []string{"max-conns"}, env: []string{"SHUTDOWN_MANAGER_MAX_CONNS"}, def: "0", cmds: forManager,
+			valid: "0, or a whole number above --max-waiters, up to 1000000",
+			desc:  fmt.Sprintf("Most connections open at once; past it new ones are closed as soon as accepted. 0: %d, or --max-waiters + 64 when larger.", shutdownmgr.DefaultMaxConns),
+			set:   intSetter(&c.maxConns, 0, 1000000)},
+		{flags: []string{"allow-remote-drain"}, env: []string{"SHUTDOWN_MANAGER_ALLOW_REMOTE_DRAIN"}, def: "false", isBool: true, cmds: forManager, valid: validBool,
+			desc: "Without --token, let clients outside loopback start or join a drain (/drain, /shutdown). Only on a network you trust: anyone who reaches the port can drain Envoy.",
+			set:  boolSetter(&c.allowRemoteDrain)},
 		{flags: []string{"interval"}, env: []string{"INTERVAL"}, def: "10s", cmds: forManager, from: "k8s-prestop-sidecar", valid: validDuration,
 			desc: "Quiet window: /waitz (and the exit after SIGTERM) wait until no load-balancer hit was seen for this long. Not the poll interval (--period).",
 			set:  durationSetter(&c.interval)},
@@ -343,6 +352,11 @@ func (c *mgrConfig) resolve() error {
 	if c.readyFileOnly && c.readyFile == "" {
 		return &ConfigError{Name: "--ready-file", Value: "", Valid: "a file path when --ready-file-only is set", Err: errors.New("missing")}
 	}
+	// Waiters at the cap would lock out the probes and the load-balancer path.
+	if c.maxConns != 0 && c.maxConns <= c.maxWaiters {
+		return &ConfigError{Name: "--max-conns", Value: strconv.Itoa(c.maxConns),
+			Valid: fmt.Sprintf("0, or a whole number above --max-waiters (%d)", c.maxWaiters), Err: errors.New("not above --max-waiters")}
+	}
 	return nil
 }
 
@@ -368,6 +382,29 @@ func (c *mgrConfig) drain(admin *envoy.Client, log hclog.Logger) quit.Drain {
 		Quiet:              c.autoDelay(),
 		Arrivals:           c.arrivals(),
 		Logger:             log.Named("drain").With("context", "drain"),
+	}
+}
+
+// server is the manager these settings describe.
+func (c *mgrConfig) server(admin *envoy.Client, log hclog.Logger) *shutdownmgr.Server {
+	return &shutdownmgr.Server{
+		Addr:              net.JoinHostPort(c.address, strconv.Itoa(c.port)),
+		Drain:             c.drain(admin, log),
+		ReadyFile:         c.readyFile,
+		ReadyFileOnly:     c.readyFileOnly,
+		ReadyFileInterval: c.readyFileInterval,
+		StateFile:         c.stateFile,
+		Token:             c.token,
+		MaxWaiters:        c.maxWaiters,
+		MaxConns:          c.maxConns,
+		AllowRemoteDrain:  c.allowRemoteDrain,
+		Interval:          c.interval,
+		Cooldown:          c.cooldown,
+		WaitzTimeout:      c.waitzTimeout,
+		LogHits:           c.logHits,
+		DrainOnTerminate:  c.drainOnSignal,
+		ShutdownTimeout:   c.shutdownTimeout,
+		Logger:            log,
 	}
 }
 
@@ -416,23 +453,7 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 			log.Error("admin socket not connectable; drains will fail", "error", err)
 		}
 	}
-	srv := &shutdownmgr.Server{
-		Addr:              net.JoinHostPort(cfg.address, strconv.Itoa(cfg.port)),
-		Drain:             cfg.drain(admin, log),
-		ReadyFile:         cfg.readyFile,
-		ReadyFileOnly:     cfg.readyFileOnly,
-		ReadyFileInterval: cfg.readyFileInterval,
-		StateFile:         cfg.stateFile,
-		Token:             cfg.token,
-		MaxWaiters:        cfg.maxWaiters,
-		Interval:          cfg.interval,
-		Cooldown:          cfg.cooldown,
-		WaitzTimeout:      cfg.waitzTimeout,
-		LogHits:           cfg.logHits,
-		DrainOnTerminate:  cfg.drainOnSignal,
-		ShutdownTimeout:   cfg.shutdownTimeout,
-		Logger:            log,
-	}
+	srv := cfg.server(admin, log)
 	if err := srv.Open(); err != nil {
 		log.Error("cannot start", "error", err)
 		return exitCode(err)
@@ -458,7 +479,8 @@ at the deadline); /waitforshutdown waits for it without starting it; /shutdown/r
 waits for the ready file; /healthz 200; /readyz 200, 503 once terminating; /waitz
 waits until load-balancer hits stop; /status JSON; any other path is a load-balancer
 hit (200, 503 once terminating). Query: ?delay=&period=&deadline= (seconds or 500ms).
-Token header: %s.
+Token header: %s. Without --token only loopback clients may start or
+join a drain (/drain, /shutdown); others get 403 unless --allow-remote-drain is set.
 
 `, shutdownmgr.TokenHeader)
 	}

@@ -62,6 +62,10 @@ func addressReason(err error) string {
 }
 
 func checkHTTPURL(s string) error {
+	if !strings.Contains(s, "://") {
+		// url.Parse would read "user:password@host" as scheme "user".
+		return errors.New("missing scheme")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return errors.New("malformed URL")
@@ -216,10 +220,14 @@ func oneOf(dst *string, valid ...string) func(string) error {
 	}
 }
 
-// shown is v as an error may echo it: a secret is replaced.
+// shown is v as an error may echo it: a secret is replaced, a URL's
+// secrets are.
 func (s *mgrSetting) shown(v string) string {
-	if s.secret {
+	switch {
+	case s.secret:
 		return fmt.Sprintf("(%d characters, not shown)", len(v))
+	case s.isURL:
+		return envoy.RedactAddress(v)
 	}
 	return v
 }

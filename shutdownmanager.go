@@ -50,6 +50,7 @@ type mgrSetting struct {
 	valid  string
 	isBool bool
 	secret bool // its value is never echoed in an error
+	isURL  bool // its value is echoed through envoy.RedactAddress
 	cmds   cmdMask
 	set    func(string) error
 }
@@ -118,7 +119,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 				c.address = strings.Trim(s, "[]")
 				return nil
 			}},
-		{flags: []string{"envoy-admin"}, env: []string{"ENVOY_ADMIN_API"}, cmds: forBoth, from: "wrap mode; Contour (unix socket)",
+		{flags: []string{"envoy-admin"}, env: []string{"ENVOY_ADMIN_API"}, cmds: forBoth, from: "wrap mode; Contour (unix socket)", isURL: true,
 			valid: "http://host:port, https://host:port or unix:///path.sock",
 			desc:  "Envoy admin address as a URL. Wins over the three parts below.",
 			set: func(s string) error {

@@ -146,12 +146,12 @@ func (c *Config) resolve() error {
 			continue
 		}
 		if _, err := envoy.ParseAdminURL(v); err != nil {
-			return &ConfigError{Name: name, Value: v, Valid: "http://host:port, https://host:port or unix:///path.sock", Err: errors.New(addressReason(err))}
+			return &ConfigError{Name: name, Value: envoy.RedactAddress(v), Valid: "http://host:port, https://host:port or unix:///path.sock", Err: errors.New(addressReason(err))}
 		}
 	}
 	if c.KillAPI != "" {
 		if err := checkHTTPURL(c.KillAPI); err != nil {
-			return &ConfigError{Name: "ENVOY_KILL_API", Value: c.KillAPI, Valid: "an http:// or https:// URL", Err: err}
+			return &ConfigError{Name: "ENVOY_KILL_API", Value: envoy.RedactAddress(c.KillAPI), Valid: "an http:// or https:// URL", Err: err}
 		}
 	}
 	var generic []string
@@ -160,7 +160,7 @@ func (c *Config) resolve() error {
 			continue
 		}
 		if err := checkHTTPURL(e); err != nil {
-			return &ConfigError{Name: "GENERIC_QUIT_ENDPOINTS", Value: e, Valid: "comma-separated http:// or https:// URLs", Err: err}
+			return &ConfigError{Name: "GENERIC_QUIT_ENDPOINTS", Value: envoy.RedactAddress(e), Valid: "comma-separated http:// or https:// URLs", Err: err}
 		}
 		generic = append(generic, e)
 	}
@@ -488,7 +488,7 @@ func (c *Config) resolveWaits() error {
 	c.ReadyClusters = names
 	if c.ReadyURL != "" {
 		if err := checkHTTPURL(c.ReadyURL); err != nil {
-			return &ConfigError{Name: "ENVOY_LIFECYCLE_READY_URL", Value: c.ReadyURL, Valid: "an http:// or https:// URL", Err: err}
+			return &ConfigError{Name: "ENVOY_LIFECYCLE_READY_URL", Value: envoy.RedactAddress(c.ReadyURL), Valid: "an http:// or https:// URL", Err: err}
 		}
 	}
 	return nil

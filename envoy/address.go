@@ -44,6 +44,16 @@ func (e *AddressError) Error() string {
 
 func (e *AddressError) Unwrap() error { return e.Err }
 
+// RedactAddress is Redact for a value that may lack its scheme, as in
+// "user:password@host:port": that one is read as "//"+s, so the user info
+// before the host is found (Redact would take "user" for a scheme).
+func RedactAddress(s string) string {
+	if !strings.Contains(s, "://") {
+		return strings.TrimPrefix(Redact("//"+s), "//")
+	}
+	return Redact(s)
+}
+
 // ParseAdminURL parses the base address of an Envoy admin API or of
 // pilot-agent's status port. Valid forms are http://host[:port],
 // https://host[:port] and unix:///absolute/path.sock. A trailing "/" is
@@ -57,8 +67,7 @@ func ParseAdminURL(s string) (*url.URL, error) {
 	// url.Parse reads "localhost:15000" as scheme "localhost"; catch the
 	// missing "scheme://" first so the message says what is wrong.
 	if !strings.Contains(s, "://") {
-		// Read as "//"+s so a "user:password@" before the host is found.
-		return nil, &AddressError{Value: strings.TrimPrefix(Redact("//"+s), "//"), Reason: "missing scheme", Valid: validForms}
+		return nil, &AddressError{Value: RedactAddress(s), Reason: "missing scheme", Valid: validForms}
 	}
 	shown := Redact(s)
 	u, err := url.Parse(s)

@@ -3,6 +3,7 @@ package envoy
 import (
 	"errors"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -24,6 +25,16 @@ func Redact(rawURL string) string {
 		return "(unparsable URL, not shown)"
 	}
 	return redactURL(u)
+}
+
+// urlPattern finds the URLs in a text: a scheme, "://" and everything up to
+// a space or a quote (Go's errors quote URLs).
+var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// RedactText passes every URL in text through Redact: for messages that
+// quote the user's settings, such as errors.
+func RedactText(text string) string {
+	return urlPattern.ReplaceAllStringFunc(text, Redact)
 }
 
 func redactURL(u *url.URL) string {

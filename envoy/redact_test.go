@@ -35,6 +35,20 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// TestRedactText: every URL in a text goes through Redact; the rest stays.
+func TestRedactText(t *testing.T) {
+	t.Parallel()
+	in := `Post "http://u:p4ss@127.0.0.1:1/q?token=t0k": refused; then https://s3cr3t@h/x, ok`
+	want := `Post "http://REDACTED@127.0.0.1:1/q?token=REDACTED": refused; then https://REDACTED@h/x, ok`
+	if got := RedactText(in); got != want {
+		t.Errorf("RedactText got %q, want %q", got, want)
+	}
+	// Scheme-less user info: an address typed without its scheme.
+	if got := RedactAddress("u:s3cr3t@127.0.0.1:15000"); got != "REDACTED@127.0.0.1:15000" {
+		t.Errorf("RedactAddress got %q", got)
+	}
+}
+
 // TestPostURLErrorsHideSecrets: a failed quit call names its URL without
 // the password or token Go's own errors would echo.
 func TestPostURLErrorsHideSecrets(t *testing.T) {

@@ -20,10 +20,11 @@ var drainUsage = fmt.Sprintf(`Usage: envoy-lifecycle drain [FLAGS]
 Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain
 listeners, poll connections until the minimum or the deadline, then write the
 ready file. Exit codes: 0 drained, %d deadline with connections open, %d Envoy
-admin unreachable (at once, without waiting the delay), %d ready file not
-written, %d bad settings, 128+n ended by signal n.
+admin unreachable (at once, without waiting the delay), %d Envoy's /stats
+answer too large to count connections, %d ready file not written, %d bad
+settings, 128+n ended by signal n.
 
-`, exitDrainDeadline, exitUnavailable, exitCantCreate, exitUsage)
+`, exitDrainDeadline, exitUnavailable, exitStatsTooLarge, exitCantCreate, exitUsage)
 
 // runDrain is `envoy-lifecycle drain`: one drain, as an exec preStop hook.
 // Exit codes: see drainUsage; a signal ends it without the ready file.

@@ -18,6 +18,7 @@ import (
 const (
 	exitProblems      = 1  // doctor: a check failed, something would break at run time
 	exitUsage         = 64 // bad command line or configuration (EX_USAGE)
+	exitStatsTooLarge = 65 // drain: Envoy's /stats answer too large to count connections (EX_DATAERR)
 	exitUnavailable   = 69 // Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT, a fatal READY_* condition not met, or its admin unreachable (EX_UNAVAILABLE)
 	exitSoftware      = 70 // internal error (EX_SOFTWARE)
 	exitCannotListen  = 71 // the shutdown manager cannot listen on its address (EX_OSERR)
@@ -43,6 +44,8 @@ func exitCode(what any) int {
 			return exitDrainDeadline
 		case quit.ReasonUnreachable:
 			return exitUnavailable
+		case quit.ReasonStatsTooLarge:
+			return exitStatsTooLarge
 		}
 		return 0
 	case error:

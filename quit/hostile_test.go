@@ -9,11 +9,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/internal/envoytest"
 )
 
@@ -146,5 +148,36 @@ func TestResetWithoutExitIsNotStopped(t *testing.T) {
 	}
 	if took := time.Since(start); took > resetVerify+2*time.Second {
 		t.Errorf("without Verify, stop took %s, want about %s", took, resetVerify)
+	}
+}
+
+// TestDrainStatsTooLarge: an admin whose /stats answer is over the client's
+// cap ends the drain at the first poll with its own reason, not "admin
+// unreachable" after retries.
+func TestDrainStatsTooLarge(t *testing.T) {
+	t.Parallel()
+	var statsCalls atomic.Int32
+	line := strings.Repeat("x", 1<<10) + "\n"
+	chunk := []byte(strings.Repeat(line, 64))
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stats" {
+			return // 200 to /healthcheck/fail and /drain_listeners
+		}
+		statsCalls.Add(1)
+		for n := 0; n <= 64<<20; n += len(chunk) { // one chunk past 64 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(admin.Close)
+	c, err := envoy.New(admin.URL, envoy.Options{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Drain{Admin: c, Period: time.Millisecond, Deadline: time.Minute}
+	res := d.Run(context.Background(), true)
+	if res.Reason != ReasonStatsTooLarge || statsCalls.Load() != 1 {
+		t.Errorf("got reason %q after %d /stats calls, want %q after 1", res.Reason, statsCalls.Load(), ReasonStatsTooLarge)
 	}
 }

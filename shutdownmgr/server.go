@@ -756,6 +756,8 @@ func (s *Server) answerResult(w http.ResponseWriter, log hclog.Logger, res quit.
 		s.reply(w, log, http.StatusRequestTimeout, fmt.Sprintf("deadline: %d connections still open after %s", res.Remaining, took))
 	case quit.ReasonUnreachable:
 		s.reply(w, log, http.StatusBadGateway, fmt.Sprintf("envoy admin unreachable after %s (%d connections at the last poll)", took, res.Remaining))
+	case quit.ReasonStatsTooLarge:
+		s.reply(w, log, http.StatusBadGateway, fmt.Sprintf("envoy's /stats answer too large to count connections, after %s", took))
 	default:
 		s.reply(w, log, http.StatusServiceUnavailable, "drain "+string(res.Reason)+": manager exiting")
 	}

@@ -44,14 +44,23 @@ func (e *AddressError) Error() string {
 
 func (e *AddressError) Unwrap() error { return e.Err }
 
-// RedactAddress is Redact for a value that may lack its scheme, as in
-// "user:password@host:port": that one is read as "//"+s, so the user info
-// before the host is found (Redact would take "user" for a scheme).
+// RedactAddress is Redact for a setting's value, echoed in its error: one
+// without a scheme, as in "user:password@host:port", is read as "//"+s so
+// the user info before the host is found (Redact would take "user" for a
+// scheme), and an unparsable one without "@" or "?" has no place for a
+// secret, so it is shown as it is.
 func RedactAddress(s string) string {
+	p := s
 	if !strings.Contains(s, "://") {
-		return strings.TrimPrefix(Redact("//"+s), "//")
+		p = "//" + s
 	}
-	return Redact(s)
+	if _, err := url.Parse(p); err != nil && !strings.ContainsAny(s, "@?") {
+		return s
+	}
+	if p != s {
+		return strings.TrimPrefix(Redact(p), "//")
+	}
+	return Redact(p)
 }
 
 // ParseAdminURL parses the base address of an Envoy admin API or of
@@ -69,7 +78,7 @@ func ParseAdminURL(s string) (*url.URL, error) {
 	if !strings.Contains(s, "://") {
 		return nil, &AddressError{Value: RedactAddress(s), Reason: "missing scheme", Valid: validForms}
 	}
-	shown := Redact(s)
+	shown := RedactAddress(s)
 	u, err := url.Parse(s)
 	if err != nil {
 		reason := err.Error()

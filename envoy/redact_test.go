@@ -44,8 +44,17 @@ func TestRedactText(t *testing.T) {
 		t.Errorf("RedactText got %q, want %q", got, want)
 	}
 	// Scheme-less user info: an address typed without its scheme.
-	if got := RedactAddress("u:s3cr3t@127.0.0.1:15000"); got != "REDACTED@127.0.0.1:15000" {
-		t.Errorf("RedactAddress got %q", got)
+	for in, want := range map[string]string{
+		"u:s3cr3t@127.0.0.1:15000":    "REDACTED@127.0.0.1:15000",
+		"localhost:15000":             "localhost:15000",
+		"http://[::1":                 "http://[::1", // unparsable, but no room for a secret
+		"http://u:s3cr3t@[::1":        "(unparsable URL, not shown)",
+		"http://[::1/?token=s3cr3t":   "(unparsable URL, not shown)",
+		"http://h/q?token=s3cr3t&a=1": "http://h/q?token=REDACTED&a=1",
+	} {
+		if got := RedactAddress(in); got != want {
+			t.Errorf("RedactAddress(%q) got %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-
-	"envoy-lifecycle/inject"
 )
 
 // version and commit are stamped at build time with -ldflags -X.
@@ -30,8 +28,8 @@ var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"shutdown-manager": runShutdownManager,
 	"drain":            runDrain,
 	"doctor":           runDoctor,
-	"inject":           func(args []string, stdout, stderr io.Writer) int { return inject.Main(args, os.Stdin, stdout, stderr) },
-	"install":          inject.InstallMain,
+	"inject":           func(args []string, stdout, stderr io.Writer) int { return runInject(args, os.Stdin, stdout, stderr) },
+	"install":          runInstall,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

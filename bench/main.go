@@ -36,7 +36,7 @@ func main() {
 		os.Exit(runApp(os.Args[1:]))
 	}
 	quick := flag.Bool("quick", false, "fewer runs and no 60s readiness case")
-	only := flag.String("only", "", "comma-separated sections to run: size,startup,rss,ready,quit,reliability,drain,load")
+	only := flag.String("only", "", "comma-separated sections to run: size,startup,rss,ready,quit,reliability,drain,load,shutdownmgr,inject")
 	flag.Parse()
 	b, err := newBench(*quick)
 	if err != nil {
@@ -57,6 +57,7 @@ func main() {
 		{"drain", b.drainTimings},
 		{"load", b.load},
 		{"shutdownmgr", b.shutdownMgr},
+		{"inject", b.inject},
 	}
 	fmt.Printf("%-58s %-28s %s\n", "figure", "measured", "target")
 	for _, s := range sections {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aymanbagabas/go-udiff"
 )
 
 // fuzzModes are the option sets the fuzzer picks from with its second
@@ -78,9 +80,7 @@ func FuzzInject(f *testing.F) {
 			t.Fatalf("injecting the output again: %v\noutput:\n%s", err, out)
 		}
 		if !bytes.Equal(again, out) {
-			var d bytes.Buffer
-			_ = unifiedDiff(&d, "once", "twice", out, again, 3)
-			t.Fatalf("not idempotent:\n%s", d.String())
+			t.Fatalf("not idempotent:\n%s", udiff.Unified("once", "twice", string(out), string(again)))
 		}
 	})
 }

@@ -7,45 +7,71 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"envoy-lifecycle/yamledit"
+
+	"github.com/aymanbagabas/go-udiff"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml and *.stderr from the current output")
 
-// goldens lists every testdata/NAME.input.yaml with the arguments it is
-// injected with; the output is NAME.golden.yaml and the notes NAME.stderr.
+// goldens lists every testdata/NAME.input.yaml with what it is injected
+// with (config names testdata/NAME.config.yaml); the output is
+// NAME.golden.yaml and the notes NAME.stderr.
 var goldens = []struct {
-	name string
-	args []string
+	name   string
+	config bool
+	o      Options
 }{
 	// config (the injector script's format)
-	{"helm-multidoc", []string{"-c", "testdata/helm-multidoc.config.yaml"}},
-	{"kinds", []string{"-c", "testdata/kinds.config.yaml"}},
-	{"istio-injected", []string{"-c", "testdata/istio-injected.config.yaml"}},
-	{"istio-stub", []string{"-c", "testdata/istio-stub.config.yaml"}},
-	{"list", []string{"-c", "testdata/list.config.yaml"}},
-	{"json", []string{"-c", "testdata/json.config.yaml"}},
-	{"seed", []string{"-c", "testdata/seed.config.yaml"}},
-	{"istio-native", []string{"-c", "testdata/istio-native.config.yaml"}},
+	{"helm-multidoc", true, Options{}},
+	{"kinds", true, Options{}},
+	{"istio-injected", true, Options{}},
+	{"istio-stub", true, Options{}},
+	{"list", true, Options{}},
+	{"json", true, Options{}},
+	{"seed", true, Options{}},
+	{"istio-native", true, Options{}},
 	// presets
-	{"preset-envoy", []string{"--preset", "envoy"}},
-	{"layout", []string{"--preset", "envoy"}},
-	{"preset-envoy-options", []string{"--preset", "envoy", "--entrypoint", "/search", "--admin-port", "9000", "--image", "registry.example.com/envoy-lifecycle:1.0.0"}},
-	{"preset-envoy-native", []string{"--preset", "envoy"}},
-	{"preset-envoy-json", []string{"--preset", "envoy", "--drain-deadline", "45s", "--stop-timeout", "20s"}},
-	{"preset-istio", []string{"--preset", "istio"}},
-	{"preset-shutdown-manager", []string{"--preset", "shutdown-manager"}},
+	{"preset-envoy", false, Options{Preset: "envoy"}},
+	{"layout", false, Options{Preset: "envoy"}},
+	{"preset-envoy-options", false, Options{Preset: "envoy", Entrypoint: []string{"/search"}, AdminPort: 9000, Image: "registry.example.com/envoy-lifecycle:1.0.0"}},
+	{"preset-envoy-native", false, Options{Preset: "envoy"}},
+	{"preset-envoy-json", false, Options{Preset: "envoy", DrainDeadline: 45 * time.Second, StopTimeout: 20 * time.Second}},
+	{"preset-istio", false, Options{Preset: "istio"}},
+	{"preset-shutdown-manager", false, Options{Preset: "shutdown-manager"}},
 }
 
-// inject runs Main on file with args plus "-o -", and returns stdout and
-// stderr. It fails the test on a non-zero exit code.
-func runInject(t *testing.T, file string, args ...string) (stdout, stderr []byte) {
+// injectGolden injects file as a golden entry says, with the command
+// line's defaults (stub on, grace fixed), and returns the output and the
+// notes as the command line prints them.
+func injectGolden(t *testing.T, name, file string, config bool, o Options) (out, notes []byte) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	argv := append(append([]string{}, args...), "-o", "-", file)
-	if code := Main(argv, nil, &out, &errb); code != 0 {
-		t.Fatalf("Main(%q) got exit code %d, want 0; stderr:\n%s", argv, code, errb.String())
+	o.IstioStub, o.FixGrace = true, true
+	if config {
+		cfgFile := filepath.Join("testdata", name+".config.yaml")
+		src, err := os.ReadFile(cfgFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Config, err = ParseConfig(cfgFile, src); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return out.Bytes(), errb.Bytes()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, ns, err := Inject(file, src, o)
+	if err != nil {
+		t.Fatalf("Inject(%s) got error %v, want none", file, err)
+	}
+	var b bytes.Buffer
+	for _, n := range ns {
+		b.WriteString("envoy-lifecycle inject: note: " + n + "\n")
+	}
+	return out, b.Bytes()
 }
 
 func TestGolden(t *testing.T) {
@@ -55,7 +81,7 @@ func TestGolden(t *testing.T) {
 			in := filepath.Join("testdata", tc.name+".input.yaml")
 			goldenFile := filepath.Join("testdata", tc.name+".golden.yaml")
 			stderrFile := filepath.Join("testdata", tc.name+".stderr")
-			got, notes := runInject(t, in, tc.args...)
+			got, notes := injectGolden(t, tc.name, in, tc.config, tc.o)
 			if *update {
 				if err := os.WriteFile(goldenFile, got, 0o644); err != nil {
 					t.Fatal(err)
@@ -69,9 +95,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("%v (run go test ./inject -update)", err)
 			}
 			if !bytes.Equal(got, want) {
-				var d bytes.Buffer
-				_ = unifiedDiff(&d, goldenFile, "got", want, got, 3)
-				t.Errorf("output differs from %s (go test ./inject -update rewrites it):\n%s", goldenFile, d.String())
+				t.Errorf("output differs from %s (go test ./inject -update rewrites it):\n%s", goldenFile, udiff.Unified(goldenFile, "got", string(want), string(got)))
 			}
 			wantNotes, err := os.ReadFile(stderrFile)
 			if err != nil {
@@ -83,11 +107,9 @@ func TestGolden(t *testing.T) {
 
 			// Idempotence: injecting the output again changes nothing,
 			// byte for byte, and has nothing to say.
-			again, notes2 := runInject(t, goldenFile, tc.args...)
+			again, notes2 := injectGolden(t, tc.name, goldenFile, tc.config, tc.o)
 			if !bytes.Equal(again, want) {
-				var d bytes.Buffer
-				_ = unifiedDiff(&d, "once", "twice", want, again, 3)
-				t.Errorf("injecting %s again changed it:\n%s", goldenFile, d.String())
+				t.Errorf("injecting %s again changed it:\n%s", goldenFile, udiff.Unified("once", "twice", string(want), string(again)))
 			}
 			for _, l := range strings.Split(strings.TrimSpace(string(notes2)), "\n") {
 				if strings.Contains(l, "→") || strings.Contains(l, "added") || strings.Contains(l, "replaced") {
@@ -122,35 +144,40 @@ func TestGoldenCoverage(t *testing.T) {
 	}
 }
 
-// checkOutput checks what every output must satisfy: it parses, it has the
-// input's documents in order, and each document decodes strictly into the
+// checkOutput checks what every output must satisfy: it parses (but for
+// documents passed through unread), it has the input's documents in order, and each document decodes strictly into the
 // Kubernetes API types when the input's did (see strictDecode). With
 // all, every input document must decode strictly too, so none escapes the
 // check.
 func checkOutput(t testing.TB, name string, in, out []byte, all bool) {
 	t.Helper()
-	din, dout := split(bytes.TrimPrefix(in, []byte("\ufeff"))), split(bytes.TrimPrefix(out, []byte("\ufeff")))
+	din, dout := yamledit.Split(in), yamledit.Split(out)
 	if len(din) != len(dout) {
 		t.Fatalf("%s: %d documents in, %d out", name, len(din), len(dout))
 	}
 	for i := range dout {
-		if err := dout[i].parse(name); err != nil {
-			t.Fatalf("%s: output document %d does not parse: %v", name, i, err)
-		}
-		if err := din[i].parse(name); err != nil {
-			t.Fatalf("%s: input document %d does not parse: %v", name, i, err)
-		}
-		if strictDecode == nil || dout[i].root == nil {
-			continue
-		}
-		if err := strictDecode(din[i].body); err != nil {
-			if all {
-				t.Errorf("%s: input document %d (line %d) fails strict decoding: %v", name, i, din[i].line, err)
+		if err := din[i].Parse(); err != nil {
+			// A document that names no workload kind is not read: it
+			// must come out as it went in.
+			if !bytes.Equal(din[i].Text(), dout[i].Text()) {
+				t.Fatalf("%s: input document %d does not parse (%v) and changed:\n%s", name, i, err, dout[i].Text())
 			}
 			continue
 		}
-		if err := strictDecode(dout[i].body); err != nil {
-			t.Errorf("%s: document %d (line %d) fails strict decoding: %v\n%s", name, i, dout[i].line, err, dout[i].body)
+		if err := dout[i].Parse(); err != nil {
+			t.Fatalf("%s: output document %d does not parse: %v", name, i, err)
+		}
+		if strictDecode == nil || dout[i].Root == nil {
+			continue
+		}
+		if err := strictDecode(din[i].Text()); err != nil {
+			if all {
+				t.Errorf("%s: input document %d (line %d) fails strict decoding: %v", name, i, din[i].Line, err)
+			}
+			continue
+		}
+		if err := strictDecode(dout[i].Text()); err != nil {
+			t.Errorf("%s: document %d (line %d) fails strict decoding: %v\n%s", name, i, dout[i].Line, err, dout[i].Text())
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"envoy-lifecycle/yamledit"
+
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -83,21 +85,16 @@ func ParseConfig(file string, src []byte) (cfg *Config, err error) {
 	case errors.Is(err, io.EOF):
 		return nil, &Error{Code: ExitUsage, File: file, Msg: "the config is empty (want: kind → resource name → container → preStop command)"}
 	case err != nil:
-		e := (&document{line: 1}).yamlError(file, err)
-		e.Code = ExitUsage
-		return nil, e
+		return nil, configError(file, yamledit.SyntaxError(1, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, fail(&extra, "the config has a second document; put every kind in one")
 	} else if !errors.Is(err, io.EOF) {
-		e := (&document{line: 1}).yamlError(file, err)
-		e.Code = ExitUsage
-		return nil, e
+		return nil, configError(file, yamledit.SyntaxError(1, err))
 	}
-	if e := checkKeys(file, 1, &doc); e != nil {
-		e.Code = ExitUsage
-		return nil, e
+	if e := yamledit.CheckKeys(1, &doc); e != nil {
+		return nil, configError(file, e)
 	}
 	if len(doc.Content) != 1 {
 		return nil, &Error{Code: ExitUsage, File: file, Msg: "the config is empty"}
@@ -146,6 +143,11 @@ func ParseConfig(file string, src []byte) (cfg *Config, err error) {
 		return nil, fail(root, "the config names no resource")
 	}
 	return cfg, nil
+}
+
+// configError is a config file that is not YAML.
+func configError(file string, e *yamledit.Error) *Error {
+	return &Error{Code: ExitUsage, File: file, Line: e.Line, Msg: e.Msg}
 }
 
 // commandList reads a preStop command: a non-empty list of scalars.

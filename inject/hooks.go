@@ -11,31 +11,38 @@ import (
 // istioProxy is the name of Istio's sidecar container.
 const istioProxy = "istio-proxy"
 
-// applyConfig sets each configured container's preStop exec command, as
-// the injector script does. Every entry whose resource or container is
-// missing is reported, each with its line in the config.
+// applyConfig sets each configured container's preStop exec command on
+// the workloads of one document, as the injector script does. Missing
+// containers are kept to report at the end, each with its line in the
+// config; other errors stop the run.
 func (r *run) applyConfig(ws []*workload) error {
-	cfg := r.o.Config
-	var errs []error
-	for _, e := range cfg.entries {
-		matched := false
+	for _, e := range r.o.Config.entries {
 		for _, w := range ws {
 			if w.kind != e.kind || w.name != e.name {
 				continue
 			}
-			matched = true
+			r.matched[e] = true
 			missing, err := r.hookWorkload(w, e)
 			if err != nil {
 				return err
 			}
-			errs = append(errs, missing...)
+			r.errs = append(r.errs, missing...)
 		}
-		if !matched {
-			errs = append(errs, &Error{Code: ExitMismatch, File: cfg.file, Line: e.line,
+	}
+	return nil
+}
+
+// finishConfig reports every entry whose resource is not in the manifest,
+// and the missing containers.
+func (r *run) finishConfig() error {
+	cfg := r.o.Config
+	for _, e := range cfg.entries {
+		if !r.matched[e] {
+			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: cfg.file, Line: e.line,
 				Msg: fmt.Sprintf("%s %q is not in %s", strings.ToLower(e.kind), e.name, r.file)})
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(r.errs...)
 }
 
 // hookWorkload applies entry e to workload w. Containers that are missing
@@ -101,6 +108,7 @@ func (r *run) hookWorkload(w *workload, e *hookEntry) (missing []error, err erro
 			inits.Content = append(inits.Content, istioStub(handler, true))
 			r.notef("%s: added init container %q with restartPolicy: Always, carrying only the preStop hook; "+
 				"sidecar.istio.io/nativeSidecar is \"true\", and Istio merges it into the native sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
+			r.stubWarning(w)
 			cs = append(cs, container{name: istioProxy, sidecar: true})
 			continue
 		default:
@@ -108,6 +116,7 @@ func (r *run) hookWorkload(w *workload, e *hookEntry) (missing []error, err erro
 				return nil, w.fail(err)
 			}
 			r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
+			r.stubWarning(w)
 			cs = append(cs, container{name: istioProxy})
 			continue
 		}
@@ -144,6 +153,19 @@ func istioStub(preStop *yaml.Node, native bool) *yaml.Node {
 	}
 	c.Content = append(c.Content, str("lifecycle"), obj(field{"preStop", preStop}))
 	return c
+}
+
+// stubWarning warns that a stub's "image: auto" needs Istio's injector,
+// unless the pod template asks for injection itself.
+func (r *run) stubWarning(w *workload) {
+	meta := w.podMeta()
+	for _, key := range []string{"labels", "annotations"} {
+		m, _ := lookup(meta, key)
+		if strings.EqualFold(scalarAt(m, "sidecar.istio.io/inject"), "true") {
+			return
+		}
+	}
+	r.notef("%s: warning: only Istio's injector fills in the stub's \"image: auto\": without injection on (namespace label istio-injection=enabled) the pod cannot start", w)
 }
 
 // istioOff reports a pod template labelled or annotated

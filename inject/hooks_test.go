@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -10,6 +11,15 @@ import (
 // hook, and a pod annotated sidecar.istio.io/nativeSidecar: "true" gets
 // the stub as a native sidecar init container, which Istio merges into the
 // one it injects, not as a container.
+// webDeployment is a Deployment of an app without a command beside Envoy.
+var webDeployment = func() string {
+	b, err := os.ReadFile("testdata/web-deployment.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
 func TestConfigIstioNative(t *testing.T) {
 	const hook = "        lifecycle:\n          preStop:\n            exec:\n              command: [a]\n"
 	tests := []struct {

@@ -1,16 +1,20 @@
 // Package inject adds lifecycle hooks to Kubernetes manifests: the preStop
 // commands of an injector-script config file, or one of three presets that
-// wire envoy-lifecycle into a pod. It edits the YAML node tree in place, so
-// documents and fields it does not touch come out unchanged. See README.md.
+// wire envoy-lifecycle into a pod. It edits the YAML node trees that
+// yamledit reads, and yamledit splices each edit into the original text, so
+// bytes inject does not edit come out unchanged. See README.md.
 package inject
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"envoy-lifecycle/yamledit"
 )
 
 // Exit codes of Main. They follow sysexits.h, like the rest of the binary.
@@ -81,8 +85,12 @@ type Options struct {
 	// Empty means DefaultImage.
 	Image string
 	// Entrypoint is the command a preset wraps when an app container has
-	// no command. Empty means such a container is an error.
+	// no command and no entry in Entrypoints. Empty means such a container
+	// is an error.
 	Entrypoint []string
+	// Entrypoints maps a container name to the command to wrap when that
+	// container has no command; it wins over Entrypoint. Nil means none.
+	Entrypoints map[string][]string
 	// AppContainers names the containers a preset wraps. Empty means every
 	// container that is not the proxy.
 	AppContainers []string
@@ -108,8 +116,9 @@ var Presets = []string{"envoy", "istio", "shutdown-manager"}
 // Inject returns the manifest src (named file in messages) with the hooks
 // of o added, and the notes worth telling the user (one line each: a raised
 // grace period, an added istio-proxy stub, a replaced hook, a skipped
-// workload). On error out is nil, notes holds what was noted until then,
-// and the error is an *Error or several joined with errors.Join.
+// workload). On error out is nil, notes holds the notes that explain
+// rather than announce a change (a skipped workload), and the error is an
+// *Error or several joined with errors.Join.
 func Inject(file string, src []byte, o Options) (out []byte, notes []string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -119,55 +128,228 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 	if (o.Config == nil) == (o.Preset == "") {
 		return nil, nil, &Error{Code: ExitUsage, Msg: "give either a config or a preset"}
 	}
-	bom := []byte("\ufeff")
-	hasBOM := bytes.HasPrefix(src, bom)
-	docs := split(bytes.TrimPrefix(src, bom))
-	for _, d := range docs {
-		if err := d.parse(file); err != nil {
-			return nil, nil, err
-		}
+	if line, ok := helmTemplate(src); ok {
+		return nil, nil, &Error{Code: ExitManifest, File: file, Line: line,
+			Msg: "this looks like a Helm template ({{ ... }}), not YAML: run `helm template` first and inject its output"}
 	}
-	ws := collect(file, docs)
-	// Remember how each document that may change encodes, to tell later
-	// whether it did. Other documents are always written as they came.
-	for _, w := range ws {
-		if d := w.doc; d.before == nil {
-			if d.before, err = encodeYAMLRaw(d.root); err != nil {
-				return nil, nil, &Error{Code: ExitManifest, File: file, Line: d.line, Msg: "cannot handle this document: " + err.Error()}
+	if o.Preset != "" && !slices.Contains(Presets, o.Preset) {
+		return nil, nil, &Error{Code: ExitUsage, Msg: fmt.Sprintf("unknown preset %q (valid: %s)", o.Preset, strings.Join(Presets, ", "))}
+	}
+	r := &run{file: file, o: o, matched: map[*hookEntry]bool{}, seenApps: map[string]bool{}, usedEntrypoints: map[string]bool{}}
+	// One document at a time, from parse to text, so that a large file
+	// holds few trees at once; the read-back of each changed document,
+	// half the cost, runs beside the next one.
+	v := newVerifier()
+	fail := func(i int, err error) ([]byte, []string, error) {
+		if verr := v.wait(i); verr != nil {
+			return nil, r.remarks, r.unfaithful(verr)
+		}
+		return nil, r.remarks, err
+	}
+	for i, d := range yamledit.Split(src) {
+		if !mayHoldWorkload(d.Body()) {
+			out = d.AppendText(out) // unread: most of a large file
+			continue
+		}
+		if err := d.Parse(); err != nil {
+			var e *yamledit.Error
+			if errors.As(err, &e) {
+				err = &Error{Code: ExitManifest, File: file, Line: e.Line, Msg: e.Msg}
 			}
+			out, _, err := fail(i, err)
+			return out, nil, err
 		}
+		ws := collect(file, d)
+		if o.Config != nil {
+			err = r.applyConfig(ws)
+		} else {
+			err = r.applyPreset(ws)
+		}
+		if err != nil {
+			return fail(i, err)
+		}
+		b, check, err := d.Splice()
+		if err != nil {
+			return fail(i, r.unfaithful(err))
+		}
+		v.check(i, check)
+		d.Release()
+		out = append(out, b...)
 	}
-	r := &run{file: file, o: o}
+	if err := v.wait(-1); err != nil {
+		return nil, r.remarks, r.unfaithful(err)
+	}
 	if o.Config != nil {
-		err = r.applyConfig(ws)
+		err = r.finishConfig()
 	} else {
-		err = r.applyPreset(ws)
+		err = r.finishPreset()
 	}
 	if err != nil {
-		return nil, r.notes, err
-	}
-	if hasBOM {
-		out = append(out, bom...)
-	}
-	for _, d := range docs {
-		b, err := d.render(file)
-		if err != nil {
-			return nil, nil, err
-		}
-		out = append(out, b...)
+		return nil, r.remarks, err
 	}
 	return out, r.notes, nil
 }
+
+// unfaithful is an edit yamledit could not splice faithfully.
+func (r *run) unfaithful(err error) error {
+	var e *yamledit.Error
+	if errors.As(err, &e) && errors.Is(err, yamledit.ErrLineBreaks) {
+		return &Error{Code: ExitManifest, File: r.file, Line: e.Line, Msg: e.Msg}
+	}
+	if errors.As(err, &e) {
+		return &Error{Code: ExitSoftware, File: r.file, Line: e.Line, Msg: "internal error: " + e.Msg}
+	}
+	return err
+}
+
+// verifier runs read-back checks on a goroutine of its own, in order.
+type verifier struct {
+	in   chan indexedCheck
+	done chan struct{}
+	// first is the failed check of the lowest document index; set by the
+	// goroutine, read after done.
+	first    error
+	firstIdx int
+}
+
+type indexedCheck struct {
+	i     int
+	check func() error
+}
+
+func newVerifier() *verifier {
+	v := &verifier{in: make(chan indexedCheck, 64), done: make(chan struct{}), firstIdx: -1}
+	go func() {
+		defer close(v.done)
+		for c := range v.in {
+			if v.first != nil {
+				continue // a later document's failure cannot come first
+			}
+			if err := c.check(); err != nil {
+				v.first, v.firstIdx = err, c.i
+			}
+		}
+	}()
+	return v
+}
+
+func (v *verifier) check(i int, c func() error) { v.in <- indexedCheck{i, c} }
+
+// wait ends the checks and returns the first failed one if it is of a
+// document before document index before (of any, for -1): that failure
+// comes before the error the caller has for document before.
+func (v *verifier) wait(before int) error {
+	close(v.in)
+	<-v.done
+	if v.first != nil && (before < 0 || v.firstIdx < before) {
+		return v.first
+	}
+	return nil
+}
+
+// mayHoldWorkload reports a document that names a kind inject edits, or a
+// List: only those are parsed. A scan, not a regexp: it reads every
+// document of a large file.
+func mayHoldWorkload(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("kind"))
+		if j < 0 {
+			return false
+		}
+		i += j + len("kind")
+		k := skipQuote(b, i)
+		k = skipBlanks(b, k)
+		if k >= len(b) || b[k] != ':' {
+			continue
+		}
+		k = skipQuote(b, skipBlanks(b, k+1))
+		w := k
+		for w < len(b) && (b[w] >= 'A' && b[w] <= 'Z' || b[w] >= 'a' && b[w] <= 'z') {
+			w++
+		}
+		word := b[k:w]
+		if bytes.HasSuffix(word, []byte("List")) {
+			return true
+		}
+		for _, k := range kinds {
+			if string(word) == k.kind {
+				return true
+			}
+		}
+	}
+}
+
+func skipBlanks(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+func skipQuote(b []byte, i int) int {
+	if i < len(b) && (b[i] == '"' || b[i] == '\'') {
+		i++
+	}
+	return i
+}
+
+// helmTemplate reports a text with a Go template action ("{{ .Values.x }}",
+// "{{- if ... }}") outside comments, and the line of the first.
+func helmTemplate(src []byte) (int, bool) {
+	if !bytes.Contains(src, []byte("{{")) {
+		return 0, false
+	}
+	line := 1
+	for len(src) > 0 {
+		l := src
+		if i := bytes.IndexByte(src, '\n'); i >= 0 {
+			l, src = src[:i], src[i+1:]
+		} else {
+			src = nil
+		}
+		if t := bytes.TrimLeft(l, " \t"); len(t) > 0 && t[0] != '#' && templateAction.Match(l) {
+			return line, true
+		}
+		line++
+	}
+	return 0, false
+}
+
+// templateAction matches a Go template action: "{{", an optional "-",
+// then a field, variable, keyword or comment, and later "}}". A YAML flow
+// mapping inside a flow mapping ("{{a: b}: c}") does not match.
+var templateAction = regexp.MustCompile(`\{\{-?\s*(\.|\$|/\*|(if|else|end|range|with|define|template|include|toYaml|tpl|printf|default|required|quote|lookup|nindent|indent)\b).*\}\}`)
 
 // run is one Inject call's state.
 type run struct {
 	file  string
 	o     Options
-	notes []string
+	notes []string // every note, in order
+	// remarks are the notes that explain rather than announce a change
+	// (a skipped workload, an assumption): the ones still true when
+	// nothing is written.
+	remarks []string
+
+	errs      []error             // mismatches, reported at the end
+	matched   map[*hookEntry]bool // config entries found
+	seenApps  map[string]bool     // --app-container names found
+	seenProxy bool                // the --proxy-container was found
+	// usedEntrypoints are the containers an Entrypoints entry was used for.
+	usedEntrypoints map[string]bool
+	workloads       int // preset: workloads seen
+	done            int // preset: workloads injected
 }
 
+// notef notes a change to the manifest.
 func (r *run) notef(format string, args ...any) {
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+// remarkf notes something that holds whether or not the output is
+// written.
+func (r *run) remarkf(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	r.notes, r.remarks = append(r.notes, n), append(r.remarks, n)
 }
 
 // ExitCode returns the exit code of an error from Inject or ParseConfig:
@@ -181,23 +363,4 @@ func ExitCode(err error) int {
 		return e.ExitStatus()
 	}
 	return ExitSoftware
-}
-
-// errorLines splits joined errors into one message each.
-func errorLines(err error) []string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, errorLines(e)...)
-		}
-		return out
-	}
-	return strings.Split(err.Error(), "\n")
-}
-
-// writeErr prints err to w, one "envoy-lifecycle inject: " line per error.
-func writeErr(w io.Writer, err error) {
-	for _, l := range errorLines(err) {
-		fmt.Fprintln(w, "envoy-lifecycle inject: "+l)
-	}
 }

@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"strconv"
 
+	"envoy-lifecycle/yamledit"
+
 	yaml "go.yaml.in/yaml/v3"
 )
 
-// Helpers over the yaml.v3 node tree. Edits are made in place and only when
-// the value differs, so untouched keys keep their comments, order and style.
+// Helpers over the yaml.v3 node tree. Edits are made only where the value
+// differs, and by the rules of yamledit: an existing scalar is replaced,
+// never changed, and a mapping that keeps its keys is edited key by key, so
+// that yamledit splices the smallest text.
 
 // shapeError is a field inject must read or edit that has the wrong shape.
 // It becomes an *Error with the file name and ExitManifest.
@@ -70,11 +74,6 @@ func isNull(n *yaml.Node) bool {
 	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
 }
 
-// isMergeKey reports a "<<" merge key, which inject does not follow.
-func isMergeKey(k *yaml.Node) bool {
-	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.ShortTag() == "!!merge")
-}
-
 // lookup returns the value of key in mapping m, or nil. A value that is an
 // alias, and a mapping with a merge key, are refused: editing through them
 // would change other parts of the document.
@@ -85,7 +84,7 @@ func lookup(m *yaml.Node, key string) (*yaml.Node, error) {
 	var found *yaml.Node
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
-		if isMergeKey(k) {
+		if yamledit.IsMergeKey(k) {
 			return nil, shapeErrorf(k, "merge keys (<<) are not supported here")
 		}
 		if k.Kind == yaml.ScalarNode && k.Value == key && found == nil {
@@ -145,15 +144,32 @@ func set(m *yaml.Node, key string, v *yaml.Node) {
 	setBefore(m, key, v, "")
 }
 
+// merge returns what replaces old by nw: old itself, edited key by key,
+// when both are mappings with the same keys; else nw in old's style.
+func merge(old, nw *yaml.Node) *yaml.Node {
+	if old.Kind != yaml.MappingNode || nw.Kind != yaml.MappingNode || len(old.Content) != len(nw.Content) {
+		adoptStyle(old, nw)
+		return nw
+	}
+	for i := 0; i+1 < len(nw.Content); i += 2 {
+		if v, err := lookup(old, nw.Content[i].Value); err != nil || v == nil {
+			adoptStyle(old, nw)
+			return nw
+		}
+	}
+	for i := 0; i+1 < len(nw.Content); i += 2 {
+		set(old, nw.Content[i].Value, nw.Content[i+1])
+	}
+	return old
+}
+
 // setBefore is set, but a missing key is inserted before the key named
 // before when there is one.
 func setBefore(m *yaml.Node, key string, v *yaml.Node, before string) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if k := m.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
-			if old := m.Content[i+1]; !equal(old, v) {
-				adoptStyle(old, v)
-				v.LineComment = old.LineComment
-				m.Content[i+1] = v
+			if old := m.Content[i+1]; !yamledit.Equal(old, v) {
+				m.Content[i+1] = merge(old, v)
 			}
 			return
 		}
@@ -233,29 +249,6 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("the string %q", n.Value)
 	}
 	return fmt.Sprintf("%s %s", n.ShortTag(), n.Value)
-}
-
-// equal compares two trees by meaning: kind, resolved tag, value and
-// content. Styles, comments, anchors and positions are ignored.
-func equal(a, b *yaml.Node) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	if a.Kind != b.Kind || len(a.Content) != len(b.Content) {
-		return false
-	}
-	switch a.Kind {
-	case yaml.ScalarNode:
-		return a.ShortTag() == b.ShortTag() && a.Value == b.Value
-	case yaml.AliasNode:
-		return a.Value == b.Value
-	}
-	for i := range a.Content {
-		if !equal(a.Content[i], b.Content[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // adoptStyle gives the new tree nw the flow style and quoting of the tree

@@ -3,10 +3,14 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"envoy-lifecycle/lifecycle"
+	"envoy-lifecycle/shutdownmgr"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -22,7 +26,7 @@ const (
 	installPath = "/mnt/envoy-lifecycle"
 
 	managerName     = "shutdown-manager"
-	managerPort     = 8090
+	managerPort     = shutdownmgr.DefaultPort
 	managerPortName = "shutdown-mgr"
 	// The emptyDir of the manager's state and ready files, so that a
 	// manager restarted alone finds the state file (shutdownmgr/README.md,
@@ -36,17 +40,18 @@ const (
 	istioAdminPort = 15000
 	istioAgentPort = 15020
 
-	// The wrap mode's defaults (README "Sizing terminationGracePeriodSeconds").
-	defaultDrainDeadline = 15 * time.Second
-	defaultStopTimeout   = 10 * time.Second
-	quitBudget           = 3 * time.Second
+	// The wrap mode's defaults, from the package that owns them (README
+	// "Sizing terminationGracePeriodSeconds").
+	defaultDrainDeadline = lifecycle.DefaultDrainDeadline
+	defaultStopTimeout   = lifecycle.DefaultStopTimeout
+	quitBudget           = lifecycle.QuitBudget
 
 	// ManagerShutdownTimeout is the shutdown manager's default
-	// --shutdown-timeout (shutdownmanager.go): after its hook returns and
+	// --shutdown-timeout, from shutdownmgr: after its hook returns and
 	// SIGTERM, the manager gives answers in flight this long before it
 	// exits. The shutdown-manager preset's budget counts it
 	// (shutdownmgr/README.md, "Sizing terminationGracePeriodSeconds").
-	ManagerShutdownTimeout = 5 * time.Second
+	ManagerShutdownTimeout = shutdownmgr.DefaultShutdownTimeout
 
 	// graceEnv is the wrapper's copy of the pod's grace period, which
 	// `envoy-lifecycle doctor` checks the budget against (the downward API
@@ -61,46 +66,56 @@ const (
 // proxyRule says which containers count as the proxy, for messages.
 const proxyRule = "a container named envoy or istio-proxy, or whose image contains envoy or proxyv2"
 
-// applyPreset runs the preset on every workload. Workloads that don't fit
-// are skipped with a note; problems that need the user (an app without a
-// command, a grace period too short with --no-fix-grace) are all reported.
+// applyPreset runs the preset on the workloads of one document.
+// Workloads that don't fit are skipped with a note; problems that need the
+// user (an app without a command, a grace period too short with
+// --no-fix-grace) are kept to report at the end; other errors stop the run.
 func (r *run) applyPreset(ws []*workload) error {
-	seenApps := map[string]bool{}
-	done := 0
-	var errs []error
 	for _, w := range ws {
 		var ok bool
 		var err error
-		switch r.o.Preset {
-		case "envoy", "istio":
-			ok, err = r.wrap(w, seenApps)
-		case "shutdown-manager":
+		if r.o.Preset == "shutdown-manager" {
 			ok, err = r.manage(w)
-		default:
-			return &Error{Code: ExitUsage, Msg: fmt.Sprintf("unknown preset %q (valid: %s)", r.o.Preset, strings.Join(Presets, ", "))}
+		} else {
+			ok, err = r.wrap(w, r.seenApps)
 		}
 		var e *Error
 		switch {
 		case err != nil && errors.As(err, &e) && e.Code == ExitMismatch:
-			errs = append(errs, err)
+			r.errs = append(r.errs, err)
 		case err != nil:
 			return err
 		case ok:
-			done++
+			r.done++
 		}
+		r.workloads++
+	}
+	return nil
+}
+
+// finishPreset reports what applyPreset kept, an --app-container no
+// workload has, and a manifest where no workload fits.
+func (r *run) finishPreset() error {
+	for name := range r.o.Entrypoints {
+		if !r.usedEntrypoints[name] {
+			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--entrypoint %s=...: no workload has an app container named %q", name, name)})
+		}
+	}
+	if r.o.ProxyContainer != "" && !r.seenProxy && r.workloads > 0 {
+		r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--proxy-container %q: no workload has such a container", r.o.ProxyContainer)})
 	}
 	for _, name := range r.o.AppContainers {
-		if !seenApps[name] {
-			errs = append(errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--app-container %q: no workload has such a container", name)})
+		if !r.seenApps[name] {
+			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--app-container %q: no workload has such a container", name)})
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if len(r.errs) > 0 {
+		return errors.Join(r.errs...)
 	}
 	switch {
-	case len(ws) == 0:
-		r.notef("%s: no workload (%s) in the manifest: nothing to do", r.file, workloadKinds())
-	case done == 0:
+	case r.workloads == 0:
+		r.remarkf("%s: no workload (%s) in the manifest: nothing to do", r.file, workloadKinds())
+	case r.done == 0:
 		return &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("no workload fits --preset %s (see the notes above)", r.o.Preset)}
 	}
 	return nil
@@ -112,6 +127,21 @@ func workloadKinds() string {
 		ks = append(ks, kinds[k].kind)
 	}
 	return strings.Join(ks, ", ")
+}
+
+// skipNoProxy notes a workload skipped for want of a proxy.
+func (r *run) skipNoProxy(w *workload, cs []container) {
+	if r.o.ProxyContainer != "" {
+		r.remarkf("%s: skipped: no container named by --proxy-container (%q; containers: %s)", w, r.o.ProxyContainer, names(cs))
+		return
+	}
+	r.remarkf("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+}
+
+// isIstioProxy reports Istio's sidecar: named istio-proxy, or its proxyv2
+// image.
+func isIstioProxy(c container) bool {
+	return c.name == istioProxy || strings.Contains(strings.ToLower(scalarAt(c.node, "image")), "proxyv2")
 }
 
 // isProxy applies the proxy rule to a container.
@@ -130,7 +160,9 @@ func isProxy(c container) bool {
 // that fits the proxy rule and is not an --app-container.
 func (r *run) proxy(cs []container) (container, bool) {
 	if r.o.ProxyContainer != "" {
-		return find(cs, r.o.ProxyContainer)
+		c, ok := find(cs, r.o.ProxyContainer)
+		r.seenProxy = r.seenProxy || ok
+		return c, ok
 	}
 	for _, c := range cs {
 		if isProxy(c) && !r.isApp(c.name) {
@@ -170,56 +202,105 @@ func (r *run) apps(cs []container, proxy container, hasProxy bool, seen map[stri
 
 // wrap runs the envoy or istio preset on one workload. It reports whether
 // the workload was injected (or already was), false when it was skipped.
+// The steps: pick the containers, wrap the apps, check the grace period,
+// and give the proxy its hook.
 func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
-	istio := r.o.Preset == "istio"
-	spec, err := w.podSpec()
+	p, ok, err := r.wrapPlan(w, seenApps)
+	if err != nil || !ok {
+		return false, err
+	}
+	b, err := r.wrapApps(w, p)
 	if err != nil {
 		return false, err
 	}
-	if istio && istioOff(w) {
-		r.notef("%s: skipped: Istio injection is off for this pod (sidecar.istio.io/inject: \"false\")", w)
-		return false, nil
-	}
-	cs, err := containers(spec)
+	sleep, err := r.wrapGrace(w, p, b)
 	if err != nil {
-		return false, w.fail(err)
+		return false, err
 	}
-	proxy, hasProxy := r.proxy(cs)
-	apps := r.apps(cs, proxy, hasProxy, seenApps)
-	// A native sidecar proxy (an init container with restartPolicy
-	// Always, declared, or Istio's to be injected): kubelet stops it after
-	// the app, so the wrapper must leave it running.
-	native := (hasProxy && proxy.sidecar) || (istio && nativeSidecarOn(w))
-	switch {
-	case !hasProxy && !istio:
-		r.notef("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
-		return false, nil
-	case len(apps) == 0:
-		r.notef("%s: skipped: no app container besides the proxy (containers: %s; a pod with no app can use --preset shutdown-manager)", w, names(cs))
-		return false, nil
-	case len(apps) > 1:
-		r.notef("%s: wrapped %d containers (%s): each will drain and stop the proxy; pick the app with --app-container", w, len(apps), names(apps))
-	}
+	return true, r.proxyHook(w, p, sleep)
+}
 
+// wrapPlan is what wrap found in a pod.
+type wrapPlan struct {
+	spec     *yaml.Node
+	istio    bool
+	proxy    container
+	hasProxy bool
+	apps     []container
+	// native: the proxy is a native sidecar (an init container with
+	// restartPolicy Always, declared, or Istio's to be injected): kubelet
+	// stops it after the app, so the wrapper must leave it running.
+	native bool
+}
+
+// wrapPlan picks the proxy and the apps, or skips the workload with a
+// note.
+func (r *run) wrapPlan(w *workload, seenApps map[string]bool) (wrapPlan, bool, error) {
+	p := wrapPlan{istio: r.o.Preset == "istio"}
+	var err error
+	if p.spec, err = w.podSpec(); err != nil {
+		return p, false, err
+	}
+	if p.istio && istioOff(w) {
+		r.remarkf("%s: skipped: Istio injection is off for this pod (sidecar.istio.io/inject: \"false\")", w)
+		return p, false, nil
+	}
+	cs, err := containers(p.spec)
+	if err != nil {
+		return p, false, w.fail(err)
+	}
+	p.proxy, p.hasProxy = r.proxy(cs)
+	p.apps = r.apps(cs, p.proxy, p.hasProxy, seenApps)
+	p.native = (p.hasProxy && p.proxy.sidecar) || (p.istio && nativeSidecarOn(w))
+	switch {
+	case !p.hasProxy && !p.istio:
+		r.skipNoProxy(w, cs)
+		return p, false, nil
+	case !p.istio && isIstioProxy(p.proxy) && r.o.AdminPort == 0:
+		return p, false, w.errorf(p.proxy.node, "container %q is Istio's proxy (admin port 15000, stopped through pilot-agent), which --preset envoy would point the wrapper at port 9901 for: "+
+			"use --preset istio, or give --admin-port to treat it as a plain Envoy", p.proxy.name)
+	case len(p.apps) == 0 && len(r.o.AppContainers) > 0:
+		r.remarkf("%s: skipped: no container named by --app-container (%s) besides the proxy (containers: %s)", w, strings.Join(r.o.AppContainers, ", "), names(cs))
+		return p, false, nil
+	case len(p.apps) == 0:
+		r.remarkf("%s: skipped: no app container besides the proxy (containers: %s; a pod with no app can use --preset shutdown-manager)", w, names(cs))
+		return p, false, nil
+	case len(p.apps) > 1:
+		r.remarkf("%s: wrapped %d containers (%s): each will drain and stop the proxy; pick the app with --app-container", w, len(p.apps), names(p.apps))
+	}
+	return p, true, nil
+}
+
+// drainBudget is the largest of the wrapped apps' budgets.
+type drainBudget struct {
+	secs    int
+	bounded bool   // false when an app has no limit (a 0 deadline or timeout)
+	why     string // how secs adds up, for messages
+}
+
+// wrapApps wraps each app's command, points it at the proxy and mounts the
+// binary (adding the install init container when one needs it), and
+// returns the drain budget. Apps without a command are all reported.
+func (r *run) wrapApps(w *workload, p wrapPlan) (drainBudget, error) {
 	adminPort := r.o.AdminPort
 	if adminPort == 0 {
 		adminPort = envoyAdminPort
-		if istio {
+		if p.istio {
 			adminPort = istioAdminPort
 		}
 	}
-	budget, bounded, why := 0, true, ""
+	b := drainBudget{bounded: true}
 	copied := false
 	var errs []error
-	for _, app := range apps {
-		b, ok, reason, err := r.budget(w, app)
+	for _, app := range p.apps {
+		secs, ok, reason, err := r.budget(w, app)
 		if err != nil {
-			return false, err
+			return b, err
 		}
 		if !ok {
-			bounded = false
-		} else if b > budget {
-			budget, why = b, reason
+			b.bounded = false
+		} else if secs > b.secs {
+			b.secs, b.why = secs, reason
 		}
 		wrapped, err := r.wrapCommand(w, app)
 		if err != nil {
@@ -227,75 +308,102 @@ func (r *run) wrap(w *workload, seenApps map[string]bool) (bool, error) {
 			continue
 		}
 		copied = copied || wrapped
-		if err := r.setWrapEnv(app, adminPort, istio, native); err != nil {
-			return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+		if err := r.setWrapEnv(app, adminPort, p.istio, p.native); err != nil {
+			return b, w.fail(fmt.Errorf("container %q: %w", app.name, err))
 		}
 		if wrapped {
 			if err := mountBinary(app.node); err != nil {
-				return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+				return b, w.fail(fmt.Errorf("container %q: %w", app.name, err))
 			}
 		}
 	}
 	if len(errs) > 0 {
-		return false, errors.Join(errs...)
+		return b, errors.Join(errs...)
 	}
 	if copied {
-		if err := r.addInstall(w, spec); err != nil {
-			return false, err
-		}
+		return b, r.addInstall(w, p.spec)
 	}
+	return b, nil
+}
 
-	sleep := budget
+// wrapGrace checks the grace period against the budget (raising it or
+// failing), copies the final one to each app for doctor, and returns how
+// long the proxy's preStop sleeps.
+func (r *run) wrapGrace(w *workload, p wrapPlan, b drainBudget) (int, error) {
+	sleep := b.secs
 	var grace int
-	if bounded {
-		if grace, err = r.checkGrace(w, spec, budget, why); err != nil {
-			return false, err
+	var err error
+	if b.bounded {
+		if grace, err = r.checkGrace(w, p.spec, b.secs, b.why); err != nil {
+			return 0, err
 		}
 	} else {
-		if grace, _, err = gracePeriod(spec); err != nil {
-			return false, w.fail(err)
+		if grace, _, err = gracePeriod(p.spec); err != nil {
+			return 0, w.fail(err)
 		}
 		sleep = grace
-		r.notef("%s: terminationGracePeriodSeconds not checked: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0 (no limit); the proxy's preStop sleeps the whole grace period, %ds", w, grace)
+		r.remarkf("%s: terminationGracePeriodSeconds not checked: ENVOY_LIFECYCLE_DRAIN_DEADLINE or ENVOY_LIFECYCLE_STOP_TIMEOUT is 0 (no limit); the proxy's preStop sleeps the whole grace period, %ds", w, grace)
 	}
-	// The final grace period, raised or not, for doctor's budget check.
-	for _, app := range apps {
+	for _, app := range p.apps {
 		if err := setEnv(app.node, graceEnv, strconv.Itoa(grace), false); err != nil {
-			return false, w.fail(fmt.Errorf("container %q: %w", app.name, err))
+			return 0, w.fail(fmt.Errorf("container %q: %w", app.name, err))
 		}
 	}
-	hook := sleepHandler(sleep)
+	return sleep, nil
+}
+
+// proxyHook gives the proxy a preStop sleep that keeps it up until the
+// wrapper stops it: on the proxy, or on an istio-proxy stub; none for a
+// native sidecar, which kubelet stops after the app.
+func (r *run) proxyHook(w *workload, p wrapPlan, sleep int) error {
+	proxy := p.proxy
 	switch {
-	case native && istio && hasProxy:
-		r.notef("%s: %q is an Istio native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, proxy.name)
-	case native && istio:
-		r.notef("%s: sidecar.istio.io/nativeSidecar is \"true\": Istio injects %s as a native sidecar, which kubelet stops after the app exits, so inject adds no %s stub, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, istioProxy, istioProxy)
-	case native:
-		r.notef("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ENVOY=true)", w, proxy.name)
+	case p.native && p.istio && p.hasProxy:
+		r.remarkf("%s: %q is an Istio native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, proxy.name)
+	case p.native && p.istio:
+		r.remarkf("%s: sidecar.istio.io/nativeSidecar is \"true\": Istio injects %s as a native sidecar, which kubelet stops after the app exits, so inject adds no %s stub, and the wrapper leaves it running (NEVER_KILL_ISTIO=true)", w, istioProxy, istioProxy)
+	case p.native:
+		r.remarkf("%s: %q is a native sidecar: kubelet stops it after the app exits, so it gets no preStop hook, and the wrapper leaves it running (NEVER_KILL_ENVOY=true)", w, proxy.name)
 		// kubelet runs every preStop hook at t=0, a native sidecar's too
 		// (only its SIGTERM waits for the app): one here races the drain.
 		if lc, _ := lookup(proxy.node, "lifecycle"); lc != nil {
 			if ps, _ := lookup(lc, "preStop"); ps != nil && !isNull(ps) {
-				r.notef("%s: container %q has a preStop hook, which kubelet runs at t=0 even for a native sidecar, racing the wrapper's drain: remove it", w, proxy.name)
+				r.remarkf("%s: container %q has a preStop hook, which kubelet runs at t=0 even for a native sidecar, racing the wrapper's drain: remove it", w, proxy.name)
 			}
 		}
-	case hasProxy:
-		replaced, err := setPreStop(proxy.node, hook)
+	case p.hasProxy && sleepsAtLeast(proxy.node, sleep):
+		// A longer sleep is the user's choice (examples/02 sleeps past
+		// the budget): kept, with the comments around it.
+	case p.hasProxy:
+		replaced, err := setPreStop(proxy.node, sleepHandler(sleep))
 		if err != nil {
-			return false, w.fail(fmt.Errorf("container %q: %w", proxy.name, err))
+			return w.fail(fmt.Errorf("container %q: %w", proxy.name, err))
 		}
 		if replaced {
 			r.notef("%s: container %q: replaced its preStop hook", w, proxy.name)
 		}
 	case r.o.IstioStub:
-		if err := addContainer(spec, istioStub(hook, false)); err != nil {
-			return false, w.fail(err)
+		if err := addContainer(p.spec, istioStub(sleepHandler(sleep), false)); err != nil {
+			return w.fail(err)
 		}
 		r.notef("%s: added container %q carrying only the preStop hook; Istio merges it into the sidecar it injects (--no-istio-stub: don't)", w, istioProxy)
+		r.stubWarning(w)
 	default:
-		r.notef("%s: no %s container and --no-istio-stub: the proxy gets no preStop hook", w, istioProxy)
+		r.remarkf("%s: no %s container and --no-istio-stub: the proxy gets no preStop hook", w, istioProxy)
 	}
-	return true, nil
+	return nil
+}
+
+// sleepsAtLeast reports a preStop sleep hook of at least secs seconds.
+func sleepsAtLeast(c *yaml.Node, secs int) bool {
+	lc, _ := lookup(c, "lifecycle")
+	ps, _ := lookup(lc, "preStop")
+	sl, _ := lookup(ps, "sleep")
+	if ps == nil || len(ps.Content) != 2 {
+		return false
+	}
+	n, err := strconv.Atoi(scalarAt(sl, "seconds"))
+	return err == nil && n >= secs
 }
 
 // budget returns how long the wrap mode of container c may take to
@@ -351,7 +459,7 @@ func (r *run) durationEnv(w *workload, c container, name string, flag, def time.
 	case err != nil:
 		return 0, w.fail(err)
 	case indirect:
-		r.notef("%s: container %q: %s comes from valueFrom, so the drain budget assumes its default, %s", w, c.name, name, def)
+		r.remarkf("%s: container %q: %s comes from valueFrom, so the drain budget assumes its default, %s", w, c.name, name, def)
 		return def, nil
 	case !set || v == "":
 		return def, nil
@@ -367,6 +475,7 @@ func (r *run) durationEnv(w *workload, c container, name string, flag, def time.
 // reports whether the container runs the copied binary (and so needs the
 // volume), false when it already runs an envoy-lifecycle of its own.
 func (r *run) wrapCommand(w *workload, c container) (bool, error) {
+	r.usedEntrypoints[c.name] = true
 	node, err := lookup(c.node, "command")
 	if err != nil {
 		return false, w.fail(err)
@@ -387,13 +496,19 @@ func (r *run) wrapCommand(w *workload, c container) (bool, error) {
 	case len(cmd) >= 2 && cmd[0] == wrapperPath && cmd[1] == "--":
 		return true, nil
 	case len(cmd) >= 1 && path.Base(cmd[0]) == "envoy-lifecycle":
-		r.notef("%s: container %q already runs %s: its command is left as it is", w, c.name, cmd[0])
+		r.remarkf("%s: container %q already runs %s: its command is left as it is", w, c.name, cmd[0])
 		return false, nil
-	case len(cmd) == 0 && len(r.o.Entrypoint) == 0:
-		return false, w.errorf(c.node, "container %q has no command, so inject cannot tell what its image runs: "+
-			"write the image's ENTRYPOINT (and CMD) as command, or pass --entrypoint", c.name)
-	case len(cmd) == 0:
-		setAfter(c.node, "command", strings2seq(append([]string{wrapperPath, "--"}, r.o.Entrypoint...)), "image")
+	}
+	if len(cmd) == 0 {
+		ep := r.o.Entrypoints[c.name]
+		if ep == nil {
+			ep = r.o.Entrypoint
+		}
+		if len(ep) == 0 {
+			return false, w.errorf(c.node, "container %q has no command, so inject cannot tell what its image runs: "+
+				"write the image's ENTRYPOINT (and CMD) as command, or pass --entrypoint %s=CMD", c.name, c.name)
+		}
+		setAfter(c.node, "command", strings2seq(append([]string{wrapperPath, "--"}, ep...)), "image")
 		return true, nil
 	}
 	pre := []*yaml.Node{str(wrapperPath), str("--")}
@@ -555,12 +670,25 @@ func (r *run) manage(w *workload) (bool, error) {
 	}
 	proxy, ok := r.proxy(cs)
 	if !ok {
-		r.notef("%s: skipped: no Envoy container (%s; or name it with --proxy-container)", w, proxyRule)
+		r.skipNoProxy(w, cs)
 		return false, nil
 	}
 	deadline := r.o.DrainDeadline
 	if deadline == 0 {
 		deadline = defaultDrainDeadline
+	}
+	mgr, hasMgr := find(cs, managerName)
+	// Hooks that already call the manager are kept as they are (with
+	// their headers and deadlines); the budget counts the proxy's.
+	proxyHook, keepProxy := managerHook(proxy.node, "/shutdown")
+	mgrHook, keepMgr := "", false
+	if hasMgr {
+		mgrHook, keepMgr = managerHook(mgr.node, "/waitforshutdown")
+	}
+	if keepProxy {
+		if d, ok := hookDeadline(proxyHook); ok {
+			deadline = d
+		}
 	}
 	// The hooks carry the deadline so that the budget checked here is the
 	// one the manager uses, whatever its own default. After its hook
@@ -572,13 +700,12 @@ func (r *run) manage(w *workload) (bool, error) {
 	if _, err := r.checkGrace(w, spec, budget, why); err != nil {
 		return false, err
 	}
-	if err := addEmptyDir(w, spec, managerVolume); err != nil {
-		return false, err
-	}
 	query := "?deadline=" + strconv.Itoa(secs)
 	wait := httpGetHandler("/waitforshutdown"+query, managerPort)
-	mgr, ok := find(cs, managerName)
-	if !ok {
+	if !hasMgr {
+		if err := addEmptyDir(w, spec, managerVolume); err != nil {
+			return false, err
+		}
 		args := []string{"shutdown-manager"}
 		if r.o.AdminPort != 0 && r.o.AdminPort != envoyAdminPort {
 			args = append(args, "--envoy-admin-port="+strconv.Itoa(r.o.AdminPort))
@@ -596,14 +723,20 @@ func (r *run) manage(w *workload) (bool, error) {
 			return false, w.fail(err)
 		}
 	} else {
-		if replaced, err := setPreStop(mgr.node, wait); err != nil {
+		if keepMgr {
+			r.remarkf("%s: container %q: kept its preStop hook (GET %s)", w, managerName, mgrHook)
+		} else if replaced, err := setPreStop(mgr.node, wait); err != nil {
 			return false, w.fail(fmt.Errorf("container %q: %w", managerName, err))
 		} else if replaced {
 			r.notef("%s: container %q: replaced its preStop hook", w, managerName)
 		}
-		if err := r.managerFiles(w, mgr); err != nil {
+		if err := r.managerFiles(w, spec, mgr); err != nil {
 			return false, err
 		}
+	}
+	if keepProxy {
+		r.remarkf("%s: container %q: kept its preStop hook (GET %s), which calls the shutdown manager", w, proxy.name, proxyHook)
+		return true, nil
 	}
 	replaced, err := setPreStop(proxy.node, httpGetHandler("/shutdown"+query, managerPort))
 	if err != nil {
@@ -613,6 +746,38 @@ func (r *run) manage(w *workload) (bool, error) {
 		r.notef("%s: container %q: replaced its preStop hook", w, proxy.name)
 	}
 	return true, nil
+}
+
+// managerHook returns the path of the container's preStop httpGet when it
+// calls the manager's endpoint (path "/shutdown" or "/waitforshutdown",
+// with or without a query).
+func managerHook(c *yaml.Node, endpoint string) (string, bool) {
+	lc, _ := lookup(c, "lifecycle")
+	ps, _ := lookup(lc, "preStop")
+	get, _ := lookup(ps, "httpGet")
+	p := scalarAt(get, "path")
+	if p == endpoint || strings.HasPrefix(p, endpoint+"?") {
+		return p, true
+	}
+	return "", false
+}
+
+// hookDeadline reads the ?deadline= of a manager hook's path: whole
+// seconds, or a duration such as 40s.
+func hookDeadline(p string) (time.Duration, bool) {
+	_, q, _ := strings.Cut(p, "?")
+	v, err := url.ParseQuery(q)
+	if err != nil || v.Get("deadline") == "" {
+		return 0, false
+	}
+	d := v.Get("deadline")
+	if n, err := strconv.Atoi(d); err == nil && n > 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := time.ParseDuration(d); err == nil && t > 0 {
+		return t, true
+	}
+	return 0, false
 }
 
 // addEmptyDir adds the emptyDir volume name to the pod, unless it is there.
@@ -639,7 +804,7 @@ func addEmptyDir(w *workload, spec *yaml.Node, name string) error {
 // mounted already) and sets SHUTDOWN_MANAGER_STATE_FILE and
 // SHUTDOWN_MANAGER_READY_FILE there, unless the container chooses the
 // files itself (with those variables, or --state-file and --ready-file).
-func (r *run) managerFiles(w *workload, mgr container) error {
+func (r *run) managerFiles(w *workload, spec *yaml.Node, mgr container) error {
 	mounts, err := seqAt(mgr.node, "volumeMounts", "volumeMounts", true)
 	if err != nil {
 		return w.fail(fmt.Errorf("container %q: %w", managerName, err))
@@ -652,12 +817,20 @@ func (r *run) managerFiles(w *workload, mgr container) error {
 		switch {
 		case scalarAt(m, "name") == managerVolume:
 			dir = scalarAt(m, "mountPath")
+			if err := addEmptyDir(w, spec, managerVolume); err != nil {
+				return err
+			}
+		case path.Clean(scalarAt(m, "mountPath")) == managerDir && isEmptyDir(spec, scalarAt(m, "name")):
+			dir = managerDir // an emptyDir of the pod's own (examples/03)
 		case path.Clean(scalarAt(m, "mountPath")) == managerDir:
 			return w.errorf(m, "container %q already mounts volume %q at %s, where inject mounts %q: mount %q there yourself, or free the path",
 				managerName, scalarAt(m, "name"), managerDir, managerVolume, managerVolume)
 		}
 	}
 	if dir == "" {
+		if err := addEmptyDir(w, spec, managerVolume); err != nil {
+			return err
+		}
 		dir = managerDir
 		mounts.Content = append(mounts.Content, obj(field{"name", str(managerVolume)}, field{"mountPath", str(managerDir)}))
 	}
@@ -677,6 +850,14 @@ func (r *run) managerFiles(w *workload, mgr container) error {
 		}
 	}
 	return nil
+}
+
+// isEmptyDir reports whether the pod has an emptyDir volume named name.
+func isEmptyDir(spec *yaml.Node, name string) bool {
+	vols, _ := lookup(spec, "volumes")
+	v, _ := named(vols, name, "volumes")
+	ed, _ := lookup(v, "emptyDir")
+	return ed != nil
 }
 
 // commandLine returns the container's command and args, the strings only.

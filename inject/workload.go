@@ -6,13 +6,15 @@ import (
 	"strconv"
 	"strings"
 
+	"envoy-lifecycle/yamledit"
+
 	yaml "go.yaml.in/yaml/v3"
 )
 
 // workload is an object of the manifest that holds a pod spec.
 type workload struct {
 	file      string
-	doc       *document
+	doc       *yamledit.Doc
 	kind      string // as in the manifest: "Deployment"
 	name      string
 	namespace string
@@ -51,9 +53,9 @@ func (w *workload) errorf(n *yaml.Node, format string, args ...any) error {
 // line turns a line of the document into a line of the file.
 func (w *workload) line(n int) int {
 	if n <= 0 {
-		return w.doc.line
+		return w.doc.Line
 	}
-	return w.doc.line + n - 1
+	return w.doc.Line + n - 1
 }
 
 // podSpec returns the workload's pod spec mapping.
@@ -90,12 +92,12 @@ var workloadGroups = map[string]bool{"": true, "apps": true, "extensions": true,
 // maxListDepth bounds Lists nested in Lists.
 const maxListDepth = 8
 
-// collect returns the workloads of the documents, in order, looking into
-// the items of Lists.
-func collect(file string, docs []*document) []*workload {
+// collect returns the workloads of a document, in order, looking into the
+// items of Lists.
+func collect(file string, d *yamledit.Doc) []*workload {
 	var out []*workload
-	var visit func(d *document, obj *yaml.Node, depth int)
-	visit = func(d *document, obj *yaml.Node, depth int) {
+	var visit func(d *yamledit.Doc, obj *yaml.Node, depth int)
+	visit = func(d *yamledit.Doc, obj *yaml.Node, depth int) {
 		if obj == nil || obj.Kind != yaml.MappingNode || depth > maxListDepth {
 			return
 		}
@@ -123,10 +125,8 @@ func collect(file string, docs []*document) []*workload {
 			name: scalarAt(meta, "name"), namespace: scalarAt(meta, "namespace"),
 		})
 	}
-	for _, d := range docs {
-		if d.root != nil && len(d.root.Content) == 1 {
-			visit(d, d.root.Content[0], 0)
-		}
+	if d.Root != nil && len(d.Root.Content) == 1 {
+		visit(d, d.Root.Content[0], 0)
 	}
 	return out
 }
@@ -211,7 +211,7 @@ func setPreStop(c *yaml.Node, handler *yaml.Node) (replaced bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	replaced = old != nil && !isNull(old) && !equal(old, handler)
+	replaced = old != nil && !isNull(old) && !yamledit.Equal(old, handler)
 	set(lc, "preStop", handler)
 	return replaced, nil
 }

@@ -1,4 +1,8 @@
-package inject
+package main
+
+// The inject subcommand's command line: flags, reading the manifest and
+// the config, and writing the result in place, to -o or as a diff. The
+// injection itself is package inject.
 
 import (
 	"bytes"
@@ -10,15 +14,23 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
+
+	"envoy-lifecycle/inject"
+
+	"github.com/aymanbagabas/go-udiff"
 )
 
-const usageText = `Usage: envoy-lifecycle inject (-c CONFIG | --preset NAME) [flags] MANIFEST
+const injectUsage = `Usage: envoy-lifecycle inject (-c CONFIG | --preset NAME) [flags] MANIFEST
 
 Adds lifecycle hooks to the Kubernetes manifest MANIFEST (- for stdin) and
-overwrites it, or writes to -o. Multi-document YAML, kind: List and JSON.
+overwrites it, or writes to -o. Multi-document YAML, kind: List, JSON and
+JSON streams (kubectl get -o json).
 
   -c, --config FILE       injector-script config: kind -> name -> container -> preStop command
   --preset NAME           envoy, istio or shutdown-manager, instead of a config
@@ -27,9 +39,10 @@ overwrites it, or writes to -o. Multi-document YAML, kind: List and JSON.
   --no-istio-stub         never add an istio-proxy container for Istio to merge
 
 Preset flags:
-  --image IMAGE           envoy-lifecycle image of the added containers (default ` + DefaultImage + `)
-  --entrypoint CMD        command to wrap when an app container has no command
-                          ("/app serve", or a JSON list '["/app", "serve"]')
+  --image IMAGE           envoy-lifecycle image of the added containers (default ` + inject.DefaultImage + `)
+  --entrypoint [NAME=]CMD command to wrap when an app container has no command
+                          ("/app serve", or a JSON list '["/app", "serve"]');
+                          NAME=CMD for container NAME only (repeatable)
   --app-container NAME    wrap only this container (repeatable; default: every non-proxy container)
   --proxy-container NAME  the proxy container (default: named envoy or istio-proxy,
                           or an image containing envoy or proxyv2)
@@ -40,10 +53,11 @@ Preset flags:
   --no-fix-grace          fail instead of raising a terminationGracePeriodSeconds
                           shorter than the drain budget + 2s
 
-Exit codes: 0 done; 64 bad command line or config; 65 manifest not YAML or a
-field of the wrong shape; 66 cannot read an input; 73 cannot write the output;
-78 the manifest does not fit (a config entry not found, an app without a
-command, grace period too short with --no-fix-grace); 70 internal error.
+Exit codes: 0 done; 64 bad command line or config; 65 manifest not YAML (a
+Helm template too) or a field of the wrong shape; 66 cannot read an input;
+73 cannot write the output; 78 the manifest does not fit (a config entry not
+found, an app without a command, grace period too short with
+--no-fix-grace); 70 internal error.
 `
 
 // stringList is a repeatable flag; commas separate values too.
@@ -60,21 +74,29 @@ func (s *stringList) Set(v string) error {
 	return nil
 }
 
-// cliFlags are Main's flags.
-type cliFlags struct {
-	config, output, preset, entrypoint, image, proxy string
-	apps                                             stringList
-	adminPort                                        int
-	deadline, stop                                   time.Duration
-	dryRun, noFixGrace, noIstioStub                  bool
+// repeated is a repeatable flag whose values are kept whole.
+type repeated []string
+
+func (s *repeated) String() string     { return strings.Join(*s, " ") }
+func (s *repeated) Set(v string) error { *s = append(*s, v); return nil }
+
+// injectFlags are the inject subcommand's flags.
+type injectFlags struct {
+	config, output, preset, image, proxy string
+	entrypoints                          repeated
+	apps                                 stringList
+	adminPort                            int
+	deadline, stop                       time.Duration
+	dryRun, noFixGrace, noIstioStub      bool
 }
 
-// Main is the inject subcommand: it parses args, reads the manifest (from
-// stdin for "-"), and writes the result over it, to -o, or as a diff with
-// --dry-run. Notes and errors go to stderr. It returns the exit code (the
-// Exit* constants) and never leaves the output half-written.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var f cliFlags
+// runInject is the inject subcommand: it parses args, reads the manifest
+// (from stdin for "-"), and writes the result over it, to -o, or as a
+// diff with --dry-run. Notes and errors go to stderr; the notes of a
+// change only once it is written. It returns the exit code (inject.Exit*)
+// and never leaves the output half-written.
+func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var f injectFlags
 	fs := flag.NewFlagSet("envoy-lifecycle inject", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -85,7 +107,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.StringVar(&f.output, n, "", "")
 	}
 	fs.StringVar(&f.preset, "preset", "", "")
-	fs.StringVar(&f.entrypoint, "entrypoint", "", "")
+	fs.Var(&f.entrypoints, "entrypoint", "")
 	fs.StringVar(&f.image, "image", "", "")
 	fs.StringVar(&f.proxy, "proxy-container", "", "")
 	fs.Var(&f.apps, "app-container", "")
@@ -98,12 +120,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "envoy-lifecycle inject: "+format+" (see envoy-lifecycle inject --help)\n", a...)
-		return ExitUsage
+		return inject.ExitUsage
 	}
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usageText)
-		return ExitOK
+		fmt.Fprint(stdout, injectUsage)
+		return inject.ExitOK
 	}
 	if err != nil {
 		return usageErr("%v", err)
@@ -112,7 +134,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 
 	o, code := f.options(set, usageErr)
-	if code != ExitOK {
+	if code != inject.ExitOK {
 		return code
 	}
 	if len(pos) != 1 {
@@ -126,74 +148,105 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		src, name, err := readInput(f.config, stdin)
 		if err != nil {
 			fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
-			return ExitNoInput
+			return inject.ExitNoInput
 		}
-		if o.Config, err = ParseConfig(name, src); err != nil {
-			writeErr(stderr, err)
-			return ExitCode(err)
+		if o.Config, err = inject.ParseConfig(name, src); err != nil {
+			writeInjectErr(stderr, err)
+			return inject.ExitCode(err)
 		}
 	}
 	src, name, err := readInput(manifest, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
-		return ExitNoInput
+		return inject.ExitNoInput
 	}
-	out, notes, err := Inject(name, src, o)
-	for _, n := range notes {
-		fmt.Fprintln(stderr, "envoy-lifecycle inject: note: "+n)
-	}
+	// A short batch job: collect garbage only near a ceiling well under
+	// the 100 MB a 5 MB manifest may take (issue 13), not every time the
+	// heap doubles.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
+	out, notes, err := inject.Inject(name, src, o)
 	if err != nil {
-		writeErr(stderr, err)
-		return ExitCode(err)
+		printNotes(stderr, notes)
+		writeInjectErr(stderr, err)
+		return inject.ExitCode(err)
 	}
 
 	dest := f.output
 	if dest == "" {
 		dest = manifest
 	}
-	if f.dryRun {
+	switch {
+	case f.dryRun:
 		to := dest
 		if to == "-" {
 			to = "<stdout>"
 		}
 		if bytes.Equal(src, out) {
+			printNotes(stderr, notes)
 			fmt.Fprintln(stderr, "envoy-lifecycle inject: "+name+": no changes")
-			return ExitOK
+			return inject.ExitOK
 		}
-		if err := unifiedDiff(stdout, name, to, src, out, 3); err != nil {
+		if _, err := io.WriteString(stdout, udiff.Unified(name, to, string(src), string(out))); err != nil {
 			fmt.Fprintln(stderr, "envoy-lifecycle inject: cannot write the diff: "+err.Error())
-			return ExitCantCreate
+			return inject.ExitCantCreate
 		}
-		return ExitOK
-	}
-	if dest == "-" {
+	case dest == "-":
 		if _, err := stdout.Write(out); err != nil {
 			fmt.Fprintln(stderr, "envoy-lifecycle inject: cannot write to stdout: "+err.Error())
-			return ExitCantCreate
+			return inject.ExitCantCreate
 		}
-		return ExitOK
+	default:
+		if err := writeFile(dest, out); err != nil {
+			fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
+			return inject.ExitCantCreate
+		}
 	}
-	if err := writeFile(dest, out); err != nil {
-		fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
-		return ExitCantCreate
-	}
-	return ExitOK
+	printNotes(stderr, notes)
+	return inject.ExitOK
 }
 
-// options checks the flags against each other and builds Options.
-func (f *cliFlags) options(set map[string]bool, usageErr func(string, ...any) int) (Options, int) {
-	o := Options{
+func printNotes(w io.Writer, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintln(w, "envoy-lifecycle inject: note: "+n)
+	}
+}
+
+// errorLines splits joined errors into one message each.
+func errorLines(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, errorLines(e)...)
+		}
+		return out
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+// writeInjectErr prints err to w, one "envoy-lifecycle inject: " line per
+// error.
+func writeInjectErr(w io.Writer, err error) {
+	for _, l := range errorLines(err) {
+		fmt.Fprintln(w, "envoy-lifecycle inject: "+l)
+	}
+}
+
+// options checks the flags against each other and builds inject.Options.
+func (f *injectFlags) options(set map[string]bool, usageErr func(string, ...any) int) (inject.Options, int) {
+	o := inject.Options{
 		Preset: f.preset, IstioStub: !f.noIstioStub, FixGrace: !f.noFixGrace,
 		Image: f.image, AppContainers: f.apps, ProxyContainer: f.proxy,
 		AdminPort: f.adminPort, DrainDeadline: f.deadline, StopTimeout: f.stop,
 	}
+	presets := inject.Presets
 	switch {
 	case f.config == "" && f.preset == "":
-		return o, usageErr("give a config (-c FILE) or a preset (--preset %s)", strings.Join(Presets, "|"))
+		return o, usageErr("give a config (-c FILE) or a preset (--preset %s)", strings.Join(presets, "|"))
 	case f.config != "" && f.preset != "":
 		return o, usageErr("give a config (-c) or a preset (--preset), not both")
-	case f.preset != "" && !slices.Contains(Presets, f.preset):
-		return o, usageErr("--preset %q: unknown preset (valid: %s)", f.preset, strings.Join(Presets, ", "))
+	case f.preset != "" && !slices.Contains(presets, f.preset):
+		return o, usageErr("--preset %q: unknown preset (valid: %s)", f.preset, strings.Join(presets, ", "))
 	}
 	presetOnly := []string{"image", "entrypoint", "app-container", "proxy-container", "admin-port", "drain-deadline", "stop-timeout", "no-fix-grace"}
 	for _, n := range presetOnly {
@@ -225,14 +278,39 @@ func (f *cliFlags) options(set map[string]bool, usageErr func(string, ...any) in
 	case set["proxy-container"] && slices.Contains(f.apps, f.proxy):
 		return o, usageErr("--proxy-container %q is also an --app-container", f.proxy)
 	}
-	if set["entrypoint"] {
-		ep, err := parseEntrypoint(f.entrypoint)
+	for _, v := range f.entrypoints {
+		name, cmd := splitEntrypoint(v)
+		ep, err := parseEntrypoint(cmd)
 		if err != nil {
-			return o, usageErr("--entrypoint %q: %v", f.entrypoint, err)
+			return o, usageErr("--entrypoint %q: %v", v, err)
 		}
-		o.Entrypoint = ep
+		switch {
+		case name == "" && o.Entrypoint != nil:
+			return o, usageErr("--entrypoint %q: a default entrypoint is already given (%q); name the container: --entrypoint NAME=CMD", v, strings.Join(o.Entrypoint, " "))
+		case name == "":
+			o.Entrypoint = ep
+		case o.Entrypoints[name] != nil:
+			return o, usageErr("--entrypoint %q: container %q already has one", v, name)
+		default:
+			if o.Entrypoints == nil {
+				o.Entrypoints = map[string][]string{}
+			}
+			o.Entrypoints[name] = ep
+		}
 	}
-	return o, ExitOK
+	return o, inject.ExitOK
+}
+
+// containerName is a Kubernetes container name (an RFC 1123 label).
+var containerName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// splitEntrypoint splits "NAME=CMD" when what comes before the first "="
+// is a container name; else the whole value is the command.
+func splitEntrypoint(v string) (name, cmd string) {
+	if n, c, ok := strings.Cut(v, "="); ok && containerName.MatchString(n) {
+		return n, c
+	}
+	return "", v
 }
 
 // parseEntrypoint reads --entrypoint: a JSON list of strings, or words
@@ -293,15 +371,18 @@ func readInput(path string, stdin io.Reader) ([]byte, string, error) {
 }
 
 // writeFile replaces path with data through a temporary file in the same
-// directory and a rename. It keeps the file's mode, writes through a
-// symlink to its target, and leaves a file that already holds data alone.
-// A character device or a named pipe (/dev/null, /dev/stdout, a FIFO) is
-// written directly: it can't be replaced.
+// directory and a rename. It keeps the file's mode and owner, refuses a
+// file the user could not write, writes through a symlink to its target,
+// and leaves a file that already holds data alone. A character device or
+// a named pipe (/dev/null, /dev/stdout, a FIFO) is written directly: it
+// can't be replaced.
 func writeFile(path string, data []byte) error {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
 	perm := os.FileMode(0o644)
+	owner := -1
+	var gid int
 	if fi, err := os.Stat(path); err == nil {
 		switch m := fi.Mode(); {
 		case m&(os.ModeCharDevice|os.ModeNamedPipe) != 0:
@@ -313,11 +394,36 @@ func writeFile(path string, data []byte) error {
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 			return nil
 		}
+		// Replacing goes through the directory, which would let a user
+		// replace a file they may not write (root ignores the mode, so
+		// a file without its owner's write bit is refused too).
+		if perm&0o200 == 0 || syscall.Access(path, 2 /* W_OK */) != nil {
+			return fmt.Errorf("cannot write %s: permission denied (mode %04o): make it writable, or write elsewhere with -o", path, perm)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid()) {
+			owner, gid = int(st.Uid), int(st.Gid)
+		}
 	}
-	return writeAtomic(path, perm, func(w io.Writer) error {
+	return writeAtomic(path, perm, owner, gid, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
-	})
+	}, func() error { return writeInPlace(path, data) })
+}
+
+// writeInPlace truncates and writes path, which keeps its owner, for a
+// file another user owns whose owner a new file cannot take.
+func writeInPlace(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err == nil {
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeDirect writes data to an existing file that is not a regular one.
@@ -337,50 +443,4 @@ func writeDirect(path string, data []byte) error {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeError is a failure to write the output.
-type writeError struct{ err error }
-
-func (e *writeError) Error() string { return e.err.Error() }
-func (e *writeError) Unwrap() error { return e.err }
-
-// writeAtomic writes path through a temporary file in its directory, which
-// it syncs, chmods to perm and renames over path. On failure the temporary
-// file is removed and path is untouched.
-func writeAtomic(path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return &writeError{fmt.Errorf("cannot write %s: %w", path, err)}
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = &writeError{fmt.Errorf("cannot write %s: %w", path, err)}
-		}
-	}()
-	if err := fill(tmp); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// isWriteErr reports an error of writeAtomic.
-func isWriteErr(err error) bool {
-	var we *writeError
-	return errors.As(err, &we)
 }

@@ -17,8 +17,14 @@ import (
 // drainUsage heads `envoy-lifecycle drain --help`, above the flags.
 var drainUsage = fmt.Sprintf(`Usage: envoy-lifecycle drain [FLAGS]
 
-Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain listeners, poll connections until the minimum or the deadline, then write the ready file. Exit codes: 0 drained, %d deadline with connections open, %d Envoy admin unreachable, %d bad settings, 128+n ended by signal n.
-`, exitDrainDeadline, exitUnavailable, exitUsage)
+Drains Envoy once, as an exec preStop hook: fail health checks, wait, drain
+listeners, poll connections until the minimum or the deadline, then write the
+ready file. Exit codes: 0 drained, %d deadline with connections open, %d Envoy
+admin unreachable (at once, without waiting the delay), %d Envoy's /stats
+answer too large to count connections, %d ready file not written, %d bad
+settings, 128+n ended by signal n.
+
+`, exitDrainDeadline, exitUnavailable, exitStatsTooLarge, exitCantCreate, exitUsage)
 
 // runDrain is `envoy-lifecycle drain`: one drain, as an exec preStop hook.
 // Exit codes: see drainUsage; a signal ends it without the ready file.
@@ -44,9 +50,12 @@ func runDrain(args []string, stdout, stderr io.Writer) int {
 		return exitCode(err)
 	}
 	once := shutdownmgr.Once{Drain: cfg.drain(admin, log), ReadyFile: cfg.readyFile, StateFile: cfg.stateFile, Logger: log}
-	res, sig := once.RunUntil(sigs)
-	if sig != nil {
+	res, sig, err := once.RunUntil(sigs)
+	switch {
+	case sig != nil:
 		return exitCode(sig)
+	case err != nil: // the ready file: its waiters would wait in vain
+		return exitCode(err)
 	}
 	return exitCode(res.Reason)
 }

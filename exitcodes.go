@@ -8,6 +8,7 @@ import (
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/lifecycle"
 	"envoy-lifecycle/quit"
+	"envoy-lifecycle/shutdownmgr"
 )
 
 // Exit codes of our own. The app's codes pass through unchanged (0-255);
@@ -17,9 +18,11 @@ import (
 const (
 	exitProblems      = 1  // doctor: a check failed, something would break at run time
 	exitUsage         = 64 // bad command line or configuration (EX_USAGE)
+	exitStatsTooLarge = 65 // drain: Envoy's /stats answer too large to count connections (EX_DATAERR)
 	exitUnavailable   = 69 // Envoy not LIVE within QUIT_WITHOUT_ENVOY_TIMEOUT, a fatal READY_* condition not met, or its admin unreachable (EX_UNAVAILABLE)
 	exitSoftware      = 70 // internal error (EX_SOFTWARE)
 	exitCannotListen  = 71 // the shutdown manager cannot listen on its address (EX_OSERR)
+	exitCantCreate    = 73 // drain: the ready file could not be written (EX_CANTCREAT)
 	exitDrainDeadline = 75 // drain: connections still open at the deadline (EX_TEMPFAIL)
 )
 
@@ -41,6 +44,8 @@ func exitCode(what any) int {
 			return exitDrainDeadline
 		case quit.ReasonUnreachable:
 			return exitUnavailable
+		case quit.ReasonStatsTooLarge:
+			return exitStatsTooLarge
 		}
 		return 0
 	case error:
@@ -55,6 +60,8 @@ func exitCode(what any) int {
 			return exitUsage
 		case errors.As(w, &oe) && oe.Op == "listen":
 			return exitCannotListen
+		case errors.Is(w, shutdownmgr.ErrReadyFile):
+			return exitCantCreate
 		}
 	}
 	return exitSoftware

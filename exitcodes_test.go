@@ -48,6 +48,8 @@ func TestExitCodeByType(t *testing.T) {
 		{"cancelled", quit.ReasonCancelled, 0},
 		{"drain deadline", quit.ReasonDeadline, exitDrainDeadline},
 		{"admin unreachable", quit.ReasonUnreachable, exitUnavailable},
+		{"stats too large", quit.ReasonStatsTooLarge, exitStatsTooLarge},
+		{"ready file not written", fmt.Errorf("%w /x: %w", shutdownmgr.ErrReadyFile, errors.New("read-only file system")), exitCantCreate},
 		{"SIGTERM", syscall.SIGTERM, 143},
 		{"SIGINT", syscall.SIGINT, 130},
 	}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"envoy-lifecycle/cli"
+	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/settings"
 )
 
@@ -117,6 +119,18 @@ func oneOf(dst *string, valid ...string) func(string) error {
 	}
 }
 
+// shown is v as an error may echo it: a secret is replaced, a URL's
+// secrets are.
+func (s *mgrSetting) shown(v string) string {
+	switch {
+	case s.secret:
+		return fmt.Sprintf("(%d characters, not shown)", len(v))
+	case s.isURL:
+		return envoy.RedactAddress(v)
+	}
+	return v
+}
+
 // positive wraps a duration setter: zero is refused too.
 func positive(set func(string) error, dst *time.Duration) func(string) error {
 	return func(s string) error {
@@ -161,7 +175,7 @@ func (f settingFlag) IsBoolFlag() bool { return f.s.isBool }
 
 func (f settingFlag) Set(v string) error {
 	if err := f.s.set(v); err != nil {
-		ce := &ConfigError{Name: "--" + f.name, Value: v, Valid: f.s.valid, Err: err}
+		ce := &ConfigError{Name: "--" + f.name, Value: f.s.shown(v), Valid: f.s.valid, Err: err}
 		*f.bad = ce
 		return ce
 	}

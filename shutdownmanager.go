@@ -50,6 +50,8 @@ type mgrSetting struct {
 	desc   string
 	valid  string
 	isBool bool
+	secret bool // its value is never echoed in an error
+	isURL  bool // its value is echoed through envoy.RedactAddress
 	cmds   cmdMask
 	set    func(string) error
 }
@@ -83,6 +85,8 @@ type mgrConfig struct {
 	stateFile         string
 	token             string
 	maxWaiters        int
+	maxConns          int  // 0: the server's default
+	allowRemoteDrain  bool // lifts the loopback rule for tokenless drains
 	interval          time.Duration
 	cooldown          time.Duration
 	waitzTimeout      time.Duration
@@ -118,7 +122,7 @@ func (c *mgrConfig) settings() []*mgrSetting {
 				c.address = strings.Trim(s, "[]")
 				return nil
 			}},
-		{flags: []string{"envoy-admin"}, env: []string{"ENVOY_ADMIN_API"}, cmds: forBoth, from: "wrap mode; Contour (unix socket path)",
+		{flags: []string{"envoy-admin"}, env: []string{"ENVOY_ADMIN_API"}, cmds: forBoth, from: "wrap mode; Contour (unix socket path)", isURL: true,
 			valid: settings.ValidAdmin,
 			desc:  "Envoy admin address. Wins over the three parts below.",
 			set: func(s string) error {
@@ -159,9 +163,17 @@ func (c *mgrConfig) settings() []*mgrSetting {
 		{flags: []string{"delay-max"}, env: []string{"SHUTDOWN_MANAGER_DELAY_MAX"}, def: "0s", cmds: forBoth, valid: validDuration + "; 0: half the deadline",
 			desc: "With --delay=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half the deadline, or none with --deadline=0, like the rest of the drain.", set: durationSetter(&c.delayMax)},
 		{flags: []string{"period", "check-drain-interval", "check-interval", "check-period-seconds"}, env: []string{"SHUTDOWN_MANAGER_PERIOD"}, def: "1s", cmds: forBoth,
-			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration greater than 0 (" + validDuration + ")",
+			from: "shutdown handler (?period=, 5s); marin3r --check-drain-interval (5s); Contour --check-interval", valid: "a duration of at least " + shutdownmgr.MinPeriod.String() + " (" + validDuration + ")",
 			desc: "Interval between connection polls; /shutdown returns within one period of the count reaching the minimum. ?period= overrides it.",
-			set:  positive(durationSetter(&c.period), &c.period)},
+			set: func(v string) error {
+				if err := positive(durationSetter(&c.period), &c.period)(v); err != nil {
+					return err
+				}
+				if c.period < shutdownmgr.MinPeriod {
+					return fmt.Errorf("below the minimum %s", shutdownmgr.MinPeriod)
+				}
+				return nil
+			}},
 		{flags: []string{"deadline", "check-deadline-seconds"}, env: []string{"SHUTDOWN_MANAGER_DEADLINE"}, def: "300s", cmds: forBoth,
 			from: "shutdown handler (?deadline=)", valid: validDuration + "; 0: none",
 			desc: "Longest drain, delays included, and longest wait of /shutdown, /waitforshutdown and the ready-file waits (408 past it). ?deadline= overrides it.",
@@ -208,7 +220,8 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			desc: "Records that a drain failed Envoy's health checks; a manager that starts and finds it POSTs /healthcheck/ok. Put it on an emptyDir so it outlives a restart.",
 			set:  stringSetter(&c.stateFile)},
 		{flags: []string{"token"}, env: []string{"SHUTDOWN_MANAGER_TOKEN"}, cmds: forManager, valid: "printable characters without spaces",
-			desc: "Shared token required in the " + shutdownmgr.TokenHeader + " header of /shutdown, /drain, /waitforshutdown, /shutdown/ready and /waitz (401 missing, 403 wrong).",
+			secret: true,
+			desc:   "Shared token required in the " + shutdownmgr.TokenHeader + " header of /shutdown, /drain, /waitforshutdown, /shutdown/ready and /waitz (401 missing, 403 wrong).",
 			set: func(s string) error {
 				for _, r := range s {
 					if r <= ' ' || r == 0x7f {
@@ -220,6 +233,13 @@ func (c *mgrConfig) settings() []*mgrSetting {
 			}},
 		{flags: []string{"max-waiters"}, env: []string{"SHUTDOWN_MANAGER_MAX_WAITERS"}, def: strconv.Itoa(shutdownmgr.DefaultMaxWaiters), cmds: forManager,
 			valid: settings.ValidInt(1, 100000), desc: "Most requests waiting at once; past it they get 503.", set: intSetter(&c.maxWaiters, 1, 100000)},
+		{flags: []string{"max-conns"}, env: []string{"SHUTDOWN_MANAGER_MAX_CONNS"}, def: "0", cmds: forManager,
+			valid: "0, or a whole number above --max-waiters, up to 1000000",
+			desc:  fmt.Sprintf("Most connections open at once; past it new ones are closed as soon as accepted. 0: %d, or --max-waiters + 64 when larger.", shutdownmgr.DefaultMaxConns),
+			set:   intSetter(&c.maxConns, 0, 1000000)},
+		{flags: []string{"allow-remote-drain"}, env: []string{"SHUTDOWN_MANAGER_ALLOW_REMOTE_DRAIN"}, def: "false", isBool: true, cmds: forManager, valid: validBool,
+			desc: "Without --token, let clients outside loopback start or join a drain (/drain, /shutdown). Only on a network you trust: anyone who reaches the port can drain Envoy.",
+			set:  boolSetter(&c.allowRemoteDrain)},
 		{flags: []string{"interval"}, env: []string{"SHUTDOWN_MANAGER_INTERVAL", "INTERVAL"}, def: "10s", cmds: forManager, from: "k8s-prestop-sidecar (INTERVAL)", valid: validDuration,
 			desc: "Quiet window: /waitz (and the exit after SIGTERM) wait until no load-balancer hit was seen for this long. Not the poll interval (--period).",
 			set:  durationSetter(&c.interval)},
@@ -322,7 +342,7 @@ func parseMgrConfig(cmd cmdMask, args []string) (c *mgrConfig, help bool, err er
 			}
 		default:
 			if err := s.set(v); err != nil {
-				return nil, false, &ConfigError{Name: name, Value: v, Valid: s.valid, Err: err}
+				return nil, false, &ConfigError{Name: name, Value: s.shown(v), Valid: s.valid, Err: err}
 			}
 		}
 		if len(s.env) > 1 {
@@ -385,6 +405,11 @@ func (c *mgrConfig) resolve() error {
 	if c.readyFileOnly && c.readyFile == "" {
 		return &ConfigError{Name: "--ready-file", Value: "", Valid: "a file path when --ready-file-only is set", Err: errors.New("missing")}
 	}
+	// Waiters at the cap would lock out the probes and the load-balancer path.
+	if c.maxConns != 0 && c.maxConns <= c.maxWaiters {
+		return &ConfigError{Name: "--max-conns", Value: strconv.Itoa(c.maxConns),
+			Valid: fmt.Sprintf("0, or a whole number above --max-waiters (%d)", c.maxWaiters), Err: errors.New("not above --max-waiters")}
+	}
 	return nil
 }
 
@@ -428,6 +453,29 @@ func (c *mgrConfig) drain(admin *envoy.Client, log hclog.Logger) quit.Drain {
 		Quiet:              c.autoDelay(),
 		Arrivals:           c.arrivals(),
 		Logger:             log.Named("drain").With("context", "drain"),
+	}
+}
+
+// server is the manager these settings describe.
+func (c *mgrConfig) server(admin *envoy.Client, log hclog.Logger) *shutdownmgr.Server {
+	return &shutdownmgr.Server{
+		Addr:              net.JoinHostPort(c.address, strconv.Itoa(c.port)),
+		Drain:             c.drain(admin, log),
+		ReadyFile:         c.readyFile,
+		ReadyFileOnly:     c.readyFileOnly,
+		ReadyFileInterval: c.readyFileInterval,
+		StateFile:         c.stateFile,
+		Token:             c.token,
+		MaxWaiters:        c.maxWaiters,
+		MaxConns:          c.maxConns,
+		AllowRemoteDrain:  c.allowRemoteDrain,
+		Interval:          c.interval,
+		Cooldown:          c.cooldown,
+		WaitzTimeout:      c.waitzTimeout,
+		LogHits:           c.logHits,
+		DrainOnTerminate:  c.drainOnSignal,
+		ShutdownTimeout:   c.shutdownTimeout,
+		Logger:            log,
 	}
 }
 
@@ -477,23 +525,7 @@ func runShutdownManager(args []string, stdout, stderr io.Writer) int {
 			log.Error("admin socket not connectable; drains will fail", "error", err)
 		}
 	}
-	srv := &shutdownmgr.Server{
-		Addr:              net.JoinHostPort(cfg.address, strconv.Itoa(cfg.port)),
-		Drain:             cfg.drain(admin, log),
-		ReadyFile:         cfg.readyFile,
-		ReadyFileOnly:     cfg.readyFileOnly,
-		ReadyFileInterval: cfg.readyFileInterval,
-		StateFile:         cfg.stateFile,
-		Token:             cfg.token,
-		MaxWaiters:        cfg.maxWaiters,
-		Interval:          cfg.interval,
-		Cooldown:          cfg.cooldown,
-		WaitzTimeout:      cfg.waitzTimeout,
-		LogHits:           cfg.logHits,
-		DrainOnTerminate:  cfg.drainOnSignal,
-		ShutdownTimeout:   cfg.shutdownTimeout,
-		Logger:            log,
-	}
+	srv := cfg.server(admin, log)
 	if err := srv.Open(); err != nil {
 		log.Error("cannot start", "error", err)
 		return exitCode(err)
@@ -515,7 +547,7 @@ func printMgrUsage(w io.Writer, name string, cmd cmdMask) {
 	default:
 		intro = `Usage: envoy-lifecycle shutdown-manager [FLAGS]
 
-A sidecar that drains Envoy from Kubernetes preStop hooks (see shutdownmgr/README.md). Endpoints: /shutdown and /drain start or join the one drain and wait for it (200, 408 at the deadline); /waitforshutdown waits for it without starting it; /shutdown/ready waits for the ready file; /healthz 200; /readyz 200, 503 once terminating; /waitz waits until load-balancer hits stop; /status JSON; any other path is a load-balancer hit (200, 503 once terminating). Query: ?delay=&period=&deadline= (seconds or 500ms). Token header: ` + shutdownmgr.TokenHeader + `.
+A sidecar that drains Envoy from Kubernetes preStop hooks (see shutdownmgr/README.md). Endpoints: /shutdown and /drain start or join the one drain and wait for it (200, 408 at the deadline); /waitforshutdown waits for it without starting it; /shutdown/ready waits for the ready file; /healthz 200; /readyz 200, 503 once terminating; /waitz waits until load-balancer hits stop; /status JSON; any other path is a load-balancer hit (200, 503 once terminating). Query: ?delay=&period=&deadline= (seconds or 500ms). Token header: ` + shutdownmgr.TokenHeader + `. Without --token only loopback clients may start or join a drain (/drain, /shutdown); others get 403 unless --allow-remote-drain is set.
 `
 	}
 	io.WriteString(w, wrapHelp(intro+`

@@ -381,7 +381,10 @@ func TestManagerSigtermFlipsReadiness(t *testing.T) {
 // balancer probes every 20ms until it sees three 503s in a row.
 func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	t.Parallel()
-	const interval, cooldown = 200 * time.Millisecond, 200 * time.Millisecond
+	// The quiet window is 50 probe periods: a scheduler stall on a loaded
+	// machine must not pass for the probes stopping.
+	const period = 20 * time.Millisecond
+	const interval, cooldown = 50 * period, 200 * time.Millisecond
 	e := envoytest.Start(t, envoyfake.Options{})
 	ready, state := mgrFiles(t)
 	m := startManager(t, []string{"INTERVAL=" + interval.String(), "COOLDOWN=" + cooldown.String(), "LOG=yes"},
@@ -394,7 +397,7 @@ func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	stopLB := make(chan struct{})
 	go func() { // the load balancer: its own probe interval, not a sync
 		defer close(lbDone)
-		tick := time.NewTicker(20 * time.Millisecond)
+		tick := time.NewTicker(period)
 		defer tick.Stop()
 		for fails := 0; fails < 3; {
 			select {
@@ -430,7 +433,7 @@ func TestManagerWaitzAfterProbesStop(t *testing.T) {
 	m.waitWaiters(t, 1)
 	// Two quiet windows' worth of probes: /waitz must still be waiting.
 	start := count()
-	testproc.WaitFor(t, "the probes", func() bool { return count() >= start+int(2*(interval+cooldown)/(20*time.Millisecond)) })
+	testproc.WaitFor(t, "the probes", func() bool { return count() >= start+int(2*(interval+cooldown)/period) })
 	mgrPending(t, waitz, "/waitz")
 
 	m.Signal(syscall.SIGTERM)
@@ -733,7 +736,7 @@ func TestManagerBadSettings(t *testing.T) {
 		{"deadline too short", nil, []string{"shutdown-manager", "--deadline", "1s", "--delay", "2s"}, `--deadline="1s": too short (valid: 0, or at least`},
 		{"bad count", nil, []string{"drain", "--count", "bytes"}, `--count="bytes": unknown value (valid: connections or requests)`},
 		{"bad regexp", []string{"SHUTDOWN_MANAGER_INCLUDE=("}, []string{"drain"}, `SHUTDOWN_MANAGER_INCLUDE="(": cannot compile`},
-		{"token with space", nil, []string{"shutdown-manager", "--token", "a b"}, `--token="a b": contains a space`},
+		{"token with space", nil, []string{"shutdown-manager", "--token", "a b"}, `--token="(3 characters, not shown)": contains a space`},
 		{"manager flag on drain", nil, []string{"drain", "--port", "1"}, "flag provided but not defined: -port"},
 		{"argument", nil, []string{"shutdown-manager", "extra"}, `unexpected argument "extra"`},
 		{"ready-file-only without file", nil, []string{"shutdown-manager", "--ready-file-only", "--ready-file", ""}, `--ready-file="": missing`},

@@ -154,3 +154,38 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigErrorsRedact: a refused URL setting is echoed without its
+// password or token, with or without a scheme.
+func TestConfigErrorsRedact(t *testing.T) {
+	cases := []struct{ name, value string }{
+		{"ENVOY_ADMIN_API", "http://u:s3cret@127.0.0.1:15000"},
+		{"ENVOY_ADMIN_API", "u:s3cret@127.0.0.1:15000"},
+		{"ISTIO_QUIT_API", "http://127.0.0.1:15020/?token=s3cret"},
+		{"ENVOY_KILL_API", "u:s3cret@127.0.0.1/quitquitquit"},
+		{"ENVOY_KILL_API", "ftp://u:s3cret@127.0.0.1/quit?key=s3cret"},
+		{"GENERIC_QUIT_ENDPOINTS", "http://127.0.0.1:1/a,gopher://s3cret@127.0.0.1/b"},
+		{"ENVOY_LIFECYCLE_READY_URL", "u:s3cret@127.0.0.1:8080/ready"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(tc.name, tc.value)
+			_, err := LoadConfig()
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Name != tc.name {
+				t.Fatalf("error got %v, want a *ConfigError naming %s", err, tc.name)
+			}
+			if msg := err.Error(); strings.Contains(msg, "s3cret") || !strings.Contains(msg, "REDACTED") {
+				t.Errorf("error got %q, want the value echoed with REDACTED for its secret", msg)
+			}
+		})
+	}
+	t.Run("--envoy-admin", func(t *testing.T) {
+		clearEnv(t)
+		_, _, err := parseMgrConfig(forManager, []string{"--envoy-admin=http://127.0.0.1:9901/?token=s3cret"})
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "token=REDACTED") {
+			t.Errorf("error got %v, want the address echoed with token=REDACTED", err)
+		}
+	})
+}

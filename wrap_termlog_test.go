@@ -123,7 +123,7 @@ func TestTerminationLogRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(got), "s3cret") || !strings.Contains(string(got), "u:xxxxx@192.0.2.1") {
+	if strings.Contains(string(got), "s3cret") || !strings.Contains(string(got), "REDACTED@192.0.2.1") {
 		t.Errorf("termination log got %q, want the kill URL with its password hidden", got)
 	}
 }

@@ -75,12 +75,13 @@ type Check struct {
 	What  string
 }
 
-// Print writes the report and returns how many checks failed.
+// Print writes the report and returns how many checks failed. Every URL in
+// it goes through envoy.RedactText: the report is pasted into tickets.
 func Print(w io.Writer, checks []Check) (fails int) {
 	warns := 0
 	fmt.Fprintln(w, "envoy-lifecycle doctor")
 	for _, c := range checks {
-		fmt.Fprintf(w, "  %-4s  %s\n", c.Level, c.What)
+		fmt.Fprintf(w, "  %-4s  %s\n", c.Level, envoy.RedactText(c.What))
 		switch c.Level {
 		case Fail:
 			fails++

@@ -60,3 +60,13 @@ func TestRun(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintRedacts: the report hides the secrets of every URL in it.
+func TestPrintRedacts(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	Print(&out, []Check{{Fail, `kill url "http://u:s3cret@10.0.0.1/quit?token=s3cret" is not local`}, {OK, "istio quit api http://127.0.0.1:15020 answers"}})
+	if s := out.String(); strings.Contains(s, "s3cret") || !strings.Contains(s, `"http://REDACTED@10.0.0.1/quit?token=REDACTED"`) || !strings.Contains(s, "http://127.0.0.1:15020 answers") {
+		t.Errorf("report got:\n%s\nwant the URL's password and token REDACTED, the rest as it was", s)
+	}
+}

@@ -16,7 +16,8 @@ const validForms = "http://host:port, https://host:port, unix:///path/to/admin.s
 // AddressError is an address ParseAdminURL refused. Callers that name the
 // setting themselves use Reason, never the text of Error.
 type AddressError struct {
-	// Value is the address as given (with any password redacted).
+	// Value is the address as given, through Redact: user info and secret
+	// query values never show.
 	Value string
 	// Reason says what is wrong, e.g. "missing scheme".
 	Reason string
@@ -43,6 +44,25 @@ func (e *AddressError) Error() string {
 
 func (e *AddressError) Unwrap() error { return e.Err }
 
+// RedactAddress is Redact for a setting's value, echoed in its error: one
+// without a scheme, as in "user:password@host:port", is read as "//"+s so
+// the user info before the host is found (Redact would take "user" for a
+// scheme), and an unparsable one without "@" or "?" has no place for a
+// secret, so it is shown as it is.
+func RedactAddress(s string) string {
+	p := s
+	if !strings.Contains(s, "://") {
+		p = "//" + s
+	}
+	if _, err := url.Parse(p); err != nil && !strings.ContainsAny(s, "@?") {
+		return s
+	}
+	if p != s {
+		return strings.TrimPrefix(Redact(p), "//")
+	}
+	return Redact(p)
+}
+
 // ParseAdminURL parses the base address of an Envoy admin API or of
 // pilot-agent's status port. Valid forms are http://host[:port],
 // https://host[:port] and unix:///absolute/path.sock. A trailing "/" is
@@ -56,8 +76,9 @@ func ParseAdminURL(s string) (*url.URL, error) {
 	// url.Parse reads "localhost:15000" as scheme "localhost"; catch the
 	// missing "scheme://" first so the message says what is wrong.
 	if !strings.Contains(s, "://") {
-		return nil, &AddressError{Value: s, Reason: "missing scheme", Valid: validForms}
+		return nil, &AddressError{Value: RedactAddress(s), Reason: "missing scheme", Valid: validForms}
 	}
+	shown := RedactAddress(s)
 	u, err := url.Parse(s)
 	if err != nil {
 		reason := err.Error()
@@ -65,44 +86,47 @@ func ParseAdminURL(s string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			reason = ue.Err.Error()
 		}
-		return nil, &AddressError{Value: s, Reason: reason, Valid: validForms, Err: err}
+		if ue != nil {
+			// url.Error's text holds the raw address.
+			err = &url.Error{Op: ue.Op, URL: shown, Err: ue.Err}
+		}
+		return nil, &AddressError{Value: shown, Reason: reason, Valid: validForms, Err: err}
 	}
 	if u.User != nil {
-		// Redacted: never echo a password.
-		return nil, &AddressError{Value: u.Redacted(), Reason: "user info not supported", Valid: validForms}
+		return nil, &AddressError{Value: shown, Reason: "user info not supported", Valid: validForms}
 	}
 	if u.RawQuery != "" || u.ForceQuery {
-		return nil, &AddressError{Value: s, Reason: "query not allowed", Valid: validForms}
+		return nil, &AddressError{Value: shown, Reason: "query not allowed", Valid: validForms}
 	}
 	if u.Fragment != "" || u.RawFragment != "" || strings.Contains(s, "#") {
-		return nil, &AddressError{Value: s, Reason: "fragment not allowed", Valid: validForms}
+		return nil, &AddressError{Value: shown, Reason: "fragment not allowed", Valid: validForms}
 	}
 
 	switch u.Scheme {
 	case "http", "https":
 		if u.Opaque != "" || u.Hostname() == "" {
-			return nil, &AddressError{Value: s, Reason: "missing host", Valid: validForms}
+			return nil, &AddressError{Value: shown, Reason: "missing host", Valid: validForms}
 		}
 		if u.Path != "" && u.Path != "/" {
-			return nil, &AddressError{Value: s, Reason: fmt.Sprintf("path %q not allowed", u.Path), Valid: validForms}
+			return nil, &AddressError{Value: shown, Reason: fmt.Sprintf("path %q not allowed", u.Path), Valid: validForms}
 		}
 		if strings.HasSuffix(u.Host, ":") {
-			return nil, &AddressError{Value: s, Reason: "empty port", Valid: validForms}
+			return nil, &AddressError{Value: shown, Reason: "empty port", Valid: validForms}
 		}
 		if p := u.Port(); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 || n > 65535 {
-				return nil, &AddressError{Value: s, Reason: fmt.Sprintf("port %q out of range", p), Valid: "1-65535"}
+				return nil, &AddressError{Value: shown, Reason: fmt.Sprintf("port %q out of range", p), Valid: "1-65535"}
 			}
 		}
 		return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 	case "unix":
 		if u.Host != "" || u.Opaque != "" || !path.IsAbs(u.Path) || u.Path == "/" {
-			return nil, &AddressError{Value: s, Reason: "unix socket needs an absolute path, as in unix:///path/to/admin.sock"}
+			return nil, &AddressError{Value: shown, Reason: "unix socket needs an absolute path, as in unix:///path/to/admin.sock"}
 		}
 		return &url.URL{Scheme: "unix", Path: path.Clean(u.Path)}, nil
 	default:
-		return nil, &AddressError{Value: s, Reason: fmt.Sprintf("unsupported scheme %q", u.Scheme), Valid: "http, https, unix"}
+		return nil, &AddressError{Value: shown, Reason: fmt.Sprintf("unsupported scheme %q", u.Scheme), Valid: "http, https, unix"}
 	}
 }
 

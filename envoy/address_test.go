@@ -35,7 +35,13 @@ func TestParseAdminURL(t *testing.T) {
 		{name: "query", in: "http://127.0.0.1:15000?x=1", wantErr: "query not allowed"},
 		{name: "empty query", in: "http://127.0.0.1:15000/?", wantErr: "query not allowed"},
 		{name: "fragment", in: "http://127.0.0.1:15000#x", wantErr: "fragment not allowed"},
-		{name: "user info redacted", in: "http://u:secret@127.0.0.1:15000", wantErr: "user info not supported"},
+		{name: "user info redacted", in: "http://u:secret@127.0.0.1:15000", wantErr: `"http://REDACTED@127.0.0.1:15000": user info not supported`},
+		{name: "bare user redacted", in: "http://secret@127.0.0.1:15000", wantErr: "user info not supported"},
+		{name: "no scheme user info", in: "u:secret@127.0.0.1:15000", wantErr: `"REDACTED@127.0.0.1:15000": missing scheme`},
+		{name: "query token redacted", in: "http://127.0.0.1:15000/?token=secret", wantErr: `"http://127.0.0.1:15000/?token=REDACTED": query not allowed`},
+		{name: "unix query key redacted", in: "unix:///tmp/a.sock?key=secret", wantErr: "query not allowed"},
+		{name: "unparsable with user info", in: "http://u:secret@[::1", wantErr: "cannot parse admin address"},
+		{name: "path with token", in: "http://127.0.0.1:15000/x?auth=secret", wantErr: "not allowed"},
 		{name: "empty port", in: "http://127.0.0.1:", wantErr: "empty port"},
 		{name: "port zero", in: "http://127.0.0.1:0", wantErr: "out of range"},
 		{name: "port too big", in: "http://127.0.0.1:70000", wantErr: "out of range"},
@@ -63,7 +69,7 @@ func TestParseAdminURL(t *testing.T) {
 				}
 				// Callers read the reason from the type, never from the text.
 				var ae *AddressError
-				if !errors.As(err, &ae) || ae.Reason == "" || strings.Contains(ae.Reason, "secret") {
+				if !errors.As(err, &ae) || ae.Reason == "" || strings.Contains(ae.Reason, "secret") || strings.Contains(ae.Value, "secret") {
 					t.Fatalf("ParseAdminURL(%q) error got %#v, want an *AddressError with a reason", tt.in, err)
 				}
 				return

@@ -148,33 +148,71 @@ func New(base string, o Options) (*Client, error) {
 		c.reqBase = u.Scheme + "://" + u.Host
 	}
 
-	newHTTPClient := func(keepAlive bool) *http.Client {
-		return &http.Client{
-			Transport: &http.Transport{
-				// No Proxy: HTTP_PROXY in a pod must not send local,
-				// unauthenticated admin calls through a proxy.
-				Proxy:               nil,
-				DialContext:         dial,
-				TLSClientConfig:     o.TLSConfig.Clone(),
-				TLSHandshakeTimeout: timeout,
-				DisableKeepAlives:   !keepAlive,
-				DisableCompression:  true,
-				MaxIdleConns:        2,
-				MaxIdleConnsPerHost: 2,
-				IdleConnTimeout:     30 * time.Second,
-			},
-			Timeout: timeout,
-			// Admin endpoints never redirect; following one could leave
-			// the pod. A 3xx becomes a *StatusError.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-	}
-	c.hc = newHTTPClient(true)
+	c.hc = newHTTPClient(dial, o.TLSConfig, timeout, true)
 	// Quit gets a fresh connection so that EOF after the request was
 	// written means the server closed it, not that a stale pooled
 	// connection died before the server saw anything.
-	c.quitHC = newHTTPClient(false)
+	c.quitHC = newHTTPClient(dial, o.TLSConfig, timeout, false)
 	return c, nil
+}
+
+// newHTTPClient is the one HTTP client every request of this package goes
+// through, admin calls and PostURL alike.
+func newHTTPClient(dial func(context.Context, string, string) (net.Conn, error), tlsConfig *tls.Config, timeout time.Duration, keepAlive bool) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			// No Proxy: HTTP_PROXY in a pod must not send local,
+			// unauthenticated admin or quit calls through a proxy.
+			Proxy:               nil,
+			DialContext:         dial,
+			TLSClientConfig:     tlsConfig.Clone(),
+			TLSHandshakeTimeout: timeout,
+			DisableKeepAlives:   !keepAlive,
+			DisableCompression:  true,
+			MaxIdleConns:        2,
+			MaxIdleConnsPerHost: 2,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		Timeout: timeout,
+		// Admin and quit endpoints never need a redirect; following one
+		// could send the POST out of the pod. A 3xx is the answer.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// PostURL sends one body-less POST to rawURL exactly as given (http or
+// https): no proxy from the environment, no redirect followed (a 3xx is
+// returned as the status), a fresh connection, at most 64 KiB of the answer
+// read. It returns the status of any answer. Errors name the URL through
+// Redact and wrap ErrUnreachable or ErrConnectionClosed as the Client's do.
+// Zero timeout means DefaultTimeout.
+func PostURL(ctx context.Context, rawURL string, timeout time.Duration) (int, error) {
+	if ctx == nil {
+		return 0, errNilContext
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return 0, fmt.Errorf("invalid quit URL %s (valid: http://host[:port]/path or https://...)", Redact(rawURL))
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	dialer := &net.Dialer{Timeout: timeout}
+	hc := newHTTPClient(dialer.DialContext, nil, timeout, false)
+	wrote := new(atomic.Bool)
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	})
+	req, err := http.NewRequestWithContext(tctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return 0, fmt.Errorf("cannot post %s: %w", Redact(rawURL), redactErr(err, Redact(rawURL)))
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, classify(ctx, redactErr(err, Redact(rawURL)), wrote.Load())
+	}
+	drainClose(resp.Body)
+	return resp.StatusCode, nil
 }
 
 // hostPort returns u's host:port, filling in the scheme's default port.
@@ -378,22 +416,26 @@ func (c *Client) Gone(ctx context.Context) bool {
 	return false
 }
 
+// ErrTooLarge means an answer was bigger than this package reads: a body
+// past its size limit, or more stats than it keeps. The server answered; it
+// is not unreachable.
+var ErrTooLarge = errors.New("answer too large")
+
 // cappedReader reads at most max bytes (left starts at max+1) and fails
-// with errBodyTooLarge beyond that.
+// with an error wrapping ErrTooLarge beyond that.
 type cappedReader struct {
 	r    io.Reader
 	left int64
+	err  error
 }
 
-var errBodyTooLarge = errors.New("response body too large")
-
 func newCappedReader(r io.Reader, max int64) *cappedReader {
-	return &cappedReader{r: r, left: max + 1}
+	return &cappedReader{r: r, left: max + 1, err: fmt.Errorf("%w: body over %d bytes", ErrTooLarge, max)}
 }
 
 func (c *cappedReader) Read(p []byte) (int, error) {
 	if c.left <= 0 {
-		return 0, errBodyTooLarge
+		return 0, c.err
 	}
 	if int64(len(p)) > c.left {
 		p = p[:c.left]
@@ -401,7 +443,7 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.left -= int64(n)
 	if c.left <= 0 {
-		return n, errBodyTooLarge
+		return n, c.err
 	}
 	return n, err
 }

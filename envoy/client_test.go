@@ -745,14 +745,17 @@ func TestHTTPS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
-	c, err := New(srv.URL, Options{TLSConfig: &tls.Config{RootCAs: pool}})
+	// Bounds, not waits: a handshake under -race on a loaded machine can
+	// take more than the default 1s, and a timeout would hide the error
+	// this test is about.
+	c, err := New(srv.URL, Options{TLSConfig: &tls.Config{RootCAs: pool}, Timeout: testproc.Timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if si, err := c.ServerInfo(context.Background()); err != nil || si.State != StateLive {
 		t.Fatalf("ServerInfo over TLS got (%+v, %v), want LIVE", si, err)
 	}
-	untrusted := newTestClient(t, srv.URL, time.Second)
+	untrusted := newTestClient(t, srv.URL, testproc.Timeout)
 	var unknown x509.UnknownAuthorityError
 	if _, err := untrusted.ServerInfo(context.Background()); !errors.As(err, &unknown) || errors.Is(err, ErrUnreachable) {
 		t.Fatalf("ServerInfo with untrusted cert got %v, want x509.UnknownAuthorityError", err)
@@ -777,7 +780,7 @@ func TestCappedReader(t *testing.T) {
 		wantErr bool
 	}{{10, 10, false}, {11, 10, true}, {0, 0, false}, {1, 0, true}} {
 		_, err := io.ReadAll(newCappedReader(bytes.NewReader(make([]byte, tt.n)), int64(tt.max)))
-		if got := errors.Is(err, errBodyTooLarge); got != tt.wantErr {
+		if got := errors.Is(err, ErrTooLarge); got != tt.wantErr {
 			t.Errorf("cappedReader(%d bytes, max %d) too large got %v, want %v", tt.n, tt.max, got, tt.wantErr)
 		}
 	}

@@ -40,18 +40,6 @@ func FuzzParseStatsText(f *testing.F) {
 	})
 }
 
-func FuzzParseStatsJSON(f *testing.F) {
-	addSeeds(f, `{"stats":[{"name":"a: b","value":1}]}`, `{"stats":[{"name":"a","value":"1"}]}`, `{"stats":[{"histograms":{}}]}`)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		stats, err := ParseStatsJSON(bytes.NewReader(b))
-		if err != nil && stats != nil {
-			t.Fatalf("got stats %v with error %v", stats, err)
-		}
-		checkStats(t, stats)
-		CountConnections(stats, DefaultRequestSelector())
-	})
-}
-
 func FuzzParseServerInfo(f *testing.F) {
 	addSeeds(f, `{"state":""}`, `{"state":0}`, `"LIVE"`)
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // MaxStatsLine is the longest text-format stats line ParseStatsText accepts.
@@ -36,12 +37,37 @@ var statSep = []byte(": ")
 // non-integer lines are skipped. A line longer than MaxStatsLine is an error.
 // Garbage yields an error or no stats, never a panic.
 func ParseStatsText(r io.Reader) ([]Stat, error) {
+	return parseStatsText(r, nil, 0)
+}
+
+// parseStatsText is ParseStatsText keeping only the names keep accepts (nil
+// keeps all), and at most max of them (0: no limit; past it ErrTooLarge).
+func parseStatsText(r io.Reader, keep *regexp.Regexp, max int) ([]Stat, error) {
+	var stats []Stat
+	err := scanStats(r, func(name, value []byte) error {
+		v, err := strconv.ParseUint(string(value), 10, 64)
+		if err != nil || keep != nil && !keep.Match(name) {
+			return nil
+		}
+		if max > 0 && len(stats) >= max {
+			return fmt.Errorf("%w: more than %d matching stats", ErrTooLarge, max)
+		}
+		stats = append(stats, Stat{Name: string(name), Value: v})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stats, nil
+}
+
+// scanStats streams the text format: fn gets each "name: value" line's
+// name and trimmed value, valid only during the call, and may stop the scan
+// with an error. Memory stays within one line (MaxStatsLine).
+func scanStats(r io.Reader, fn func(name, value []byte) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), MaxStatsLine)
-	var (
-		stats []Stat
-		line  int
-	)
+	line := 0
 	for sc.Scan() {
 		line++
 		b := sc.Bytes()
@@ -49,56 +75,17 @@ func ParseStatsText(r io.Reader) ([]Stat, error) {
 		if i <= 0 {
 			continue
 		}
-		v, err := strconv.ParseUint(string(bytes.TrimSpace(b[i+len(statSep):])), 10, 64)
-		if err != nil {
-			continue
+		if err := fn(b[:i], bytes.TrimSpace(b[i+len(statSep):])); err != nil {
+			return fmt.Errorf("cannot parse stats: %w", err)
 		}
-		stats = append(stats, Stat{Name: string(b[:i]), Value: v})
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("cannot parse stats: line %d longer than %d bytes: %w", line+1, MaxStatsLine, err)
+			return fmt.Errorf("cannot parse stats: line %d longer than %d bytes: %w", line+1, MaxStatsLine, err)
 		}
-		return nil, fmt.Errorf("cannot parse stats: %w", err)
+		return fmt.Errorf("cannot parse stats: %w", err)
 	}
-	return stats, nil
-}
-
-// ParseStatsJSON parses Envoy's /stats?format=json body,
-// {"stats":[{"name":"…","value":N},…]}. Values are decoded as json.Number so
-// uint64 counters beyond 2^53 stay exact. Text readouts (string values),
-// the name-less histograms element, and values that are not uint64 are
-// skipped. A body without a "stats" array is an error.
-func ParseStatsJSON(r io.Reader) ([]Stat, error) {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	var doc struct {
-		Stats []struct {
-			Name  string `json:"name"`
-			Value any    `json:"value"`
-		} `json:"stats"`
-	}
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("cannot parse stats json: %w", err)
-	}
-	if doc.Stats == nil {
-		return nil, errors.New(`cannot parse stats json: missing "stats" array`)
-	}
-	stats := make([]Stat, 0, len(doc.Stats))
-	for _, s := range doc.Stats {
-		n, ok := s.Value.(json.Number)
-		// Names with ": " cannot come from Envoy and would break the text
-		// round trip; drop them like any other garbage.
-		if !ok || s.Name == "" || strings.Contains(s.Name, ": ") {
-			continue
-		}
-		v, err := strconv.ParseUint(string(n), 10, 64)
-		if err != nil {
-			continue
-		}
-		stats = append(stats, Stat{Name: s.Name, Value: v})
-	}
-	return stats, nil
+	return nil
 }
 
 // StatsQuery selects what GET /stats returns.
@@ -160,7 +147,14 @@ func escapeFilter(s string) string {
 	return b.String()
 }
 
-// Stats fetches GET /stats in text format and parses it with ParseStatsText.
+// maxKeptStats bounds the stats Stats returns: its callers ask for a few
+// filtered gauges, and an admin that ignores the filter must not fill memory.
+const maxKeptStats = 100_000
+
+// Stats fetches GET /stats in text format and parses it as ParseStatsText
+// does, keeping only the stats q.Filter matches (checked here too, as a Go
+// regexp, when it compiles), at most 100,000 of them, from at most 64 MiB.
+// A bigger answer is an error wrapping ErrTooLarge.
 // The filter is sent unencoded except for control, space, non-ASCII, '%',
 // '&' and '#' bytes, which are percent-encoded: a raw regex reaches every
 // Envoy version verbatim, while percent-encoding is decoded only by 1.16+.
@@ -170,11 +164,47 @@ func (c *Client) Stats(ctx context.Context, q StatsQuery) ([]Stat, error) {
 		return nil, fmt.Errorf("cannot get stats: %w", err)
 	}
 	defer drainClose(resp.Body)
-	stats, err := ParseStatsText(newCappedReader(resp.Body, maxStatsBody))
+	var keep *regexp.Regexp
+	if q.Filter != "" {
+		keep, _ = regexp.Compile(q.Filter) // Envoy's own RE2; one that does not compile here keeps all
+	}
+	stats, err := parseStatsText(newCappedReader(resp.Body, maxStatsBody), keep, maxKeptStats)
 	if err != nil {
 		return nil, fmt.Errorf("cannot get stats: %w", err)
 	}
 	return stats, nil
+}
+
+// gaugeLimit is where a connection or request gauge stops being possible:
+// Envoy's gauges are uint64, and one decremented below zero wraps to
+// 2^64-n (2^64-1 is the usual underflow).
+const gaugeLimit = 1 << 63
+
+// gaugeValue reads a stat value. ok is false for what is no integer at all
+// (text readouts, histograms); impossible is true for an integer no gauge can
+// hold: negative, beyond uint64, or at or above 2^63.
+func gaugeValue(b []byte) (v uint64, impossible, ok bool) {
+	digits := bytes.TrimPrefix(b, []byte("-"))
+	if len(digits) == 0 {
+		return 0, false, false
+	}
+	overflow := false
+	// By hand rather than strconv.ParseUint(string(b)): no allocation per
+	// line, so a huge answer costs no garbage either.
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false, false
+		}
+		d := uint64(c - '0')
+		if v > (math.MaxUint64-d)/10 {
+			overflow = true
+		}
+		v = v*10 + d
+	}
+	if overflow || len(digits) != len(b) {
+		return 0, true, true
+	}
+	return v, v >= gaugeLimit, true
 }
 
 // Selector picks the stats CountConnections adds up: those matching Include
@@ -238,10 +268,17 @@ func CountConnections(stats []Stat, s Selector) (sum uint64, matched int) {
 	return sum, matched
 }
 
-// ActiveConnections fetches the stats s.Filter selects and returns
-// CountConnections over them. It does not ask for usedonly: with it an idle
-// listener's gauge is absent, and "matched 0" would no longer tell a missing
-// stat from zero connections.
+// maxLoggedImpossible bounds the impossible values one count logs one by one.
+const maxLoggedImpossible = 3
+
+// ActiveConnections fetches the stats s.Filter selects and adds up those s
+// selects, as CountConnections does, streaming: memory stays within one line
+// whatever the size of the answer (at most 64 MiB; past it an error wrapping
+// ErrTooLarge). A selected stat whose value is impossible for a gauge
+// (negative, beyond uint64, or at or above 2^63, such as Envoy's underflow
+// 2^64-1) counts as matched with the value 0, and is logged as a warning.
+// It does not ask for usedonly: with it an idle listener's gauge is absent,
+// and "matched 0" would no longer tell a missing stat from zero connections.
 func (c *Client) ActiveConnections(ctx context.Context, s Selector) (sum uint64, matched int, err error) {
 	if s.Include == nil {
 		return 0, 0, errors.New("cannot count active connections: selector has no Include pattern")
@@ -250,10 +287,50 @@ func (c *Client) ActiveConnections(ctx context.Context, s Selector) (sum uint64,
 	if filter == "" {
 		filter = s.Include.String()
 	}
-	stats, err := c.Stats(ctx, StatsQuery{Filter: filter})
+	resp, err := c.send(ctx, c.hc, http.MethodGet, statsPath(StatsQuery{Filter: filter}), false)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot count active connections: cannot get stats: %w", err)
+	}
+	defer drainClose(resp.Body)
+	sum, matched, err = countStats(newCappedReader(resp.Body, maxStatsBody), s, c.log)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot count active connections: %w", err)
 	}
-	sum, matched = CountConnections(stats, s)
+	return sum, matched, nil
+}
+
+// countStats streams a text /stats body and adds up what s selects, as
+// ActiveConnections documents.
+func countStats(r io.Reader, s Selector, log hclog.Logger) (sum uint64, matched int, err error) {
+	impossible := 0
+	err = scanStats(r, func(name, value []byte) error {
+		if !s.Include.Match(name) || s.Exclude != nil && s.Exclude.Match(name) {
+			return nil
+		}
+		v, bad, ok := gaugeValue(value)
+		switch {
+		case !ok:
+			return nil
+		case bad:
+			impossible++
+			if impossible <= maxLoggedImpossible {
+				log.Warn("impossible stat value; counted as 0", "stat", string(name), "value", string(value))
+			}
+			v = 0
+		}
+		matched++
+		if v > math.MaxUint64-sum {
+			sum = math.MaxUint64
+		} else {
+			sum += v
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	if impossible > maxLoggedImpossible {
+		log.Warn("impossible stat values; counted as 0", "stats", impossible)
+	}
 	return sum, matched, nil
 }

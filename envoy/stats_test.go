@@ -60,41 +60,10 @@ func TestParseStatsTextFixture(t *testing.T) {
 	}
 }
 
-func TestParseStatsJSONFixture(t *testing.T) {
-	t.Parallel()
-	stats, err := ParseStatsJSON(bytes.NewReader(readFixture(t, "stats.json")))
-	if err != nil {
-		t.Fatalf("ParseStatsJSON: %v", err)
-	}
-	if got, want := len(stats), 23; got != want {
-		t.Fatalf("ParseStatsJSON got %d stats, want %d", got, want)
-	}
-	m := statMap(stats)
-	for name, want := range map[string]uint64{
-		// 2^53+1: a float64 decode would give 9007199254740992.
-		"cluster.xds-grpc.upstream_cx_rx_bytes_total": 9007199254740993,
-		"cluster.xds-grpc.upstream_cx_tx_bytes_total": math.MaxUint64,
-		"listener.0.0.0.0_15006.downstream_cx_active": 10,
-	} {
-		if got := m[name]; got != want {
-			t.Errorf("stat %s got %d, want %d", name, got, want)
-		}
-	}
-	if _, ok := m["server.version_text"]; ok {
-		t.Errorf("text readout server.version_text got parsed, want skipped")
-	}
-	for _, s := range stats {
-		if s.Name == "" {
-			t.Errorf("got a stat with an empty name (the histograms element?): %+v", s)
-		}
-	}
-}
-
 func TestCountConnectionsFixtures(t *testing.T) {
 	t.Parallel()
 	parse := map[string]func([]byte) ([]Stat, error){
 		"text": func(b []byte) ([]Stat, error) { return ParseStatsText(bytes.NewReader(b)) },
-		"json": func(b []byte) ([]Stat, error) { return ParseStatsJSON(bytes.NewReader(b)) },
 	}
 	tests := []struct {
 		name        string
@@ -110,11 +79,6 @@ func TestCountConnectionsFixtures(t *testing.T) {
 		{name: "text conns", fixture: "stats.txt", format: "text", sel: DefaultConnSelector(), wantSum: 15, wantMatched: 4},
 		// inbound 8080 (4) + ingress_http (2); http.admin (1) excluded.
 		{name: "text requests", fixture: "stats.txt", format: "text", sel: DefaultRequestSelector(), wantSum: 6, wantMatched: 2},
-		// 15006 (10) + 8080 (5) + [__]_8443 (1). Excluded: 15001 12, 15021 1,
-		// 15090 2, admin 1, envoy_internal_waypoint 3, sub-stats.
-		{name: "json conns", fixture: "stats.json", format: "json", sel: DefaultConnSelector(), wantSum: 16, wantMatched: 3},
-		// inbound 8080 (7) + inbound 8443 (0); http.admin (3) excluded.
-		{name: "json requests", fixture: "stats.json", format: "json", sel: DefaultRequestSelector(), wantSum: 7, wantMatched: 2},
 		// Istio's own query: only 15006 (3) counts.
 		{name: "istio usedonly conns", fixture: "stats_istio_usedonly.txt", format: "text", sel: DefaultConnSelector(), wantSum: 3, wantMatched: 1},
 		{name: "istio usedonly requests", fixture: "stats_istio_usedonly.txt", format: "text", sel: DefaultRequestSelector(), wantSum: 0, wantMatched: 0},
@@ -241,41 +205,6 @@ func TestParseStatsTextLines(t *testing.T) {
 				if got[i] != tt.want[i] {
 					t.Fatalf("ParseStatsText got %v, want %v", got, tt.want)
 				}
-			}
-		})
-	}
-}
-
-func TestParseStatsJSONGarbage(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		in      string
-		want    int
-		wantErr bool
-	}{
-		{name: "reference sample", in: `{"stats": [{"name":"c1", "value":10}]}`, want: 1},
-		{name: "empty stats", in: `{"stats":[]}`, want: 0},
-		{name: "empty body", in: "", wantErr: true},
-		{name: "empty object", in: `{}`, wantErr: true},
-		{name: "null", in: `null`, wantErr: true},
-		{name: "truncated", in: `{"stats":[{"name":"c1","value":1`, wantErr: true},
-		{name: "html", in: "<html><body>oops</body></html>", wantErr: true},
-		{name: "binary", in: "\x00\xff\xfe\x01", wantErr: true},
-		{name: "stats not array", in: `{"stats":5}`, wantErr: true},
-		{name: "odd values skipped", in: `{"stats":[{"name":"a","value":-1},{"name":"b","value":1.5},{"name":"c","value":true},{"name":"d","value":{"x":1}},{"name":"e"},{"value":3},{"name":"f: g","value":1},{"name":"h","value":1e3}]}`, want: 0},
-		{name: "overflow skipped", in: `{"stats":[{"name":"a","value":18446744073709551616}]}`, want: 0},
-		{name: "text format", in: "c1: 10\n", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := ParseStatsJSON(strings.NewReader(tt.in))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("ParseStatsJSON error got %v, want error %v", err, tt.wantErr)
-			}
-			if len(got) != tt.want {
-				t.Fatalf("ParseStatsJSON got %v, want %d stats", got, tt.want)
 			}
 		})
 	}

@@ -3,12 +3,11 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"regexp"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/termlog"
 )
 
@@ -42,27 +41,10 @@ func (o Outcome) Message() string {
 			msg += " (gone)"
 		}
 	}
-	return termlog.OneLine(redactURLs(msg))
-}
-
-// urlPattern finds the URLs in a message: a scheme, "://" and everything up
-// to a space or a quote (Go's errors quote URLs).
-var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
-
-// redactURL hides one URL's secrets: its password.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL, not shown)"
-	}
-	return u.Redacted()
-}
-
-// redactURLs hides the secrets of every URL in msg: the user's settings
-// (ENVOY_KILL_API, GENERIC_QUIT_ENDPOINTS...) reach it through errors, and
-// kubectl describe pod shows it to anyone who can read the pod.
-func redactURLs(msg string) string {
-	return urlPattern.ReplaceAllStringFunc(msg, redactURL)
+	// The user's URLs (ENVOY_KILL_API, GENERIC_QUIT_ENDPOINTS...) reach it
+	// through errors, and kubectl describe pod shows it to anyone who can
+	// read the pod.
+	return termlog.OneLine(envoy.RedactText(msg))
 }
 
 // WriteMessage writes o.Message to path through termlog.Write, which never

@@ -44,15 +44,15 @@ func TestOutcomeMessageRedactedOneLine(t *testing.T) {
 		Code: 1,
 		Why:  "cannot start app: fork/exec /opt/a\nb: no such file",
 		Stopped: &quit.Report{Err: errors.New(`cannot stop envoy: kill url http://u:s3cret@10.0.0.1/quit is not local; ` +
-			`Post "https://admin:hunter2@127.0.0.1:1/quitquitquit": refused`)},
+			`Post "https://admin:hunter2@127.0.0.1:1/quitquitquit?token=t0k3n": refused`)},
 	}
 	got := o.Message()
 	want := `envoy-lifecycle exit 1: cannot start app: fork/exec /opt/a b: no such file; proxy NOT stopped: cannot stop envoy: ` +
-		`kill url http://u:xxxxx@10.0.0.1/quit is not local; Post "https://admin:xxxxx@127.0.0.1:1/quitquitquit": refused`
+		`kill url http://REDACTED@10.0.0.1/quit is not local; Post "https://REDACTED@127.0.0.1:1/quitquitquit?token=REDACTED": refused`
 	if got != want {
 		t.Errorf("Message got\n%q, want\n%q", got, want)
 	}
-	for _, secret := range []string{"s3cret", "hunter2"} {
+	for _, secret := range []string{"s3cret", "hunter2", "t0k3n"} {
 		if strings.Contains(got, secret) {
 			t.Errorf("Message shows %q: %s", secret, got)
 		}

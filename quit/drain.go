@@ -80,6 +80,9 @@ const (
 	ReasonStatMissing Reason = "stat missing"
 	// ReasonUnreachable: the admin stopped answering (Envoy went away).
 	ReasonUnreachable Reason = "admin unreachable"
+	// ReasonStatsTooLarge: the admin answered /stats with more than the
+	// client reads (envoy.ErrTooLarge); retrying would read as much again.
+	ReasonStatsTooLarge Reason = "stats too large"
 	// ReasonCancelled: ctx was cancelled (a second signal, the app exiting,
 	// a server closing).
 	ReasonCancelled Reason = "cancelled"
@@ -194,6 +197,9 @@ func (d *Drain) poll(ctx context.Context, res func(Reason, uint64) Result) Resul
 		switch {
 		case ctx.Err() != nil:
 			return res(endReason(ctx), last)
+		case errors.Is(err, envoy.ErrTooLarge):
+			log.Error("cannot count connections: the stats answer is too large", "error", err)
+			return res(ReasonStatsTooLarge, last)
 		case err != nil:
 			failures++
 			log.Warn("cannot read connections", "error", err, "failures", failures)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,8 +24,10 @@ import (
 // Policy says how the proxy is stopped when the app is done. The zero value
 // stops nothing.
 type Policy struct {
-	// Generic are URLs POSTed first (other sidecars). Their status is logged,
-	// never used.
+	// Generic are URLs POSTed first (other sidecars), all at once, within
+	// half of Stop's remaining budget so the proxy's own quit always has the
+	// rest. Each is POSTed exactly where it says: no proxy, no redirect.
+	// Their status is logged, never used.
 	Generic []string
 	// GenericOnly stops after the generic endpoints.
 	GenericOnly bool
@@ -92,28 +93,7 @@ func (p *Policy) Stop(ctx context.Context, code int) Report {
 	}
 	start := time.Now()
 	var rep Report
-	for _, u := range p.Generic {
-		// Retried like the others on a network error or 5xx; the final
-		// status is logged, never used (envoy-preflight's contract).
-		var status int
-		err := p.retry(ctx, func(ctx context.Context) error {
-			var err error
-			status, err = p.post(ctx, u)
-			if err == nil && status >= 500 {
-				err = &envoy.StatusError{Method: http.MethodPost, Path: u, Code: status}
-			}
-			return err
-		})
-		var se *envoy.StatusError
-		switch {
-		case errors.As(err, &se):
-			log.Warn("generic quit endpoint answered an error", "url", u, "status", status)
-		case err != nil:
-			log.Warn("generic quit endpoint failed", "url", u, "error", err)
-			continue
-		default:
-			log.Info("generic quit endpoint called", "url", u, "status", status)
-		}
+	if p.callGeneric(ctx) {
 		rep.Method = "generic"
 	}
 	if p.GenericOnly {
@@ -121,14 +101,17 @@ func (p *Policy) Stop(ctx context.Context, code int) Report {
 	}
 
 	stopped := false
+	// reset is a quit whose connection closed before the answer: the
+	// proxy is probably exiting, but only verify can say it did.
+	var reset error
 	if p.Istio != nil {
 		if !envoy.IsLocal(p.Istio.Base()) {
 			log.Warn("not stopping istio: quit api is not local", "url", p.Istio.Base().String())
-		} else if err := quitting(p.retry(ctx, p.Istio.Quit)); err != nil {
+		} else if err := p.retry(ctx, p.Istio.Quit); err != nil && !errors.Is(err, envoy.ErrConnectionClosed) {
 			rep.Err = fmt.Errorf("cannot stop istio: %w", err)
 			log.Error("cannot stop istio proxy", "url", p.Istio.Base().String(), "error", err)
 		} else {
-			stopped, rep.Method = true, "istio"
+			stopped, rep.Method, reset = true, "istio", err
 			log.Info("istio proxy told to quit", "took", time.Since(start))
 		}
 	}
@@ -145,30 +128,85 @@ func (p *Policy) Stop(ctx context.Context, code int) Report {
 		}
 	}
 	if !stopped && (p.Envoy != nil || p.KillURL != "") {
-		if err := p.quitEnvoy(ctx); err != nil {
+		if err := p.quitEnvoy(ctx); err != nil && !errors.Is(err, envoy.ErrConnectionClosed) {
 			rep.Err = fmt.Errorf("cannot stop envoy: %w", err)
 			log.Error("cannot stop envoy", "error", err)
 		} else {
-			stopped, rep.Method, rep.Err = true, "envoy", nil
+			stopped, rep.Method, rep.Err, reset = true, "envoy", nil, err
 			log.Info("envoy told to quit", "took", time.Since(start))
 		}
 	}
 	if stopped {
-		rep.Gone = p.verify(ctx)
+		rep.Gone = p.verify(ctx, reset != nil)
+		if reset != nil && !rep.Gone {
+			rep.Err = fmt.Errorf("cannot confirm the proxy stopped: %w", reset)
+			log.Error("quit request cut off and the proxy was not seen to go away", "error", reset)
+		}
 	}
 	return rep
+}
+
+// genericShare is the part of Stop's remaining budget the generic endpoints
+// may use: the rest is the proxy's own quit, whatever they do.
+const genericShare = 2
+
+// callGeneric POSTs every generic endpoint at once, within a share of ctx's
+// budget, and reports whether any answered. Their status is logged, never
+// used (envoy-preflight's contract).
+func (p *Policy) callGeneric(ctx context.Context) bool {
+	if len(p.Generic) == 0 {
+		return false
+	}
+	log := p.logger()
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Until(dl)/genericShare)
+		defer cancel()
+	}
+	answered := make(chan bool, len(p.Generic))
+	for _, u := range p.Generic {
+		go func() {
+			// Retried like the others on a network error or 5xx.
+			var status int
+			err := p.retry(ctx, func(ctx context.Context) error {
+				var err error
+				status, err = envoy.PostURL(ctx, u, p.timeout())
+				if err == nil && status >= 500 {
+					err = &envoy.StatusError{Method: http.MethodPost, Path: envoy.Redact(u), Code: status}
+				}
+				return err
+			})
+			var se *envoy.StatusError
+			switch {
+			case errors.As(err, &se):
+				log.Warn("generic quit endpoint answered an error", "url", envoy.Redact(u), "status", status)
+			case err != nil:
+				log.Warn("generic quit endpoint failed", "url", envoy.Redact(u), "error", err)
+				answered <- false
+				return
+			default:
+				log.Info("generic quit endpoint called", "url", envoy.Redact(u), "status", status)
+			}
+			answered <- true
+		}()
+	}
+	ok := false
+	for range p.Generic {
+		ok = <-answered || ok
+	}
+	return ok
 }
 
 func (p *Policy) quitEnvoy(ctx context.Context) error {
 	if p.KillURL != "" {
 		u := p.KillURL
 		if pu, err := url.Parse(u); err != nil || !envoy.IsLocal(pu) {
-			return fmt.Errorf("kill url %s is not local", u)
+			return fmt.Errorf("kill url %s is not local", envoy.Redact(u))
 		}
 		return p.retry(ctx, func(ctx context.Context) error {
-			status, err := p.post(ctx, u)
+			status, err := envoy.PostURL(ctx, u, p.timeout())
 			if err == nil && (status < 200 || status > 299) {
-				err = &envoy.StatusError{Method: http.MethodPost, Path: u, Code: status}
+				err = &envoy.StatusError{Method: http.MethodPost, Path: envoy.Redact(u), Code: status}
 			}
 			return err
 		})
@@ -176,31 +214,30 @@ func (p *Policy) quitEnvoy(ctx context.Context) error {
 	if !envoy.IsLocal(p.Envoy.Base()) {
 		return fmt.Errorf("admin address %s is not local", p.Envoy.Base())
 	}
-	return quitting(p.retry(ctx, p.Envoy.Quit))
+	return p.retry(ctx, p.Envoy.Quit)
 }
 
-// quitting reads a quit request's outcome. A connection closed or reset
-// after the request was sent is the proxy already going away (envoy-admin.md
-// §2.7: tolerate EOF right after sending, then wait for the exit): success,
-// which verify then confirms.
-func quitting(err error) error {
-	if errors.Is(err, envoy.ErrConnectionClosed) {
-		return nil
-	}
-	return err
-}
+// resetVerify bounds the check after a quit whose connection closed before
+// the answer when Verify is zero: such an outcome is only "stopped" once
+// the proxy is seen to go away (envoy-admin.md §2.7).
+const resetVerify = 2 * time.Second
 
 // verify waits, within p.Verify, for the proxy's address to refuse
-// connections, and logs the outcome.
-func (p *Policy) verify(ctx context.Context) bool {
+// connections, and logs the outcome. must checks even when Verify is zero,
+// within resetVerify.
+func (p *Policy) verify(ctx context.Context, must bool) bool {
 	target := p.Envoy
 	if target == nil {
 		target = p.Istio
 	}
-	if p.Verify <= 0 || target == nil {
+	wait := p.Verify
+	if wait <= 0 && must {
+		wait = resetVerify
+	}
+	if wait <= 0 || target == nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Verify)
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	start := time.Now()
 	t := time.NewTicker(10 * time.Millisecond)
@@ -212,7 +249,7 @@ func (p *Policy) verify(ctx context.Context) bool {
 		}
 		select {
 		case <-ctx.Done():
-			p.logger().Warn("proxy still answering after quit", "address", target.Base().String(), "waited", p.Verify)
+			p.logger().Warn("proxy still answering after quit", "address", target.Base().String(), "waited", wait)
 			return false
 		case <-t.C:
 		}
@@ -251,22 +288,6 @@ func retryable(err error) bool {
 	// A connection closed after the request was sent means the proxy is
 	// already going away: retrying would only find it gone.
 	return !errors.Is(err, envoy.ErrConnectionClosed)
-}
-
-// post sends one empty POST to a full URL and returns the status code. The
-// caller retries.
-func (p *Policy) post(ctx context.Context, u string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := (&http.Client{Timeout: p.timeout()}).Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, nil
 }
 
 func (p *Policy) timeout() time.Duration {

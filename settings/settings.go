@@ -41,7 +41,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := fmt.Sprintf("%s=%q: ", e.Name, e.Value)
+	v := e.Value
+	// A URL's password must not reach a log line or the termination
+	// message through its echo.
+	if strings.ContainsAny(v, "@?") || strings.Contains(v, "://") {
+		v = envoy.RedactAddress(v)
+	}
+	msg := fmt.Sprintf("%s=%q: ", e.Name, v)
 	if e.Err != nil {
 		msg += e.Err.Error() + " "
 	}

@@ -80,18 +80,58 @@ func recordDrain(path string, d *quit.Drain, log hclog.Logger) {
 	log.Debug("state file written", "path", path)
 }
 
+// ErrReadyFile means the drain ended but its ready file could not be
+// written: whoever waits for the file will wait in vain, so the drain failed.
+var ErrReadyFile = errors.New("cannot write ready file")
+
 // writeReadyFile creates the ready file once a drain is over. An empty path
-// writes nothing.
-func writeReadyFile(path string, res quit.Result, log hclog.Logger) {
+// writes nothing. A failure wraps ErrReadyFile.
+func writeReadyFile(path string, res quit.Result, log hclog.Logger) error {
 	if path == "" {
-		return
+		return nil
 	}
 	line := fmt.Sprintf("reason=%q connections=%d took=%s\n", res.Reason, res.Remaining, res.Took)
 	if err := writeFileAtomic(path, []byte(line)); err != nil {
-		log.Error("cannot write ready file", "path", path, "error", err)
-		return
+		log.Error("cannot write ready file; waiters will time out", "path", path, "error", err)
+		return fmt.Errorf("%w %s: %w", ErrReadyFile, path, err)
 	}
 	log.Info("ready file written", "path", path)
+	return nil
+}
+
+// drainLockWait bounds how long a drain waits for another process's
+// restore to finish with the state file. Past it the drain goes on: a drain
+// must never be held up by a stuck restore.
+const drainLockWait = 2 * time.Second
+
+// runDrain is every drain, the server's and Once's: take the state file's
+// lock (so no other manager's restore POSTs /healthcheck/ok into it), record
+// the drain, fail fast when Envoy's admin refuses connections, drain, and
+// write the ready file unless the drain was cancelled. The lock is held
+// until the drain is over.
+func runDrain(ctx context.Context, d quit.Drain, readyFile, stateFile string, log hclog.Logger) (quit.Result, error) {
+	start := time.Now()
+	lctx, cancel := context.WithTimeout(ctx, drainLockWait)
+	lock, err := lockState(lctx, stateFile)
+	cancel()
+	if err != nil {
+		log.Warn("draining without the state file's lock", "path", stateFile, "error", err)
+	}
+	defer lock.unlock()
+	recordDrain(stateFile, &d, log)
+	var res quit.Result
+	// Without this, a drain of a dead Envoy sits through its whole delay
+	// before the first poll notices.
+	if _, err := d.Admin.ServerInfo(ctx); errors.Is(err, envoy.ErrUnreachable) {
+		log.Error("envoy admin unreachable; not draining", "admin", d.Admin.Base().String(), "error", err)
+		res = quit.Result{Took: time.Since(start), Reason: quit.ReasonUnreachable}
+	} else {
+		res = d.Run(ctx, false)
+	}
+	if res.Reason == quit.ReasonCancelled {
+		return res, nil
+	}
+	return res, writeReadyFile(readyFile, res, log)
 }
 
 // removeStale removes a file left by an earlier run: a manager that starts is
@@ -128,6 +168,20 @@ const (
 // restoreTimeout passes. The file is removed once Envoy is healthy again.
 // Drained listeners can't be undone; that is logged as an error.
 func restore(ctx context.Context, path string, admin *envoy.Client, log hclog.Logger) {
+	// One try, no wait: a held lock is a drain running in another
+	// process, and undoing it would fight that drain.
+	tryCtx, cancel := context.WithCancel(ctx)
+	cancel()
+	lock, err := lockState(tryCtx, path)
+	if errors.Is(err, errLocked) {
+		log.Warn("another process is draining with this state file; not undoing anything", "path", path)
+		return
+	}
+	if err != nil {
+		log.Error("cannot lock state file; not undoing anything", "path", path, "error", err)
+		return
+	}
+	defer lock.unlock()
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Debug("no state file; nothing to undo", "path", path)
@@ -239,18 +293,15 @@ type Once struct {
 }
 
 // Run drains once; cancelling ctx ends the drain with reason "cancelled"
-// and leaves the ready file unwritten.
-func (o *Once) Run(ctx context.Context) quit.Result {
+// and leaves the ready file unwritten. An Envoy admin that refuses
+// connections ends it at once with reason "admin unreachable". The error
+// wraps ErrReadyFile when the ready file could not be written: the drain
+// then failed, whatever its reason.
+func (o *Once) Run(ctx context.Context) (quit.Result, error) {
 	log := o.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
 	removeStale(o.ReadyFile, "ready file", log)
-	d := o.Drain
-	recordDrain(o.StateFile, &d, log)
-	res := d.Run(ctx, false)
-	if res.Reason != quit.ReasonCancelled {
-		writeReadyFile(o.ReadyFile, res, log)
-	}
-	return res
+	return runDrain(ctx, o.Drain, o.ReadyFile, o.StateFile, log)
 }

@@ -35,13 +35,28 @@ func (e *ParamError) Error() string {
 	return fmt.Sprintf("%s=%q: %s", e.Name, e.Value, e.Reason)
 }
 
+// Bounds of every duration this package reads.
+const (
+	// MaxDuration is the longest duration ParseDuration accepts: a day is
+	// far beyond any termination grace period, so anything longer is a
+	// mistake (or an attempt to hold the manager past SIGTERM).
+	MaxDuration = 24 * time.Hour
+	// MinPeriod is the shortest poll period: each poll is a /stats request
+	// to Envoy's admin, and ?period=1ns made tens of thousands a second.
+	MinPeriod = 10 * time.Millisecond
+	// MaxQueryDeadline is the longest ?deadline= a request may ask for when
+	// the server's own deadline is shorter: one hour, the order of a long
+	// termination grace period.
+	MaxQueryDeadline = time.Hour
+)
+
 // validDuration says what ParseDuration accepts, for error messages.
-const validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m"
+const validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m, from 0 to 24h"
 
 // ParseDuration reads a duration the way the shutdown handler's query and
 // marin3r's flags give it, as a number of seconds ("5", "2.5"), or as a Go
-// duration ("500ms", "1m30s"). Negative, NaN and out-of-range values are
-// errors.
+// duration ("500ms", "1m30s"). Negative, NaN, and values above MaxDuration
+// are errors, so nothing can overflow.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -53,17 +68,19 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, errors.New("not a number of seconds")
 		case f < 0:
 			return 0, errors.New("negative")
-		case f*float64(time.Second) > float64(math.MaxInt64):
-			return 0, errors.New("too large")
+		case f > MaxDuration.Seconds():
+			return 0, fmt.Errorf("too large (above %s)", MaxDuration)
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, errors.New("cannot parse")
-	}
-	if d < 0 {
+	switch {
+	case err != nil:
+		return 0, errors.New("cannot parse") // time.ParseDuration's overflow too
+	case d < 0:
 		return 0, errors.New("negative")
+	case d > MaxDuration:
+		return 0, fmt.Errorf("too large (above %s)", MaxDuration)
 	}
 	return d, nil
 }
@@ -130,8 +147,21 @@ func parseWaitParams(q url.Values, def Params) (Params, error) {
 	if p.Period <= 0 {
 		return Params{}, &ParamError{Name: "period", Value: q.Get("period"), Reason: "must be greater than 0"}
 	}
-	if _, ok := q["deadline"]; ok && p.Deadline <= 0 {
-		return Params{}, &ParamError{Name: "deadline", Value: q.Get("deadline"), Reason: "must be greater than 0"}
+	if _, ok := q["period"]; ok && p.Period < MinPeriod {
+		return Params{}, &ParamError{Name: "period", Value: q.Get("period"), Reason: fmt.Sprintf("below the minimum %s", MinPeriod)}
+	}
+	if _, ok := q["deadline"]; ok {
+		if p.Deadline <= 0 {
+			return Params{}, &ParamError{Name: "deadline", Value: q.Get("deadline"), Reason: "must be greater than 0"}
+		}
+		// A request may not outlive the server's own bound by much: a huge
+		// deadline would hold the manager long past SIGTERM.
+		if limit := max(def.Deadline, MaxQueryDeadline); p.Deadline > limit {
+			return Params{}, &ParamError{Name: "deadline", Value: q.Get("deadline"), Reason: fmt.Sprintf("above the limit %s (valid: up to the larger of --deadline and %s)", limit, MaxQueryDeadline)}
+		}
+	}
+	if _, ok := q["delay"]; ok && p.Delay > max(def.Deadline, MaxQueryDeadline) {
+		return Params{}, &ParamError{Name: "delay", Value: q.Get("delay"), Reason: fmt.Sprintf("above the limit %s", max(def.Deadline, MaxQueryDeadline))}
 	}
 	return p, nil
 }

@@ -47,21 +47,26 @@ func (s *Server) Run(sigs <-chan os.Signal) error {
 
 // RunUntil drains once, as Run does, until a signal arrives on sigs: the
 // signal cancels the drain (the ready file is then not written) and is
-// returned, nil if none came.
-func (o *Once) RunUntil(sigs <-chan os.Signal) (quit.Result, os.Signal) {
+// returned, nil if none came. The error is Run's (ErrReadyFile).
+func (o *Once) RunUntil(sigs <-chan os.Signal) (quit.Result, os.Signal, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan quit.Result, 1)
-	go func() { done <- o.Run(ctx) }()
+	type out struct {
+		res quit.Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() { res, err := o.Run(ctx); done <- out{res, err} }()
 	select {
-	case res := <-done:
-		return res, nil
+	case r := <-done:
+		return r.res, nil, r.err
 	case sig := <-sigs:
 		if o.Logger != nil {
 			o.Logger.Info("signal; cancelling the drain", "signal", sig.String())
 		}
 		cancel()
-		return <-done, sig
+		r := <-done
+		return r.res, sig, r.err
 	}
 }
 

@@ -107,14 +107,15 @@ func TestOnceRunUntil(t *testing.T) {
 	type out struct {
 		res quit.Result
 		sig os.Signal
+		err error
 	}
 	done := make(chan out, 1)
-	go func() { r, s := o.RunUntil(sigs); done <- out{r, s} }()
+	go func() { r, s, err := o.RunUntil(sigs); done <- out{r, s, err} }()
 	envoytest.WaitRequests(t, e, "/stats", 2)
 	sigs <- syscall.SIGINT
 	got := testproc.Recv(t, "RunUntil to return after the signal", done)
-	if got.sig != syscall.SIGINT || got.res.Reason != quit.ReasonCancelled {
-		t.Errorf("RunUntil got (%v, %v), want (cancelled, SIGINT)", got.res.Reason, got.sig)
+	if got.sig != syscall.SIGINT || got.res.Reason != quit.ReasonCancelled || got.err != nil {
+		t.Errorf("RunUntil got (%v, %v, %v), want (cancelled, SIGINT, nil)", got.res.Reason, got.sig, got.err)
 	}
 	if fileExists(ready) {
 		t.Error("ready file written by a cancelled drain")
@@ -122,8 +123,8 @@ func TestOnceRunUntil(t *testing.T) {
 
 	h.Release()
 	testproc.WaitFor(t, "the held connection to close", func() bool { return e.ActiveConnections() == 0 })
-	if res, sig := o.RunUntil(make(chan os.Signal)); sig != nil || res.Reason != quit.ReasonDrained {
-		t.Errorf("RunUntil without a signal got (%v, %v), want (drained, nil)", res.Reason, sig)
+	if res, sig, err := o.RunUntil(make(chan os.Signal)); sig != nil || res.Reason != quit.ReasonDrained || err != nil {
+		t.Errorf("RunUntil without a signal got (%v, %v, %v), want (drained, nil, nil)", res.Reason, sig, err)
 	}
 	if !fileExists(ready) {
 		t.Error("no ready file after the drain")

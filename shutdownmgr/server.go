@@ -14,13 +14,15 @@ package shutdownmgr
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -37,6 +39,9 @@ const (
 	DefaultMaxWaiters        = 128
 	DefaultReadyFileInterval = time.Second
 	DefaultShutdownTimeout   = 5 * time.Second
+	// DefaultMaxConns is the default cap on open connections: room for
+	// DefaultMaxWaiters waiting hooks plus probes, at a few MB at most.
+	DefaultMaxConns = 256
 )
 
 // TokenHeader carries the shared token when Server.Token is set; kubelet's
@@ -48,8 +53,14 @@ const TokenHeader = "X-Shutdown-Token"
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second
-	idleTimeout       = time.Minute
+	idleTimeout       = 15 * time.Second // an idle keep-alive holds one of MaxConns
 	maxHeaderBytes    = 8 << 10
+	// refusalLogInterval is the least time between two log lines of one
+	// kind of refusal (connection shed, waiter limit, missing token...).
+	refusalLogInterval = 10 * time.Second
+	// freeMemoryAt is the connection count that makes the manager hand
+	// memory back to the OS once the count drops to zero again.
+	freeMemoryAt = 64
 )
 
 var (
@@ -94,10 +105,22 @@ type Server struct {
 	// Token, if set, must come in the TokenHeader of /shutdown, /drain,
 	// /waitforshutdown, /shutdown/ready and /waitz: 401 without it, 403
 	// when wrong. Probes (/healthz, /readyz, the catch-all) never need it.
+	// Empty means none, and then only loopback clients may start or join a
+	// drain (see AllowRemoteDrain).
 	Token string
+	// AllowRemoteDrain lets clients outside loopback start or join a drain
+	// (/drain, and /shutdown unless ReadyFileOnly) when Token is empty.
+	// False by default: any pod that reaches the port could otherwise drain
+	// Envoy's listeners, which can't be undone. kubelet's httpGet hooks come
+	// from the node, so they need Token (or this).
+	AllowRemoteDrain bool
 	// MaxWaiters bounds the requests that wait at once (the five above);
 	// past it they get 503. Zero means DefaultMaxWaiters.
 	MaxWaiters int
+	// MaxConns bounds the connections open at once; past it new ones are
+	// closed as soon as accepted. Zero means DefaultMaxConns, raised to
+	// MaxWaiters+64 when that is larger.
+	MaxConns int
 
 	// Interval is how long no load-balancer hit must be seen before /waitz
 	// (and the exit after Terminate) proceed. Zero means at once.
@@ -133,6 +156,9 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 	waiters   chan struct{} // one token per waiting request
+	tokenHash [32]byte
+	refusals  logLimiter
+	lastFree  atomic.Int64 // UnixNano of the last FreeOSMemory
 	openedAt  time.Time
 	wg        sync.WaitGroup // drain and restore goroutines
 
@@ -157,13 +183,14 @@ type Server struct {
 	readyWritten chan struct{} // closed when this process wrote the ready file
 }
 
-// drainRun is the one drain: res is set before done is closed.
+// drainRun is the one drain: res and err are set before done is closed.
 type drainRun struct {
 	params  Params
 	by      string
 	started time.Time
 	done    chan struct{}
 	res     quit.Result
+	err     error // the ready file could not be written
 }
 
 func (s *Server) init() {
@@ -183,6 +210,8 @@ func (s *Server) init() {
 			n = DefaultMaxWaiters
 		}
 		s.waiters = make(chan struct{}, n)
+		s.tokenHash = sha256.Sum256([]byte(s.Token))
+		s.refusals.interval = refusalLogInterval
 		s.openedAt = time.Now()
 		s.lastHit.Store(s.openedAt.UnixNano())
 		s.routes()
@@ -216,8 +245,12 @@ func (s *Server) check() error {
 		return fmt.Errorf("%w: Drain.Period must be > 0 (got %s)", ErrBadSetting, s.Drain.Period)
 	case s.Drain.Delay < 0 || s.Drain.Deadline < 0 || s.Drain.StartDelay < 0:
 		return fmt.Errorf("%w: Drain delays and deadline must not be negative", ErrBadSetting)
+	case s.Drain.Period < MinPeriod:
+		return fmt.Errorf("%w: Drain.Period must be at least %s (got %s)", ErrBadSetting, MinPeriod, s.Drain.Period)
 	case s.Interval < 0 || s.Cooldown < 0 || s.WaitzTimeout < 0 || s.ReadyFileInterval < 0 || s.ShutdownTimeout < 0:
 		return fmt.Errorf("%w: durations must not be negative", ErrBadSetting)
+	case s.MaxConns < 0:
+		return fmt.Errorf("%w: MaxConns must not be negative (got %d)", ErrBadSetting, s.MaxConns)
 	}
 	return nil
 }
@@ -245,9 +278,19 @@ func (s *Server) Open() error {
 	if err != nil {
 		return fmt.Errorf("cannot listen: %w", err)
 	}
+	maxConns := s.MaxConns
+	if maxConns == 0 {
+		maxConns = max(DefaultMaxConns, cap(s.waiters)+64)
+	}
+	ln = &limitListener{Listener: ln, max: int64(maxConns), busyAt: freeMemoryAt,
+		shed: func() {
+			s.refusals.log(s.log, hclog.Warn, "connection limit reached; closing new connections", "max_conns", maxConns)
+		},
+		idle: s.freeMemory,
+	}
 	s.ln, s.opened = ln, true
 	s.srv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
@@ -274,8 +317,24 @@ func (s *Server) Open() error {
 	}()
 	s.log.Info("listening", "address", ln.Addr().String(), "admin", s.Drain.Admin.Base().String(),
 		"ready_file", s.ReadyFile, "ready_file_only", s.ReadyFileOnly, "state_file", s.StateFile,
-		"token", s.Token != "", "max_waiters", cap(s.waiters))
+		"token", s.Token != "", "remote_drain", s.Token != "" || s.AllowRemoteDrain,
+		"max_waiters", cap(s.waiters), "max_conns", maxConns)
+	if s.Token == "" && !s.AllowRemoteDrain {
+		s.log.Info("no token: only loopback clients may start a drain; kubelet httpGet hooks need a token")
+	}
 	return nil
+}
+
+// freeMemory hands memory back to the OS after a busy spell: an idle
+// process allocates nothing, so without this the GC would never run and the
+// spell's memory would stay resident. At most once per refusalLogInterval.
+func (s *Server) freeMemory() {
+	now := time.Now().UnixNano()
+	last := s.lastFree.Load()
+	if now-last < int64(refusalLogInterval) || !s.lastFree.CompareAndSwap(last, now) {
+		return
+	}
+	go debug.FreeOSMemory()
 }
 
 // Port is the port the server listens on, or 0 before Open.
@@ -302,6 +361,12 @@ func (s *Server) ServeErr() <-chan error {
 // directly.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
+	// ServeMux would redirect "//drain" or "/drain/." to /drain: a control
+	// path must be exact, so those are typos too.
+	if p := r.URL.Path; p != "" && path.Clean(p) != p && mistypedControl(p) != "" {
+		s.handleProbe(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -473,10 +538,8 @@ func (s *Server) runDrain(run *drainRun, d quit.Drain) {
 		s.restoreCancel()
 		<-s.restoreDone
 	}
-	recordDrain(s.StateFile, &d, s.log)
-	run.res = d.Run(s.ctx, false)
-	if run.res.Reason != quit.ReasonCancelled {
-		writeReadyFile(s.ReadyFile, run.res, s.log)
+	run.res, run.err = runDrain(s.ctx, d, s.ReadyFile, s.StateFile, s.log)
+	if run.res.Reason != quit.ReasonCancelled && run.err == nil {
 		close(s.readyWritten)
 	}
 	close(run.done)
@@ -491,40 +554,55 @@ func (s *Server) currentDrain() *drainRun {
 
 // admit checks what every waiting request needs: the method, the token and
 // a free waiter slot. On false it has answered.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, log hclog.Logger) (release func(), ok bool) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, POST, HEAD")
-		s.reply(w, log, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed (valid: GET, POST)")
+// drains is true for requests that start or join a drain.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, log hclog.Logger, drains bool) (release func(), ok bool) {
+	// HEAD is what a curious probe sends: it must never act.
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		s.refuse(w, log, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed (valid: GET, POST)")
 		return nil, false
 	}
-	if !s.authorized(w, r, log) {
+	if !s.authorized(w, r, log, drains) {
 		return nil, false
 	}
 	select {
 	case s.waiters <- struct{}{}:
 		return func() { <-s.waiters }, true
 	default:
-		s.reply(w, log, http.StatusServiceUnavailable, fmt.Sprintf("too many waiting requests (max %d)", cap(s.waiters)))
+		s.refuse(w, log, http.StatusServiceUnavailable, fmt.Sprintf("too many waiting requests (max %d)", cap(s.waiters)))
 		return nil, false
 	}
 }
 
-// authorized checks the token. On false it has answered 401 or 403.
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request, log hclog.Logger) bool {
+// authorized checks the token, and without one, that a drain comes from
+// loopback. On false it has answered 401 or 403. Answers and logs never
+// hold the token that was sent.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, log hclog.Logger, drains bool) bool {
 	if s.Token == "" {
+		if drains && !s.AllowRemoteDrain && !isLoopback(r) {
+			s.refuse(w, log, http.StatusForbidden, "a drain from outside the pod needs a token: set SHUTDOWN_MANAGER_TOKEN and send it in "+TokenHeader)
+			return false
+		}
 		return true
 	}
 	got, ok := r.Header[http.CanonicalHeaderKey(TokenHeader)]
 	if !ok || len(got) == 0 {
 		w.Header().Set("WWW-Authenticate", `Token header="`+TokenHeader+`"`)
-		s.reply(w, log, http.StatusUnauthorized, "missing "+TokenHeader+" header")
+		s.refuse(w, log, http.StatusUnauthorized, "missing "+TokenHeader+" header")
 		return false
 	}
-	if len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), []byte(s.Token)) != 1 {
-		s.reply(w, log, http.StatusForbidden, "wrong "+TokenHeader)
+	if len(got) != 1 || !tokenMatches(got[0], s.tokenHash) {
+		s.refuse(w, log, http.StatusForbidden, "wrong "+TokenHeader)
 		return false
 	}
 	return true
+}
+
+// refuse answers like reply, but its log line goes through the refusal
+// limiter: a flood of refused requests costs a line per interval.
+func (s *Server) refuse(w http.ResponseWriter, log hclog.Logger, status int, msg string) {
+	writeLine(w, status, msg)
+	s.refusals.log(log, hclog.Warn, "refused", "status", status, "answer", msg)
 }
 
 // params reads the query over the defaults; on false it has answered 400.
@@ -547,10 +625,7 @@ func (s *Server) params(w http.ResponseWriter, r *http.Request, log hclog.Logger
 
 // reply writes a one-line text answer and logs it.
 func (s *Server) reply(w http.ResponseWriter, log hclog.Logger, status int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, msg+"\n")
+	writeLine(w, status, msg)
 	switch {
 	case status >= 500 || status == http.StatusRequestTimeout:
 		log.Warn("answered", "status", status, "answer", msg)
@@ -590,7 +665,7 @@ func (s *Server) handleWaitForShutdown(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.requestLog("waitforshutdown", r)
-	release, ok := s.admit(w, r, log)
+	release, ok := s.admit(w, r, log, false)
 	if !ok {
 		return
 	}
@@ -621,7 +696,7 @@ func (s *Server) handleWaitForShutdown(w http.ResponseWriter, r *http.Request) {
 // serveDrain starts or joins the drain and answers its outcome.
 func (s *Server) serveDrain(w http.ResponseWriter, r *http.Request, name string) {
 	log := s.requestLog(name, r)
-	release, ok := s.admit(w, r, log)
+	release, ok := s.admit(w, r, log, true)
 	if !ok {
 		return
 	}
@@ -653,6 +728,10 @@ func (s *Server) serveDrain(w http.ResponseWriter, r *http.Request, name string)
 func (s *Server) waitRun(w http.ResponseWriter, r *http.Request, log hclog.Logger, run *drainRun, limit <-chan time.Time, deadline time.Duration, arrived time.Time) {
 	select {
 	case <-run.done:
+		if run.err != nil {
+			s.reply(w, log, http.StatusInternalServerError, fmt.Sprintf("drain ended (%s) but %v", run.res.Reason, run.err))
+			return
+		}
 		s.answerResult(w, log, run.res)
 	case <-limit:
 		s.reply(w, log, http.StatusRequestTimeout, fmt.Sprintf("deadline: drain still running after %s", deadline))
@@ -677,6 +756,8 @@ func (s *Server) answerResult(w http.ResponseWriter, log hclog.Logger, res quit.
 		s.reply(w, log, http.StatusRequestTimeout, fmt.Sprintf("deadline: %d connections still open after %s", res.Remaining, took))
 	case quit.ReasonUnreachable:
 		s.reply(w, log, http.StatusBadGateway, fmt.Sprintf("envoy admin unreachable after %s (%d connections at the last poll)", took, res.Remaining))
+	case quit.ReasonStatsTooLarge:
+		s.reply(w, log, http.StatusBadGateway, fmt.Sprintf("envoy's /stats answer too large to count connections, after %s", took))
 	default:
 		s.reply(w, log, http.StatusServiceUnavailable, "drain "+string(res.Reason)+": manager exiting")
 	}
@@ -687,7 +768,7 @@ func (s *Server) answerResult(w http.ResponseWriter, log hclog.Logger, res quit.
 // termination as started (Envoy's preStop calls these).
 func (s *Server) serveReadyFile(w http.ResponseWriter, r *http.Request, name string, terminate bool) {
 	log := s.requestLog(name, r)
-	release, ok := s.admit(w, r, log)
+	release, ok := s.admit(w, r, log, false)
 	if !ok {
 		return
 	}
@@ -761,7 +842,7 @@ func (s *Server) handleReadyFile(w http.ResponseWriter, r *http.Request) {
 // load-balancer hit was seen for Interval, plus Cooldown.
 func (s *Server) handleWaitz(w http.ResponseWriter, r *http.Request) {
 	log := s.requestLog("waitz", r)
-	release, ok := s.admit(w, r, log)
+	release, ok := s.admit(w, r, log, false)
 	if !ok {
 		return
 	}
@@ -822,9 +903,21 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	plain(w, http.StatusOK, "ok")
 }
 
-// handleProbe is every other path: a load-balancer health check. It answers
-// like /readyz and is counted for /waitz.
+// handleProbe is every other path: a load-balancer health check (GET or
+// HEAD). It answers like /readyz and is counted for /waitz. A path that
+// looks like a mistyped control path is no health check: it is a 404,
+// logged as an error, so a typo in a preStop hook shows.
 func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
+	if c := mistypedControl(r.URL.Path); c != "" {
+		s.refusals.log(s.log, hclog.Error, "unknown control path; nothing done", "path", r.URL.Path, "method", r.Method, "valid", c, "remote", r.RemoteAddr)
+		writeLine(w, http.StatusNotFound, fmt.Sprintf("unknown path %q: nothing done (did you mean %s?)", r.URL.Path, c))
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeLine(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed (valid: GET, HEAD)")
+		return
+	}
 	s.hits.Add(1)
 	s.lastHit.Store(time.Now().UnixNano())
 	status, msg := http.StatusOK, "ok"
@@ -880,6 +973,11 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 
 // plain answers probes: one word, no log.
 func plain(w http.ResponseWriter, status int, msg string) {
+	writeLine(w, status, msg)
+}
+
+// writeLine writes a one-line text answer.
+func writeLine(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

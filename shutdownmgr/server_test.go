@@ -118,9 +118,10 @@ func pending(tb testing.TB, ch <-chan answer, what string) {
 	}
 }
 
-// record serves one request through ServeHTTP with a recorder.
+// record serves one request from loopback through ServeHTTP with a recorder.
 func record(s *Server, method, target string, kv ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = "127.0.0.1:1234"
 	for i := 0; i+1 < len(kv); i += 2 {
 		r.Header.Set(kv[i], kv[i+1])
 	}
@@ -360,7 +361,9 @@ func TestDeadlineIs408WithTheConnectionCounted(t *testing.T) {
 	envoytest.Hold(t, e, h)
 	s := MustOpenServer(t, e, nil)
 	waitfor := goCall(s, "/waitforshutdown?deadline=10")
-	a := call(context.Background(), s, http.MethodGet, "/shutdown?delay=0&period=0.02&deadline=0.2")
+	// The deadline covers the admin calls before the first poll too: 2s
+	// leaves them room on a loaded machine, so the polls count the connection.
+	a := call(context.Background(), s, http.MethodGet, "/shutdown?delay=0&period=0.02&deadline=2")
 	if a.status != http.StatusRequestTimeout || !strings.Contains(a.body, "1 connections still open") {
 		t.Errorf("/shutdown got %d %q, want 408 with 1 connection", a.status, a.body)
 	}
@@ -685,8 +688,8 @@ func TestOnceWritesFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := Once{Drain: quit.Drain{Admin: admin, Period: 10 * time.Millisecond}, ReadyFile: ready, StateFile: stateFile, Logger: testproc.Logger(t)}
-	if res := o.Run(context.Background()); res.Reason != "drained" {
-		t.Errorf("reason got %q, want drained", res.Reason)
+	if res, err := o.Run(context.Background()); res.Reason != quit.ReasonDrained || err != nil {
+		t.Errorf("reason got %q, %v; want drained, nil", res.Reason, err)
 	}
 	if !fileExists(ready) || !fileExists(stateFile) {
 		t.Error("ready or state file missing after the drain")
@@ -700,7 +703,7 @@ func TestOnceWritesFiles(t *testing.T) {
 	envoytest.Hold(t, e, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan quit.Result, 1)
-	go func() { done <- o.Run(ctx) }()
+	go func() { res, _ := o.Run(ctx); done <- res }()
 	envoytest.WaitRequests(t, e, "/stats", 3)
 	cancel()
 	if res := <-done; res.Reason != quit.ReasonCancelled {

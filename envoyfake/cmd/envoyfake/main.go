@@ -156,6 +156,10 @@ func splitArgs(args []string, fs *flag.FlagSet) (ours []string, foreign map[stri
 			continue // Envoy takes no positional arguments
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "h" || name == "help" {
+			ours = append(ours, a) // Parse prints the usage and returns ErrHelp
+			continue
+		}
 		if f := fs.Lookup(name); f != nil {
 			ours = append(ours, a)
 			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) && i+1 < len(args) {

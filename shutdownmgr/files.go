@@ -81,9 +81,15 @@ func recordDrain(path string, d *quit.Drain, log hclog.Logger) {
 }
 
 // writeReadyFile creates the ready file once a drain is over. An empty path
-// writes nothing.
+// writes nothing, and so does a drain that never reached Envoy's admin: it
+// failed no health check, so Envoy stays held (serving) until the waiter's
+// deadline instead of being stopped with its connections open.
 func writeReadyFile(path string, res quit.Result, log hclog.Logger) {
 	if path == "" {
+		return
+	}
+	if res.Reason == "admin unreachable" {
+		log.Warn("drain failed; not writing the ready file", "path", path, "reason", res.Reason)
 		return
 	}
 	line := fmt.Sprintf("reason=%q connections=%d took=%s\n", res.Reason, res.Remaining, res.Took)
@@ -198,8 +204,8 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 
 // Once runs one drain without a server, as `envoy-lifecycle drain` does in
 // an exec preStop hook: it removes a stale ready file, records the drain in
-// StateFile, runs Drain and, unless the drain was cancelled, writes
-// ReadyFile. Empty paths skip their file.
+// StateFile, runs Drain and, unless the drain was cancelled or never
+// reached Envoy's admin, writes ReadyFile. Empty paths skip their file.
 type Once struct {
 	Drain     quit.Drain
 	ReadyFile string

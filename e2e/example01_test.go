@@ -20,6 +20,26 @@ func istioProxy() obj {
 	}
 }
 
+// realIstioProxy is istio-proxy as Istio injects it, run by the real
+// pilot-agent (its Envoy is the fake), without istiod: the settings are
+// those of the interop test (../interop).
+func realIstioProxy() obj {
+	pc := `{"binaryPath": "/usr/local/bin/envoy", "configPath": "/etc/istio/proxy", "statusPort": 15020,
+  "proxyAdminPort": 15000, "discoveryAddress": "127.0.0.1:15012", "terminationDrainDuration": "3s"}`
+	field := func(name, path string) obj {
+		return obj{"name": name, "valueFrom": obj{"fieldRef": obj{"fieldPath": path}}}
+	}
+	return obj{
+		"name": "istio-proxy", "image": imgAgent, "imagePullPolicy": "Never",
+		"args": []any{"proxy", "sidecar"},
+		"env": []any{
+			field("POD_NAME", "metadata.name"), field("POD_NAMESPACE", "metadata.namespace"), field("INSTANCE_IP", "status.podIP"),
+			obj{"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"}, obj{"name": "HOME", "value": "/tmp"},
+			obj{"name": "PROXY_CONFIG", "value": pc},
+		},
+	}
+}
+
 // injected is a variant with istio-proxy added, and the app exiting code.
 func injected(code int) variant {
 	return variant{
@@ -110,6 +130,30 @@ func TestExample01IstioJob(t *testing.T) {
 		logs, err := k.kubectl(nil, "logs", p.Metadata.Name, "-c", "app")
 		if err != nil || !strings.Contains(logs, "istio proxy told to quit") {
 			t.Errorf("app's log got %v:\n%s", err, logs)
+		}
+	})
+	t.Run("success with the real pilot-agent", func(t *testing.T) {
+		t.Parallel()
+		if !agentImage {
+			t.Skip("no real pilot-agent image (see the e2e line at start-up); the fake's pilot-agent ran in success")
+		}
+		k := namespace(t)
+		v := injected(0)
+		v.edit = func(spec obj) { spec["containers"] = append(spec["containers"].([]any), realIstioProxy()) }
+		v.apply(t, k, "01-istio-job-cronjob/job.yaml")
+		j, cond := waitJob(t, k, "db-migrate", 2*time.Minute)
+		pods := jobPods(t, k, "db-migrate")
+		if cond != "Complete/CompletionsReached" || j.Status.Succeeded != 1 || len(pods) != 1 {
+			for _, p := range pods {
+				out, _ := k.kubectl(nil, "logs", p.Metadata.Name, "-c", "istio-proxy", "--tail=30")
+				t.Logf("istio-proxy of %s:\n%s", p.Metadata.Name, out)
+			}
+			t.Fatalf("job got %s %+v with %d pods, want Complete with one pod", cond, j.Status, len(pods))
+		}
+		checkExits(t, &pods[0], map[string]int{"app": 0, "istio-proxy": 0})
+		logs, _ := k.kubectl(nil, "logs", pods[0].Metadata.Name, "-c", "istio-proxy")
+		if !strings.Contains(logs, "quitquitquit") {
+			t.Errorf("pilot-agent's log does not show the /quitquitquit:\n%s", logs)
 		}
 	})
 	t.Run("failure retried until backoffLimit", func(t *testing.T) {

@@ -118,6 +118,15 @@ func buildImages(dir, agentBin, agentTmpl string) ([]imageArchive, error) {
 		{name: pauseImage, files: []file{{path: "pause", mode: 0o755, src: bins["pause"]}}, entrypoint: []string{"/pause"}},
 	}
 	if agentBin != "" {
+		// pilot-agent only needs a root certificate that parses: there is no
+		// istiod to talk to.
+		root := filepath.Join(dir, "root-cert.pem")
+		if err := writePKI(dir); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(filepath.Join(dir, "ca.crt"), root); err != nil {
+			return nil, err
+		}
 		// Laid out as Istio's proxyv2 image: the agent, its bootstrap
 		// template, and "envoy" on the PATH (here the fake).
 		images = append(images, image{name: imgAgent, user: "1337:1337", entrypoint: []string{"/usr/local/bin/pilot-agent"}, files: []file{
@@ -125,6 +134,8 @@ func buildImages(dir, agentBin, agentTmpl string) ([]imageArchive, error) {
 			{path: "usr/local/bin/pilot-agent", mode: 0o755, src: agentBin},
 			{path: "usr/local/bin/envoy", mode: 0o755, src: bins["envoyfake"]},
 			{path: "var/lib/istio/envoy/envoy_bootstrap_tmpl.json", mode: 0o644, src: agentTmpl},
+			{path: "var/run/secrets", mode: 0o1777, dir: true},
+			{path: "var/run/secrets/istio/root-cert.pem", mode: 0o644, src: root},
 		}})
 	}
 	var out []imageArchive

@@ -88,6 +88,19 @@ func startNode(bins string, images []imageArchive) (n *node, err error) {
 		return n, err
 	}
 
+	// The bridge the CNI plugin would make, made first so that the Service
+	// range can be routed to it: a request to a ClusterIP that kube-proxy
+	// has not (or no longer) rewritten then stays on this host instead of
+	// leaving by the default route.
+	for _, args := range [][]string{
+		{"link", "add", bridgeName, "type", "bridge"},
+		{"link", "set", bridgeName, "up"},
+		{"route", "add", serviceCIDR, "dev", bridgeName},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return n, fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
 	if err := n.start("containerd", "containerd", "--config", n.path("containerd.toml")); err != nil {
 		return n, err
 	}

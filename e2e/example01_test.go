@@ -106,6 +106,7 @@ func jobPods(t *testing.T, k kube, jobName string) []Pod {
 // stopped, and the Job retries until backoffLimit (1 here instead of 3:
 // each retry waits the controller's back-off, 10s then 20s).
 func TestExample01IstioJob(t *testing.T) {
+	t.Parallel()
 	needNode(t)
 	t.Run("success", func(t *testing.T) {
 		t.Parallel()

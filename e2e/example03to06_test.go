@@ -84,6 +84,7 @@ func TestExample03IngressShutdownManager(t *testing.T) {
 // root, the manager 65532): the manager cannot connect, the drain fails
 // (exit 69), writes no ready file, and Envoy is held until --deadline.
 func TestExample04ReadyFile(t *testing.T) {
+	t.Parallel()
 	needNode(t)
 	for _, tc := range []struct {
 		name, file, label string
@@ -203,6 +204,7 @@ func TestExample05NLBHealthChecks(t *testing.T) {
 // only after the app container exited. And 06's Job completes: the kubelet
 // stops the sidecar once the app is done.
 func TestExample06NativeSidecars(t *testing.T) {
+	t.Parallel()
 	needNode(t)
 	t.Run("deployment", func(t *testing.T) {
 		t.Parallel()

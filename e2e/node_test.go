@@ -121,7 +121,6 @@ func startNode(bins string, images []imageArchive) (n *node, err error) {
 	}
 	if err := n.start("kube-apiserver", n.bin("kube-apiserver"),
 		"--etcd-servers=http://127.0.0.1:2379", "--bind-address=127.0.0.1", "--secure-port=6443",
-		"--advertise-address=127.0.0.1",
 		"--authorization-mode=AlwaysAllow", // tests only
 		"--anonymous-auth=false",
 		"--endpoint-reconciler-type=none", // a loopback endpoint for the kubernetes Service is invalid
@@ -154,7 +153,7 @@ func startNode(bins string, images []imageArchive) (n *node, err error) {
 		"--hostname-override="+nodeName, "--root-dir="+n.path("kubelet"), "--cert-dir="+n.path("pki/kubelet")); err != nil {
 		return n, err
 	}
-	if err := n.start("kube-proxy", n.bin("kube-proxy"), "--config="+n.path("kube-proxy.yaml"), "--hostname-override="+nodeName); err != nil {
+	if err := n.start("kube-proxy", n.bin("kube-proxy"), "--config="+n.path("kube-proxy.yaml")); err != nil {
 		return n, err
 	}
 	if err := waitFor("the node to be Ready", func() error {
@@ -501,9 +500,10 @@ bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 clusterCIDR: %s
+hostnameOverride: %s
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 nodePortAddresses: ["127.0.0.1/32"]
-`, n.kubeconfig, podSubnet),
+`, n.kubeconfig, podSubnet, nodeName),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(n.path(name), []byte(content), 0o600); err != nil {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -55,9 +54,8 @@ func TestManifestsServerDryRun(t *testing.T) {
 		{"--preset", "shutdown-manager", "in-ingress.yaml"},
 	} {
 		t.Run("inject "+strings.Join(args, " "), func(t *testing.T) {
-			cmd := exec.Command(bin, append([]string{"inject"}, args...)...)
+			cmd := exec.Command(bin, append([]string{"inject", "-o", "-"}, args...)...)
 			cmd.Dir = "../examples/07-istio-inject"
-			cmd.Stderr = os.Stderr
 			out, err := cmd.Output()
 			if err != nil {
 				t.Fatalf("inject: %v", err)

@@ -82,7 +82,9 @@ func TestExample03IngressShutdownManager(t *testing.T) {
 // socket without draining the listeners, writes the ready file, and only
 // then is Envoy released. Then the layout without the shared user (Envoy as
 // root, the manager 65532): the manager cannot connect, the drain fails
-// (exit 69), writes no ready file, and Envoy is held until --deadline.
+// (exit 69) and writes no ready file; the manager's SIGTERM follows its
+// hook, it answers Envoy's /shutdown 503, and Envoy is stopped with
+// clients still connected: the issue the shared user fixes.
 func TestExample04ReadyFile(t *testing.T) {
 	t.Parallel()
 	needNode(t)
@@ -136,29 +138,25 @@ func TestExample04ReadyFile(t *testing.T) {
 		w := watchPods(t, k, "app.kubernetes.io/name=edge-contour")
 		p := w.readyPod(t)
 		logs := followLogs(t, k, p.Metadata.Name, "envoy", "shutdown-manager")
-		start := time.Now()
 		last, took := deleteWhileServing(t, k, w, logs, p.Metadata.Name, 90*time.Second)
 
 		if _, ok := logs.first("shutdown-manager", "permission denied"); !ok {
 			t.Error("the manager never said permission denied on Envoy's admin socket")
 		}
 		none(t, logs, "shutdown-manager", "ready file written", "a failed drain wrote the ready file")
-		hook := false
+		var events []string
 		for _, e := range k.podEvents(t, p.Metadata.Name) {
-			hook = hook || (e.Reason == "FailedPreStopHook" && strings.Contains(e.Message, "69"))
+			events = append(events, e.Reason+": "+e.Message)
 		}
-		if !hook {
-			t.Error("no FailedPreStopHook event with the drain's exit 69")
-		}
-		// Held until the manager's --deadline=60, not released after the
-		// drain's 10s check delay.
-		sig, ok := logs.first("envoy", "got signal")
-		if !ok {
-			t.Fatal("Envoy never got SIGTERM")
-		}
-		if held := sig.at.Sub(start); held < 55*time.Second {
-			t.Errorf("Envoy got SIGTERM %v after the deletion, want it held until the 60s deadline", held)
-		}
+		t.Logf("events: %s", strings.Join(events, " | "))
+		// The manager's SIGTERM follows its failed hook at once; on the way
+		// out it answers Envoy's /shutdown 503 (no file), and the kubelet
+		// then stops Envoy: the failed drain does not hold Envoy.
+		logs.inOrder(t,
+			[2]string{"shutdown-manager", "drain failed; not writing the ready file"},
+			[2]string{"shutdown-manager", "manager exiting"},
+			[2]string{"envoy", "got signal"},
+		)
 		checkExits(t, last, map[string]int{"envoy": 0})
 		t.Logf("04 without one user: deleted in %v", took.Round(time.Millisecond))
 	})

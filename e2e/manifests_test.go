@@ -178,7 +178,7 @@ func namespace(t *testing.T) kube {
 	n := needNode(t)
 	name := strings.Trim(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
 	if len(name) > 50 {
-		name = name[:50]
+		name = strings.TrimRight(name[:50], "-")
 	}
 	if _, err := n.kubectl(nil, "create", "namespace", name); err != nil {
 		t.Fatal(err)

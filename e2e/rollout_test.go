@@ -59,11 +59,17 @@ func TestRolloutThroughService(t *testing.T) {
 			// Let requests flow through every pod before the rollout.
 			time.Sleep(2 * time.Second) // a steady state to compare with, not a synchronisation
 			old := map[string]bool{}
-			w.mu.Lock()
-			for name := range w.pods {
-				old[name] = true
-			}
-			w.mu.Unlock()
+			w.until(t, "the 3 pods in the watch", 30*time.Second, func(pods map[string]*Pod, _ map[string]time.Time) *Pod {
+				for name, p := range pods {
+					if p.ready() {
+						old[name] = true
+					}
+				}
+				if len(old) == 3 {
+					return p0(pods)
+				}
+				return nil
+			})
 			start := time.Now()
 			if out, err := k.kubectl(nil, "rollout", "restart", "deployment/web"); err != nil {
 				t.Fatalf("%v\n%s", err, out)
@@ -93,6 +99,14 @@ func TestRolloutThroughService(t *testing.T) {
 			}
 		})
 	}
+}
+
+// p0 is any pod of pods.
+func p0(pods map[string]*Pod) *Pod {
+	for _, p := range pods {
+		return p
+	}
+	return nil
 }
 
 // steadyLoad sends rolloutRate requests per second, each on its own
@@ -280,7 +294,8 @@ func programmingLatency(t *testing.T) latency {
 			continue
 		}
 		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
+		name, _, _ := strings.Cut(f[0], "{") // {ip_family="IPv4"}
+		switch name {
 		case "kubeproxy_network_programming_duration_seconds_sum":
 			l.sum = v
 		case "kubeproxy_network_programming_duration_seconds_count":

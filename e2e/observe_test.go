@@ -108,6 +108,7 @@ type podWatch struct {
 	terminating map[string]time.Time
 	changed     chan struct{} // closed and replaced on every change
 	cancel      context.CancelFunc
+	err         error // why the watch ended
 	done        chan struct{}
 }
 
@@ -117,39 +118,74 @@ func watchPods(t *testing.T, k kube, selector string) *podWatch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &podWatch{pods: map[string]*Pod{}, deleted: map[string]time.Time{}, terminating: map[string]time.Time{}, changed: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
-	resp, err := k.api(ctx, "/api/v1/namespaces/"+k.ns+"/pods?watch=1&labelSelector="+url.QueryEscape(selector))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	go func() {
 		defer close(w.done)
-		defer resp.Body.Close()
-		dec := json.NewDecoder(resp.Body)
-		for {
-			var ev struct {
-				Type   string `json:"type"`
-				Object Pod    `json:"object"`
-			}
-			if err := dec.Decode(&ev); err != nil {
-				return
+		err := k.watch(ctx, "/api/v1/namespaces/"+k.ns+"/pods?labelSelector="+url.QueryEscape(selector), func(typ string, obj json.RawMessage) error {
+			var p Pod
+			if err := json.Unmarshal(obj, &p); err != nil {
+				return err
 			}
 			w.mu.Lock()
-			p := ev.Object
+			defer w.mu.Unlock()
 			w.pods[p.Metadata.Name] = &p
 			if _, ok := w.terminating[p.Metadata.Name]; !ok && p.Metadata.DeletionTimestamp != nil {
 				w.terminating[p.Metadata.Name] = time.Now()
 			}
-			if ev.Type == "DELETED" {
+			if typ == "DELETED" {
 				w.deleted[p.Metadata.Name] = time.Now()
 			}
 			close(w.changed)
 			w.changed = make(chan struct{})
-			w.mu.Unlock()
-		}
+			return nil
+		})
+		w.mu.Lock()
+		w.err = err
+		w.mu.Unlock()
 	}()
 	t.Cleanup(func() { cancel(); <-w.done })
 	return w
+}
+
+// watch follows a watch of path (a list URL) until ctx ends, calling
+// handle for each event. A watch the API server refuses because its cache
+// lags ("Too large resource version", under load) is opened again.
+func (k kube) watch(ctx context.Context, path string, handle func(typ string, obj json.RawMessage) error) error {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	for {
+		// resourceVersion=0: start from the server's cache as it is, with an
+		// ADDED event for each object, instead of a consistent read the
+		// cache may lag behind.
+		resp, err := k.api(ctx, path+sep+"watch=1&resourceVersion=0")
+		if err != nil {
+			return err
+		}
+		retry, err := func() (bool, error) {
+			defer resp.Body.Close()
+			dec := json.NewDecoder(resp.Body)
+			for {
+				var ev struct {
+					Type   string          `json:"type"`
+					Object json.RawMessage `json:"object"`
+				}
+				if err := dec.Decode(&ev); err != nil {
+					return false, err
+				}
+				if ev.Type == "ERROR" {
+					return strings.Contains(string(ev.Object), "ResourceVersionTooLarge"), fmt.Errorf("watch error: %s", ev.Object)
+				}
+				if err := handle(ev.Type, ev.Object); err != nil {
+					return false, err
+				}
+			}
+		}()
+		if !retry || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Second) // the server's retryAfterSeconds
+	}
 }
 
 // until waits, bounded, for cond over the pods seen so far; it returns the
@@ -168,7 +204,10 @@ func (w *podWatch) until(t *testing.T, what string, timeout time.Duration, cond 
 		select {
 		case <-ch:
 		case <-w.done:
-			t.Fatalf("the pod watch ended while waiting for %s", what)
+			w.mu.Lock()
+			err := w.err
+			w.mu.Unlock()
+			t.Fatalf("the pod watch ended while waiting for %s: %v", what, err)
 		case <-deadline:
 			w.mu.Lock()
 			var s []string

@@ -192,42 +192,33 @@ type endpointWatch struct {
 func watchEndpoints(t *testing.T, k kube, service string) *endpointWatch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := k.api(ctx, "/apis/discovery.k8s.io/v1/namespaces/"+k.ns+"/endpointslices?watch=1&labelSelector="+url.QueryEscape("kubernetes.io/service-name="+service))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	e := &endpointWatch{notReady: map[string]time.Time{}}
 	done := make(chan struct{})
+	ready := map[string]bool{} // pods ever seen ready
 	go func() {
 		defer close(done)
-		defer resp.Body.Close()
-		dec := json.NewDecoder(resp.Body)
-		ready := map[string]bool{} // pods ever seen ready
-		for {
-			var ev struct {
-				Object struct {
-					Endpoints []struct {
-						Conditions struct {
-							Ready *bool `json:"ready"`
-						} `json:"conditions"`
-						TargetRef struct {
-							Name string `json:"name"`
-						} `json:"targetRef"`
-					} `json:"endpoints"`
-				} `json:"object"`
+		k.watch(ctx, "/apis/discovery.k8s.io/v1/namespaces/"+k.ns+"/endpointslices?labelSelector="+url.QueryEscape("kubernetes.io/service-name="+service), func(_ string, obj json.RawMessage) error {
+			var slice struct {
+				Endpoints []struct {
+					Conditions struct {
+						Ready *bool `json:"ready"`
+					} `json:"conditions"`
+					TargetRef struct {
+						Name string `json:"name"`
+					} `json:"targetRef"`
+				} `json:"endpoints"`
 			}
-			if err := dec.Decode(&ev); err != nil {
-				return
+			if err := json.Unmarshal(obj, &slice); err != nil {
+				return err
 			}
 			now := time.Now()
 			present := map[string]bool{}
 			e.mu.Lock()
-			for _, ep := range ev.Object.Endpoints {
+			defer e.mu.Unlock()
+			for _, ep := range slice.Endpoints {
 				name := ep.TargetRef.Name
 				present[name] = true
-				r := ep.Conditions.Ready == nil || *ep.Conditions.Ready
-				if r {
+				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
 					ready[name] = true
 				} else if _, ok := e.notReady[name]; !ok && ready[name] {
 					e.notReady[name] = now
@@ -238,8 +229,8 @@ func watchEndpoints(t *testing.T, k kube, service string) *endpointWatch {
 					e.notReady[name] = now
 				}
 			}
-			e.mu.Unlock()
-		}
+			return nil
+		})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return e

@@ -68,7 +68,15 @@ func newTraffic(o Options, hcFailed func() bool, logf func(string, ...any)) (*tr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", addr)
+	// An IPv4 address listens on IPv4 only, as Envoy's does: Go's "tcp" on
+	// 0.0.0.0 is dual-stack and reports [::], which would rename the stat.
+	network := "tcp"
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(h); ip != nil && ip.To4() != nil {
+			network = "tcp4"
+		}
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on traffic address: %w", err)
 	}

@@ -4,6 +4,12 @@
 // rotation after a deprogramming delay, as kube-proxy or a cloud load
 // balancer would. It is the traffic side of the graceful-termination tests
 // and benchmarks.
+//
+// Checked against kube-proxy (iptables mode) by ../e2e's rollout test: there
+// the endpoint leaves the Service's EndpointSlice when the pod starts
+// terminating, not after a failed health check, and kube-proxy rewrites
+// its rules within about a second; Deprogram stands for both. A drain delay
+// longer than Deprogram here is what the real rollout needs too.
 package lbsim
 
 import (

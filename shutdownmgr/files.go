@@ -85,9 +85,16 @@ func recordDrain(path string, d *quit.Drain, log hclog.Logger) {
 var ErrReadyFile = errors.New("cannot write ready file")
 
 // writeReadyFile creates the ready file once a drain is over. An empty path
-// writes nothing. A failure wraps ErrReadyFile.
+// writes nothing, and so does a drain that never reached Envoy's admin: it
+// failed no health check, so Envoy stays held (serving) until the waiter's
+// deadline instead of being stopped with its connections open.
+// A failure to write wraps ErrReadyFile.
 func writeReadyFile(path string, res quit.Result, log hclog.Logger) error {
 	if path == "" {
+		return nil
+	}
+	if res.Reason == quit.ReasonUnreachable {
+		log.Warn("drain failed; not writing the ready file", "path", path, "reason", res.Reason)
 		return nil
 	}
 	line := fmt.Sprintf("reason=%q connections=%d took=%s\n", res.Reason, res.Remaining, res.Took)
@@ -107,7 +114,8 @@ const drainLockWait = 2 * time.Second
 // runDrain is every drain, the server's and Once's: take the state file's
 // lock (so no other manager's restore POSTs /healthcheck/ok into it), record
 // the drain, fail fast when Envoy's admin refuses connections, drain, and
-// write the ready file unless the drain was cancelled. The lock is held
+// write the ready file unless the drain was cancelled or never reached
+// Envoy's admin. The lock is held
 // until the drain is over.
 func runDrain(ctx context.Context, d quit.Drain, readyFile, stateFile string, log hclog.Logger) (quit.Result, error) {
 	start := time.Now()
@@ -283,8 +291,8 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 
 // Once runs one drain without a server, as `envoy-lifecycle drain` does in
 // an exec preStop hook: it removes a stale ready file, records the drain in
-// StateFile, runs Drain and, unless the drain was cancelled, writes
-// ReadyFile. Empty paths skip their file.
+// StateFile, runs Drain and, unless the drain was cancelled or never
+// reached Envoy's admin, writes ReadyFile. Empty paths skip their file.
 type Once struct {
 	Drain     quit.Drain
 	ReadyFile string

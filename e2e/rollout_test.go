@@ -1,0 +1,297 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Rollout load: a steady rate of requests, each on a new connection, so
+// every request is routed by kube-proxy's rules afresh.
+const (
+	rolloutRate    = 50 // requests per second
+	rolloutTimeout = 5 * time.Second
+)
+
+// TestRolloutThroughService runs example 02's Deployment (3 replicas)
+// behind its ClusterIP Service, routed by kube-proxy in iptables mode, and
+// sends requests at a steady rate through the Service during `kubectl
+// rollout restart`. With the wrapper's drain no request fails; with
+// ENVOY_LIFECYCLE_DRAIN=false (SIGTERM forwarded at once, Envoy quit at
+// once) some do, which shows the test can fail.
+func TestRolloutThroughService(t *testing.T) {
+	needNode(t)
+	for _, tc := range []struct {
+		name  string
+		drain bool
+	}{{"drain", true}, {"no drain", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := namespace(t)
+			v := variant{envoyArgs: map[string][]string{"envoy": fakeEnvoy("127.0.0.1:9901", "127.0.0.1:8081")}}
+			if !tc.drain {
+				v.env = map[string]map[string]string{"app": {"ENVOY_LIFECYCLE_DRAIN": "false"}}
+			}
+			v.apply(t, k, "02-envoy-sidecar-deployment/envoy-config.yaml")
+			v.apply(t, k, "02-envoy-sidecar-deployment/deployment.yaml")
+			if out, err := k.kubectl(nil, "rollout", "status", "deployment/web", "--timeout=120s"); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			ip, err := k.kubectl(nil, "get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := "http://" + strings.TrimSpace(ip) + ":80/work"
+			w := watchPods(t, k, "app.kubernetes.io/name=web")
+			eps := watchEndpoints(t, k, "web")
+			before := programmingLatency(t)
+
+			ld := startSteadyLoad(t, target)
+			// Let requests flow through every pod before the rollout.
+			time.Sleep(2 * time.Second) // a steady state to compare with, not a synchronisation
+			old := map[string]bool{}
+			w.until(t, "the 3 pods in the watch", 30*time.Second, func(pods map[string]*Pod, _ map[string]time.Time) *Pod {
+				for name, p := range pods {
+					if p.ready() {
+						old[name] = true
+					}
+				}
+				if len(old) == 3 {
+					return p0(pods)
+				}
+				return nil
+			})
+			start := time.Now()
+			if out, err := k.kubectl(nil, "rollout", "restart", "deployment/web"); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if out, err := k.kubectl(nil, "rollout", "status", "deployment/web", "--timeout=180s"); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			// Until every old pod is gone: the last requests they hold count.
+			for name := range old {
+				w.gone(t, name, 90*time.Second)
+			}
+			sent, failed, first := ld.stop()
+			took := time.Since(start)
+			after := programmingLatency(t)
+
+			delays := endpointDelays(w, eps, old)
+			t.Logf("rollout (%s): %d requests sent through the Service over %v, %d failed (first: %s); endpoint removal after the pod began terminating: %s; kube-proxy programming latency: %s",
+				tc.name, sent, took.Round(100*time.Millisecond), failed, first, delays, after.since(before))
+			if sent < int64(rolloutRate*took.Seconds()/2) {
+				t.Errorf("only %d requests sent in %v", sent, took)
+			}
+			if tc.drain && failed != 0 {
+				t.Errorf("%d of %d requests failed with the drain (first: %s), want none", failed, sent, first)
+			}
+			if !tc.drain && failed == 0 {
+				t.Errorf("no request failed with ENVOY_LIFECYCLE_DRAIN=false (of %d): the test cannot tell the drain's effect", sent)
+			}
+		})
+	}
+}
+
+// p0 is any pod of pods.
+func p0(pods map[string]*Pod) *Pod {
+	for _, p := range pods {
+		return p
+	}
+	return nil
+}
+
+// steadyLoad sends rolloutRate requests per second, each on its own
+// connection, and counts failures (errors and non-200 answers).
+type steadyLoad struct {
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	sent, failed atomic.Int64
+	mu           sync.Mutex
+	first        string
+}
+
+func startSteadyLoad(t *testing.T, target string) *steadyLoad {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	l := &steadyLoad{cancel: cancel}
+	t.Cleanup(cancel)
+	client := &http.Client{Timeout: rolloutTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	tick := time.NewTicker(time.Second / rolloutRate)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			l.wg.Add(1)
+			l.sent.Add(1)
+			go func() {
+				defer l.wg.Done()
+				resp, err := client.Get(target)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %s", resp.Status)
+					}
+				}
+				if err != nil {
+					l.failed.Add(1)
+					l.mu.Lock()
+					if l.first == "" {
+						l.first = fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err)
+					}
+					l.mu.Unlock()
+				}
+			}()
+		}
+	}()
+	// The first request must go through before anything else happens.
+	deadline := time.Now().Add(30 * time.Second)
+	for l.sent.Load()-l.failed.Load() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request went through %s: %s", target, l.first)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the counters the workers update
+	}
+	l.failed.Store(0) // failures before the Service answered do not count
+	l.mu.Lock()
+	l.first = ""
+	l.mu.Unlock()
+	return l
+}
+
+func (l *steadyLoad) stop() (sent, failed int64, first string) {
+	l.cancel()
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent.Load(), l.failed.Load(), l.first
+}
+
+// endpointWatch records when each pod's endpoint stopped being ready in
+// the Service's EndpointSlices (or left them).
+type endpointWatch struct {
+	mu       sync.Mutex
+	notReady map[string]time.Time // pod name → first seen not ready or gone
+}
+
+func watchEndpoints(t *testing.T, k kube, service string) *endpointWatch {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &endpointWatch{notReady: map[string]time.Time{}}
+	done := make(chan struct{})
+	ready := map[string]bool{} // pods ever seen ready
+	go func() {
+		defer close(done)
+		k.watch(ctx, "/apis/discovery.k8s.io/v1/namespaces/"+k.ns+"/endpointslices?labelSelector="+url.QueryEscape("kubernetes.io/service-name="+service), func(_ string, obj json.RawMessage) error {
+			var slice struct {
+				Endpoints []struct {
+					Conditions struct {
+						Ready *bool `json:"ready"`
+					} `json:"conditions"`
+					TargetRef struct {
+						Name string `json:"name"`
+					} `json:"targetRef"`
+				} `json:"endpoints"`
+			}
+			if err := json.Unmarshal(obj, &slice); err != nil {
+				return err
+			}
+			now := time.Now()
+			present := map[string]bool{}
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			for _, ep := range slice.Endpoints {
+				name := ep.TargetRef.Name
+				present[name] = true
+				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+					ready[name] = true
+				} else if _, ok := e.notReady[name]; !ok && ready[name] {
+					e.notReady[name] = now
+				}
+			}
+			for name := range ready {
+				if _, ok := e.notReady[name]; !ok && !present[name] {
+					e.notReady[name] = now
+				}
+			}
+			return nil
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+// endpointDelays describes, for each old pod, how long after the pod watch
+// saw it terminating its endpoint stopped being ready.
+func endpointDelays(w *podWatch, e *endpointWatch, old map[string]bool) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var s []string
+	for name := range old {
+		term, ok := w.terminating[name]
+		nr, ok2 := e.notReady[name]
+		if !ok || !ok2 {
+			s = append(s, name+": not seen")
+			continue
+		}
+		s = append(s, (nr.Sub(term)).Round(time.Millisecond).String())
+	}
+	return strings.Join(s, ", ")
+}
+
+// latency is kube-proxy's network programming latency histogram: how long
+// from an endpoint's change in the API to the iptables rules for it.
+type latency struct{ sum, count float64 }
+
+func (a latency) since(b latency) string {
+	n := a.count - b.count
+	if n <= 0 {
+		return "no sample"
+	}
+	return fmt.Sprintf("mean %.3fs over %.0f syncs", (a.sum-b.sum)/n, n)
+}
+
+func programmingLatency(t *testing.T) latency {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:10249/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l latency
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		f := strings.Fields(s.Text())
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		name, _, _ := strings.Cut(f[0], "{") // {ip_family="IPv4"}
+		switch name {
+		case "kubeproxy_network_programming_duration_seconds_sum":
+			l.sum = v
+		case "kubeproxy_network_programming_duration_seconds_count":
+			l.count = v
+		}
+	}
+	return l
+}

@@ -806,4 +806,3 @@ func TestSettingsTableInReadme(t *testing.T) {
 		}
 	}
 }
-

@@ -91,7 +91,7 @@ func (r *run) applyPreset(ws []*workload) error {
 func (r *run) finishPreset() error {
 	for name := range r.o.Entrypoints {
 		if !r.usedEntrypoints[name] {
-			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--entrypoint %s=...: no workload has an app container named %q", name, name)})
+			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("entrypoint of %q (--entrypoint %s=... or --entrypoints): no workload has an app container named %q", name, name, name)})
 		}
 	}
 	if r.o.ProxyContainer != "" && !r.seenProxy && r.workloads > 0 {

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -172,11 +171,6 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
 		return inject.ExitNoInput
 	}
-	// A short batch job: collect garbage only near a ceiling well under
-	// the 100 MB a 5 MB manifest may take (issue 13), not every time the
-	// heap doubles.
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
 	out, notes, err := inject.Inject(name, src, o)
 	if err != nil {
 		printNotes(stderr, notes)

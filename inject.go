@@ -12,10 +12,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -44,6 +44,7 @@ Preset flags:
   --entrypoint [NAME=]CMD command to wrap when an app container has no command
                           ("/app serve", or a JSON list '["/app", "serve"]');
                           NAME=CMD for container NAME only (repeatable)
+  --entrypoints FILE      per-container entrypoints, a YAML map: NAME: [CMD...]
   --app-container NAME    wrap only this container (repeatable; default: every non-proxy container)
   --proxy-container NAME  the proxy container (default: named envoy or istio-proxy,
                           or an image containing envoy or proxyv2)
@@ -109,6 +110,7 @@ func (s *repeated) Set(v string) error { *s = append(*s, v); return nil }
 // injectFlags are the inject subcommand's flags.
 type injectFlags struct {
 	config, output, preset, image, proxy string
+	entrypointsFile                      string
 	entrypoints                          repeated
 	apps                                 stringList
 	adminPort                            int
@@ -134,6 +136,7 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fs.StringVar(&f.preset, "preset", "", "")
 	fs.Var(&f.entrypoints, "entrypoint", "")
+	fs.StringVar(&f.entrypointsFile, "entrypoints", "", "")
 	fs.StringVar(&f.image, "image", "", "")
 	fs.StringVar(&f.proxy, "proxy-container", "", "")
 	fs.Var(&f.apps, "app-container", "")
@@ -175,6 +178,14 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if f.config == "-" && manifest == "-" {
 		return usageErr("the config and the manifest cannot both come from stdin")
 	}
+	if f.entrypointsFile == "-" && manifest == "-" {
+		return usageErr("the entrypoints file and the manifest cannot both come from stdin")
+	}
+	if f.entrypointsFile != "" {
+		if code := addEntrypoints(&o, f.entrypointsFile, stdin, stderr); code != inject.ExitOK {
+			return code
+		}
+	}
 	if f.config != "" {
 		src, name, err := readInput(f.config, stdin)
 		if err != nil {
@@ -191,11 +202,6 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
 		return inject.ExitNoInput
 	}
-	// A short batch job: collect garbage only near a ceiling well under
-	// the 100 MB a 5 MB manifest may take (issue 13), not every time the
-	// heap doubles.
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
 	out, notes, err := inject.Inject(name, src, o)
 	if err != nil {
 		printNotes(stderr, notes)
@@ -279,14 +285,14 @@ func (f *injectFlags) options(set map[string]bool, usageErr func(string, ...any)
 	case f.preset != "" && !slices.Contains(presets, f.preset):
 		return o, usageErr("--preset %q: unknown preset (valid: %s)", f.preset, strings.Join(presets, ", "))
 	}
-	presetOnly := []string{"image", "entrypoint", "app-container", "proxy-container", "admin-port", "drain-deadline", "stop-timeout", "no-fix-grace"}
+	presetOnly := []string{"image", "entrypoint", "entrypoints", "app-container", "proxy-container", "admin-port", "drain-deadline", "stop-timeout", "no-fix-grace"}
 	for _, n := range presetOnly {
 		if set[n] && f.preset == "" {
 			return o, usageErr("--%s needs --preset", n)
 		}
 	}
 	if f.preset == "shutdown-manager" {
-		for _, n := range []string{"entrypoint", "app-container", "stop-timeout"} {
+		for _, n := range []string{"entrypoint", "entrypoints", "app-container", "stop-timeout"} {
 			if set[n] {
 				return o, usageErr("--%s does not apply to --preset shutdown-manager", n)
 			}
@@ -330,6 +336,32 @@ func (f *injectFlags) options(set map[string]bool, usageErr func(string, ...any)
 		}
 	}
 	return o, inject.ExitOK
+}
+
+// addEntrypoints adds the --entrypoints file's entries to o; a container
+// that --entrypoint NAME=CMD names too is an error.
+func addEntrypoints(o *inject.Options, path string, stdin io.Reader, stderr io.Writer) int {
+	src, name, err := readInput(path, stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "envoy-lifecycle inject: "+err.Error())
+		return inject.ExitNoInput
+	}
+	eps, err := inject.ParseEntrypoints(name, src)
+	if err != nil {
+		writeInjectErr(stderr, err)
+		return inject.ExitCode(err)
+	}
+	for _, c := range slices.Sorted(maps.Keys(eps)) {
+		if o.Entrypoints[c] != nil {
+			fmt.Fprintf(stderr, "envoy-lifecycle inject: %s: container %q has an entrypoint in the file and from --entrypoint %s=...; give one\n", name, c, c)
+			return inject.ExitUsage
+		}
+		if o.Entrypoints == nil {
+			o.Entrypoints = map[string][]string{}
+		}
+		o.Entrypoints[c] = eps[c]
+	}
+	return inject.ExitOK
 }
 
 // containerName is a Kubernetes container name (an RFC 1123 label).

@@ -742,3 +742,37 @@ func TestEntrypointFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestEntrypointsFile: --entrypoints FILE gives per-container entrypoints
+// (bookinfo's six apps need six), beside --entrypoint but not for the same
+// container.
+func TestEntrypointsFile(t *testing.T) {
+	t.Parallel()
+	two := strings.Replace(webDeployment, "      - name: envoy\n", "      - name: logger\n        image: logger:1\n      - name: envoy\n", 1)
+	_, mpath, _ := files(t, two, "")
+	eps := filepath.Join(t.TempDir(), "eps.yaml")
+	if err := os.WriteFile(eps, []byte("web: [/web, serve]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := injectFile(t, mpath, "--preset", "envoy", "--entrypoints", eps, "--entrypoint", "logger=/logger -v")
+	for _, want := range []string{"- --\n        - /web\n        - serve\n", "- --\n        - /logger\n        - -v\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output got:\n%s\nwant %q", out, want)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--preset", "envoy", "--entrypoints", eps, "--entrypoint", "web=/a"}, inject.ExitUsage, `eps.yaml: container "web" has an entrypoint in the file and from --entrypoint web=...; give one`},
+		{[]string{"-c", eps, "--entrypoints", eps}, inject.ExitUsage, "--entrypoints needs --preset"},
+		{[]string{"--preset", "shutdown-manager", "--entrypoints", eps}, inject.ExitUsage, "--entrypoints does not apply to --preset shutdown-manager"},
+		{[]string{"--preset", "envoy", "--entrypoints", eps + ".missing"}, inject.ExitNoInput, "eps.yaml.missing"},
+	} {
+		var stderr bytes.Buffer
+		if code := runInject(append(tc.args, mpath), nil, &bytes.Buffer{}, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("runInject(%q): exit code %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.want)
+		}
+	}
+}

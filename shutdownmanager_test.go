@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"envoy-lifecycle/envoyfake"
-	"envoy-lifecycle/inject"
 	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
 	"envoy-lifecycle/shutdownmgr"
@@ -796,23 +795,4 @@ func TestSettingsTableInReadme(t *testing.T) {
 	var want bytes.Buffer
 	writeMgrMarkdown(&want)
 	checkReadmeTable(t, "shutdownmgr/README.md", "| Flag (aliases) |", want.String())
-}
-
-// TestInjectPresetKnowsManagerDefaults: inject --preset shutdown-manager
-// sizes the grace period with the manager's default --shutdown-timeout,
-// which lives here.
-func TestInjectPresetKnowsManagerDefaults(t *testing.T) {
-	t.Parallel()
-	var cfg mgrConfig
-	for _, s := range cfg.settings() {
-		if s.flags[0] != "shutdown-timeout" {
-			continue
-		}
-		d, err := shutdownmgr.ParseDuration(s.def)
-		if err != nil || d != inject.ManagerShutdownTimeout {
-			t.Errorf("the manager's --shutdown-timeout defaults to %q (%v), inject.ManagerShutdownTimeout is %s", s.def, err, inject.ManagerShutdownTimeout)
-		}
-		return
-	}
-	t.Error("no --shutdown-timeout setting")
 }

@@ -152,16 +152,26 @@ func configError(file string, e *yamledit.Error) *Error {
 
 // commandList reads a preStop command: a non-empty list of scalars.
 func commandList(n *yaml.Node) ([]string, error) {
+	w, err := wordList(n)
+	if err != nil {
+		return nil, fmt.Errorf("the preStop command %w", err)
+	}
+	return w, nil
+}
+
+// wordList reads a command: a non-empty list of scalars. Its errors
+// follow the command's name ("the preStop command ...").
+func wordList(n *yaml.Node) ([]string, error) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("the preStop command must be a list such as [\"/bin/sh\", \"-c\", \"...\"], got %s", describe(n))
+		return nil, fmt.Errorf("must be a list such as [\"/bin/sh\", \"-c\", \"...\"], got %s", describe(n))
 	}
 	if len(n.Content) == 0 {
-		return nil, errors.New("the preStop command is empty")
+		return nil, errors.New("is empty")
 	}
 	var out []string
 	for _, it := range n.Content {
 		if it.Kind != yaml.ScalarNode || isNull(it) {
-			return nil, fmt.Errorf("each word of the preStop command must be a string, got %s", describe(it))
+			return nil, fmt.Errorf("has a word that is not a string: %s", describe(it))
 		}
 		out = append(out, it.Value)
 	}

@@ -103,7 +103,7 @@ func TestIssue13Inputs(t *testing.T) {
 		{
 			name: "entrypoint for a container no workload has", manifest: twoAppsNoCommand,
 			o:    Options{Preset: "envoy", Entrypoint: []string{"/default"}, Entrypoints: map[string][]string{"wbe": {"/web"}}},
-			code: ExitMismatch, errs: []string{`--entrypoint wbe=...: no workload has an app container named "wbe"`},
+			code: ExitMismatch, errs: []string{`entrypoint of "wbe" (--entrypoint wbe=... or --entrypoints): no workload has an app container named "wbe"`},
 		},
 		{
 			name: "envoy preset on Istio's proxy", manifest: istioPod, o: Options{Preset: "envoy"},

@@ -46,13 +46,6 @@ const (
 	defaultStopTimeout   = lifecycle.DefaultStopTimeout
 	quitBudget           = lifecycle.QuitBudget
 
-	// ManagerShutdownTimeout is the shutdown manager's default
-	// --shutdown-timeout, from shutdownmgr: after its hook returns and
-	// SIGTERM, the manager gives answers in flight this long before it
-	// exits. The shutdown-manager preset's budget counts it
-	// (shutdownmgr/README.md, "Sizing terminationGracePeriodSeconds").
-	ManagerShutdownTimeout = shutdownmgr.DefaultShutdownTimeout
-
 	// graceEnv is the wrapper's copy of the pod's grace period, which
 	// `envoy-lifecycle doctor` checks the budget against (the downward API
 	// cannot expose it).
@@ -98,7 +91,7 @@ func (r *run) applyPreset(ws []*workload) error {
 func (r *run) finishPreset() error {
 	for name := range r.o.Entrypoints {
 		if !r.usedEntrypoints[name] {
-			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("--entrypoint %s=...: no workload has an app container named %q", name, name)})
+			r.errs = append(r.errs, &Error{Code: ExitMismatch, File: r.file, Msg: fmt.Sprintf("entrypoint of %q (--entrypoint %s=... or --entrypoints): no workload has an app container named %q", name, name, name)})
 		}
 	}
 	if r.o.ProxyContainer != "" && !r.seenProxy && r.workloads > 0 {
@@ -693,10 +686,11 @@ func (r *run) manage(w *workload) (bool, error) {
 	// The hooks carry the deadline so that the budget checked here is the
 	// one the manager uses, whatever its own default. After its hook
 	// returns, the manager gets SIGTERM and gives answers in flight up to
-	// its --shutdown-timeout.
+	// its --shutdown-timeout (shutdownmgr/README.md, "Sizing
+	// terminationGracePeriodSeconds").
 	secs := seconds(deadline)
-	budget := secs + seconds(ManagerShutdownTimeout) + seconds(quitBudget)
-	why := fmt.Sprintf("hook deadline %ds + the manager's --shutdown-timeout %s + %s to exit", secs, ManagerShutdownTimeout, quitBudget)
+	budget := secs + seconds(shutdownmgr.DefaultShutdownTimeout) + seconds(quitBudget)
+	why := fmt.Sprintf("hook deadline %ds + the manager's --shutdown-timeout %s + %s to exit", secs, shutdownmgr.DefaultShutdownTimeout, quitBudget)
 	if _, err := r.checkGrace(w, spec, budget, why); err != nil {
 		return false, err
 	}

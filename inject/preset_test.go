@@ -1,9 +1,13 @@
 package inject
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/lifecycle"
+	"envoy-lifecycle/shutdownmgr"
 )
 
 const twoApps = `apiVersion: v1
@@ -247,5 +251,24 @@ func TestPresetCases(t *testing.T) {
 			}
 			checkOutput(t, tc.name, []byte(tc.manifest), out, true)
 		})
+	}
+}
+
+// TestManagerPresetGrace: the shutdown-manager preset raises the grace
+// period to the hook deadline, plus the manager's default --shutdown-timeout
+// (it serves answers in flight after its hook), plus the wrapper's quit
+// budget, plus the margin: each part from the package that owns it.
+func TestManagerPresetGrace(t *testing.T) {
+	src := strings.Replace(twoApps, "spec:\n  containers:\n", "spec:\n  terminationGracePeriodSeconds: 1\n  containers:\n", 1)
+	out, _, err := Inject("p.yaml", []byte(src), Options{Preset: "shutdown-manager", FixGrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int((lifecycle.DefaultDrainDeadline + shutdownmgr.DefaultShutdownTimeout + lifecycle.QuitBudget + GraceMargin) / time.Second)
+	if want <= int((lifecycle.DefaultDrainDeadline+lifecycle.QuitBudget+GraceMargin)/time.Second) {
+		t.Fatalf("shutdownmgr.DefaultShutdownTimeout is %s: this test needs it above a second", shutdownmgr.DefaultShutdownTimeout)
+	}
+	if line := fmt.Sprintf("terminationGracePeriodSeconds: %d\n", want); !strings.Contains(string(out), line) {
+		t.Errorf("want %q in:\n%s", line, out)
 	}
 }

@@ -68,8 +68,11 @@ type Doc struct {
 	// orig holds each parsed collection's Content as parsed, to tell
 	// what the edits changed.
 	orig map[*yaml.Node][]*yaml.Node
-	// lines holds the offsets in body where each line starts.
-	lines []int
+	// lines holds the offsets in body where each line starts, and
+	// asciiEnd where each line's ASCII prefix ends (index builds both).
+	lines, asciiEnd []int
+	// oneLine caches onOneLine: 0 unknown, 1 yes, 2 no.
+	oneLine int8
 }
 
 // Text returns the document's text as it was read.

@@ -577,5 +577,11 @@ func (r *renderer) replaceWhole(n *yaml.Node, flow bool) error {
 
 // onOneLine reports a document written on one line (minified JSON).
 func (d *Doc) onOneLine() bool {
-	return !bytes.Contains(bytes.TrimSpace(d.body), []byte("\n"))
+	if d.oneLine == 0 {
+		d.oneLine = 2
+		if !bytes.Contains(bytes.TrimSpace(d.body), []byte("\n")) {
+			d.oneLine = 1
+		}
+	}
+	return d.oneLine == 1
 }

@@ -2,6 +2,7 @@ package yamledit
 
 import (
 	"bytes"
+	"slices"
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -14,16 +15,36 @@ import (
 // It gives no end, so ends are found by scanning the text from the start
 // with the node's style in hand.
 
-// lineStart returns the offset of line n (from 1) of the body.
-func (d *Doc) lineStart(n int) int {
-	if d.lines == nil {
-		d.lines = append(d.lines, 0)
-		for i, c := range d.body {
-			if c == '\n' {
-				d.lines = append(d.lines, i+1)
+// index builds the line table: where each line starts, and where its
+// ASCII prefix ends. One pass; every position lookup after it is a table
+// lookup or a binary search, so that the work per edit does not grow with
+// the length of the document or of its lines (minified JSON is one line).
+func (d *Doc) index() {
+	if d.lines != nil {
+		return
+	}
+	d.lines = make([]int, 1, bytes.Count(d.body, []byte("\n"))+1)
+	d.asciiEnd = make([]int, 0, cap(d.lines))
+	ascii := true
+	for i, c := range d.body {
+		if ascii && c >= utf8.RuneSelf {
+			d.asciiEnd, ascii = append(d.asciiEnd, i), false
+		}
+		if c == '\n' {
+			if ascii {
+				d.asciiEnd = append(d.asciiEnd, i)
 			}
+			d.lines, ascii = append(d.lines, i+1), true
 		}
 	}
+	if ascii {
+		d.asciiEnd = append(d.asciiEnd, len(d.body))
+	}
+}
+
+// lineStart returns the offset of line n (from 1) of the body.
+func (d *Doc) lineStart(n int) int {
+	d.index()
 	if n-1 < len(d.lines) {
 		return d.lines[n-1]
 	}
@@ -33,26 +54,42 @@ func (d *Doc) lineStart(n int) int {
 // start returns the offset where n begins.
 func (d *Doc) start(n *yaml.Node) int {
 	i := d.lineStart(n.Line)
-	for c := 1; c < n.Column && i < len(d.body) && d.body[i] != '\n'; c++ {
+	c := 1
+	if n.Line-1 < len(d.asciiEnd) {
+		// Up to the line's first non-ASCII byte a column is a byte.
+		a := d.asciiEnd[n.Line-1]
+		if i+n.Column-1 <= a {
+			return i + n.Column - 1
+		}
+		c, i = 1+a-i, a
+	}
+	for ; c < n.Column && i < len(d.body) && d.body[i] != '\n'; c++ {
 		_, size := utf8.DecodeRune(d.body[i:])
 		i += size
 	}
 	return i
 }
 
-// lineOf returns the offset where the line holding offset i begins.
-func (d *Doc) lineOf(i int) int {
-	return bytes.LastIndexByte(d.body[:i], '\n') + 1
+// line returns the index in d.lines of the line holding offset i.
+func (d *Doc) line(i int) int {
+	d.index()
+	k, found := slices.BinarySearch(d.lines, i)
+	if !found {
+		k--
+	}
+	return k
 }
+
+// lineOf returns the offset where the line holding offset i begins.
+func (d *Doc) lineOf(i int) int { return d.lines[d.line(i)] }
 
 // lineEnd returns the offset after the line break of the line holding
 // offset i, or the end of the body.
 func (d *Doc) lineEnd(i int) int {
-	j := bytes.IndexByte(d.body[i:], '\n')
-	if j < 0 {
-		return len(d.body)
+	if k := d.line(i) + 1; k < len(d.lines) {
+		return d.lines[k]
 	}
-	return i + j + 1
+	return len(d.body)
 }
 
 // column returns the column (from 0, in bytes) of offset i.
@@ -60,7 +97,10 @@ func (d *Doc) column(i int) int { return i - d.lineOf(i) }
 
 // firstOnLine reports whether only spaces come before offset i on its line.
 func (d *Doc) firstOnLine(i int) bool {
-	return len(bytes.Trim(d.body[d.lineOf(i):i], " ")) == 0
+	for i > 0 && d.body[i-1] == ' ' {
+		i--
+	}
+	return i == 0 || d.body[i-1] == '\n'
 }
 
 // indentOf returns the number of spaces that open the line at offset ls.

@@ -4,8 +4,11 @@
 package injecttest
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // LargeDocs is the number of documents in Large: the size of the real
@@ -16,9 +19,13 @@ const LargeDocs = 10593
 // rendered Helm chart of many services looks: a Deployment with an app
 // and an Envoy sidecar, a Service, a ConfigMap and a RoleBinding, in
 // turn. The same call gives the same bytes.
-func Large() []byte {
+func Large() []byte { return Stream(LargeDocs) }
+
+// Stream returns the first docs documents of the sequence Large is made
+// of, to measure how the cost grows with the input.
+func Stream(docs int) []byte {
 	var b strings.Builder
-	for i := range LargeDocs {
+	for i := range docs {
 		if i > 0 {
 			b.WriteString("---\n")
 		}
@@ -116,4 +123,33 @@ subjects:
 		}
 	}
 	return []byte(b.String())
+}
+
+// JSONList returns the Deployments of Stream(4*items) as one kubectl-style
+// JSON List (kubectl get deploy -o json): one document and, when indent is
+// "", one line, the layout where per-edit work on lines and offsets would
+// grow with the whole input.
+func JSONList(items int, indent string) []byte {
+	var objs []any
+	for _, d := range strings.Split(string(Stream(4*items)), "---\n") {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(d), &m); err != nil {
+			panic(err)
+		}
+		if m["kind"] == "Deployment" {
+			objs = append(objs, m)
+		}
+	}
+	list := map[string]any{"apiVersion": "v1", "kind": "List", "items": objs}
+	var out []byte
+	var err error
+	if indent == "" {
+		out, err = json.Marshal(list)
+	} else {
+		out, err = json.MarshalIndent(list, "", indent)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return append(out, '\n')
 }

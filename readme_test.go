@@ -105,6 +105,11 @@ func applySnippet(s snippet) (applied, error) {
 		return a, err
 	case map[string]any:
 		switch {
+		case strings.HasPrefix(s.src, "# entrypoints"):
+			// inject --entrypoints FILE: container name -> command.
+			_, err := inject.ParseEntrypoints(s.String(), []byte(s.src))
+			a.config = true
+			return a, err
 		case has(v, "deployment", "statefulset", "daemonset", "job", "cronjob"):
 			_, err := inject.ParseConfig(s.String(), []byte(s.src))
 			a.config = true

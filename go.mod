@@ -3,7 +3,6 @@ module envoy-lifecycle
 go 1.26.8
 
 require (
-	github.com/aymanbagabas/go-udiff v0.4.2
 	github.com/cenkalti/backoff/v4 v4.3.0
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/kelseyhightower/envconfig v1.4.0

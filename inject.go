@@ -21,9 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aymanbagabas/go-udiff"
-
 	"envoy-lifecycle/inject"
+	"envoy-lifecycle/internal/udiff"
 	"envoy-lifecycle/settings"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aymanbagabas/go-udiff"
+	"envoy-lifecycle/internal/udiff"
 )
 
 // fuzzModes are the option sets the fuzzer picks from with its second

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"envoy-lifecycle/internal/udiff"
 	"envoy-lifecycle/yamledit"
-
-	"github.com/aymanbagabas/go-udiff"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml and *.stderr from the current output")

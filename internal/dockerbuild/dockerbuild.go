@@ -60,7 +60,7 @@ func Flags(root string, buildArgs map[string]string) (env, args []string, err er
 	}
 	at := strings.Index(line, " go build ")
 	if at < 0 {
-		return nil, nil, errors.New("Dockerfile: no RUN line with `go build`")
+		return nil, nil, errors.New("no RUN line with `go build` in the Dockerfile")
 	}
 	cmdline := line[at+len(" go build "):]
 	prefix := strings.Fields(line[:at])
@@ -77,7 +77,7 @@ func Flags(root string, buildArgs map[string]string) (env, args []string, err er
 	}
 	words, err := shellWords(cmdline)
 	if err != nil {
-		return nil, nil, fmt.Errorf("Dockerfile: go build line: %w", err)
+		return nil, nil, fmt.Errorf("cannot read the Dockerfile's go build line: %w", err)
 	}
 	args = []string{"build"}
 	for i := 0; i < len(words); i++ {

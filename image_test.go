@@ -222,6 +222,10 @@ func TestBinaryLinksNoTestSupport(t *testing.T) {
 			strings.HasPrefix(d, "envoy-lifecycle/kubeletsim"),
 			strings.HasPrefix(d, "envoy-lifecycle/internal/testproc"),
 			strings.HasPrefix(d, "envoy-lifecycle/internal/envoytest"),
+			strings.HasPrefix(d, "envoy-lifecycle/internal/dockerbuild"),
+			strings.HasPrefix(d, "envoy-lifecycle/internal/pinned"),
+			strings.HasPrefix(d, "envoy-lifecycle/e2e"),
+			strings.HasPrefix(d, "envoy-lifecycle/interop"),
 			strings.Contains(d, "test") && strings.HasPrefix(d, "envoy-lifecycle/"):
 			t.Errorf("the shipped binary links %s", d)
 		}

@@ -725,7 +725,7 @@ func TestManagerBadSettings(t *testing.T) {
 		want string // the one line, after "envoy-lifecycle <cmd>: "
 	}{
 		{"bad duration flag", nil, []string{"shutdown-manager", "--delay", "abc"}, `--delay="abc": cannot parse (valid: a duration such as 500ms`},
-		{"alias named as given", nil, []string{"shutdown-manager", "--check-drain-interval=0"}, `--check-drain-interval="0": out of range (valid: a duration greater than 0`},
+		{"alias named as given", nil, []string{"shutdown-manager", "--check-drain-interval=0"}, `--check-drain-interval="0": out of range (valid: a duration of at least 10ms`},
 		{"bad env", []string{"SHUTDOWN_MANAGER_INTERVAL=forever"}, []string{"shutdown-manager"}, `SHUTDOWN_MANAGER_INTERVAL="forever": cannot parse`},
 		{"bad log hits", []string{"SHUTDOWN_MANAGER_LOG_HITS=maybe"}, []string{"shutdown-manager"}, `SHUTDOWN_MANAGER_LOG_HITS="maybe": unknown value (valid: true, false, 1, 0, yes, no, on or off (any case))`},
 		{"bad port", []string{"SHUTDOWN_MANAGER_PORT=70000"}, []string{"shutdown-manager"}, `SHUTDOWN_MANAGER_PORT="70000": out of range (valid: a port from 0 to 65535`},

@@ -1,13 +1,12 @@
 package shutdownmgr
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"envoy-lifecycle/settings"
 )
 
 // Params are the settings one request may override, with the shutdown
@@ -40,7 +39,7 @@ const (
 	// MaxDuration is the longest duration ParseDuration accepts: a day is
 	// far beyond any termination grace period, so anything longer is a
 	// mistake (or an attempt to hold the manager past SIGTERM).
-	MaxDuration = 24 * time.Hour
+	MaxDuration = settings.MaxDuration
 	// MinPeriod is the shortest poll period: each poll is a /stats request
 	// to Envoy's admin, and ?period=1ns made tens of thousands a second.
 	MinPeriod = 10 * time.Millisecond
@@ -53,36 +52,12 @@ const (
 // validDuration says what ParseDuration accepts, for error messages.
 const validDuration = "seconds such as 5 or 2.5, or a duration such as 500ms or 1m, from 0 to 24h"
 
-// ParseDuration reads a duration the way the shutdown handler's query and
-// marin3r's flags give it, as a number of seconds ("5", "2.5"), or as a Go
-// duration ("500ms", "1m30s"). Negative, NaN, and values above MaxDuration
-// are errors, so nothing can overflow.
+// ParseDuration reads a query duration by the rule every setting of every
+// mode follows (settings.ParseDuration): seconds ("5", "2.5") or a Go
+// duration ("500ms", "1m30s"), from 0 to MaxDuration, so nothing can
+// overflow.
 func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, errors.New("empty")
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		switch {
-		case math.IsNaN(f) || math.IsInf(f, 0):
-			return 0, errors.New("not a number of seconds")
-		case f < 0:
-			return 0, errors.New("negative")
-		case f > MaxDuration.Seconds():
-			return 0, fmt.Errorf("too large (above %s)", MaxDuration)
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		return 0, errors.New("cannot parse") // time.ParseDuration's overflow too
-	case d < 0:
-		return 0, errors.New("negative")
-	case d > MaxDuration:
-		return 0, fmt.Errorf("too large (above %s)", MaxDuration)
-	}
-	return d, nil
+	return settings.ParseDuration(s)
 }
 
 // ParseParams reads delay, period and deadline from q over the defaults

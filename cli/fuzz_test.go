@@ -30,7 +30,7 @@ func FuzzSuggest(f *testing.F) {
 			}
 		}
 		want := ""
-		if len(near) == 1 && !inPath && !slices.Contains(subs, name) && !strings.Contains(name, "/") {
+		if name != "" && len(near) == 1 && !inPath && !slices.Contains(subs, name) && !strings.Contains(name, "/") {
 			want = near[0]
 		}
 		if got != want {

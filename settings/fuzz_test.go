@@ -342,7 +342,8 @@ func FuzzLoad(f *testing.F) {
 			checkErr(t, err, se.Name, se.Value)
 			return
 		}
-		if s.Delay < time.Millisecond || s.Delay > MaxDuration || s.Wait < time.Millisecond || s.Wait > MaxDuration || s.Limit < 0 || s.Limit > MaxDuration {
+		// An inherited duration is never refused: its min only keeps it above 0.
+		if s.Delay < time.Millisecond || s.Delay > MaxDuration || s.Wait <= 0 || s.Wait > MaxDuration || s.Limit < 0 || s.Limit > MaxDuration {
 			t.Fatalf("Load: durations out of bounds: %+v", s)
 		}
 		if s.Workers < 1 {

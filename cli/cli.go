@@ -109,7 +109,8 @@ func wrapLine(b *strings.Builder, line string, width int) {
 		}
 		if cut < 0 { // one word longer than the line: keep it whole
 			for i := width + 1; i < len(r); i++ {
-				if r[i] == ' ' {
+				// After a word: a space in the indentation cut nothing and looped forever.
+				if r[i] == ' ' && r[i-1] != ' ' {
 					cut = i
 					break
 				}

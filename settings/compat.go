@@ -171,6 +171,12 @@ func (e *Env) PeerDuration(name string, def time.Duration, positive bool) (d tim
 		return 0, true
 	}
 	d, err := ParseDuration(v)
+	if err == nil && d == 0 && positive {
+		// "00", "0.0" or " 0s": zero all the same, though not a Go duration.
+		e.warn(name, v, FormatDuration(def), "it must be above 0; the default is used")
+		e.ignore(name)
+		return def, false
+	}
 	switch {
 	case err == nil && isDecimal(strings.TrimSpace(v)) && d > 0:
 		e.warn(name, v, FormatDuration(d), "a bare number is seconds here; "+peersOf(name)+" ignored it and used the default")

@@ -3,6 +3,7 @@ package quit
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -239,7 +240,9 @@ func arrivals(prev, cur Counters) (n uint64, reset bool) {
 		old, ok := prev[name]
 		switch {
 		case v > old:
-			n += v - old // a new name has old == 0
+			// A new name has old == 0. Saturated: a sum wrapped past
+			// MaxUint64 could read as no arrival at all.
+			n = min(n, math.MaxUint64-(v-old)) + (v - old)
 		case ok && v < old:
 			reset = true
 		}

@@ -35,7 +35,12 @@ func checkErr(t *testing.T, err error, name, value string) {
 	if strings.ContainsAny(msg, "\n\r") {
 		t.Fatalf("%s=%q: error is not one line: %q", name, value, msg)
 	}
-	if !strings.HasPrefix(msg, name+"=") || !strings.Contains(msg, strconv.Quote(value)) {
+	// A value with user info or a query is echoed with its secrets hidden.
+	shown := value
+	if strings.ContainsAny(value, "@?") {
+		shown = envoy.RedactAddress(value)
+	}
+	if !strings.HasPrefix(msg, name+"=") || !strings.Contains(msg, strconv.Quote(shown)) {
 		t.Fatalf("%s=%q: error does not name the variable and echo the value: %q", name, value, msg)
 	}
 	if !strings.Contains(msg, "(valid: ") {

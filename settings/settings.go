@@ -44,7 +44,7 @@ func (e *Error) Error() string {
 	v := e.Value
 	// A URL's password must not reach a log line or the termination
 	// message through its echo.
-	if strings.ContainsAny(v, "@?") || strings.Contains(v, "://") {
+	if strings.ContainsAny(v, "@?") {
 		v = envoy.RedactAddress(v)
 	}
 	msg := fmt.Sprintf("%s=%q: ", e.Name, v)

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
+
+	"envoy-lifecycle/envoy"
 )
 
 // Env reads environment variables by the rules of this package. Warnings
@@ -71,7 +74,11 @@ func (e *Env) ignore(name string) {
 func (e *Env) Warn(name, value, takenAs, why string) { e.warn(name, value, takenAs, why) }
 
 func (e *Env) warn(name, value, takenAs, why string) {
-	e.Warnings = append(e.Warnings, Warning{Name: name, Value: value, TakenAs: takenAs, Why: why})
+	// A warning is logged: a URL's password must not reach the log.
+	if strings.ContainsAny(value, "@?") {
+		value = envoy.RedactAddress(value)
+	}
+	e.Warnings = append(e.Warnings, Warning{Name: name, Value: value, TakenAs: takenAs, Why: envoy.RedactText(why)})
 }
 
 // Duration reads one of our durations: def when unset; a value below min is

@@ -197,3 +197,23 @@ func Foreground(f *os.File) (int, error) {
 	err := Ioctl(f, syscall.TIOCGPGRP, unsafe.Pointer(&pgrp))
 	return int(pgrp), err
 }
+
+// InheritedReserved returns the C library's real-time signals (32-34) that
+// this test process got ignored from its parent and so passes on ignored to
+// every child: GNU make, which runs `make test`, leaves 32 and 33 ignored.
+// The Go runtime never takes these over, so a wrapper started from here
+// rightly keeps them ignored.
+func InheritedReserved(tb testing.TB) map[syscall.Signal]bool {
+	tb.Helper()
+	self, err := ProcSigIgn(os.Getpid())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[syscall.Signal]bool{}
+	for s := syscall.Signal(32); s <= 34; s++ {
+		if self[s] {
+			out[s] = true
+		}
+	}
+	return out
+}

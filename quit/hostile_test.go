@@ -54,7 +54,7 @@ func TestSlowGenericEndpointsLeaveTheProxyItsQuit(t *testing.T) {
 	defer slow.CloseClientConnections()
 	p := Policy{
 		Generic: []string{slow.URL + "/a", slow.URL + "/b"},
-		Envoy:   mustClient(t, e.AdminURL()),
+		Envoy:   envoytest.Client(t, e.AdminURL()),
 		Timeout: 3 * time.Second, // each generic call alone could eat the budget
 		Retries: 2,
 	}
@@ -97,7 +97,7 @@ func TestGenericAndKillURLSecretsNotLogged(t *testing.T) {
 			"http://user:s3cr3t@[::1",
 		},
 		KillURL: "http://user:s3cr3t@" + refused + "/kill?api_key=s3cr3t",
-		Envoy:   mustClient(t, e.AdminURL()),
+		Envoy:   envoytest.Client(t, e.AdminURL()),
 		Logger:  hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace, JSONFormat: true}),
 	}
 	rep := p.Stop(context.Background(), 0)
@@ -134,7 +134,7 @@ func TestResetWithoutExitIsNotStopped(t *testing.T) {
 			c.Close()
 		}
 	}()
-	p := Policy{Envoy: mustClient(t, "http://"+ln.Addr().String()), Verify: 300 * time.Millisecond}
+	p := Policy{Envoy: envoytest.Client(t, "http://"+ln.Addr().String()), Verify: 300 * time.Millisecond}
 	rep := p.Stop(context.Background(), 0)
 	if rep.Err == nil || rep.Gone {
 		t.Errorf("report got %+v, want an error and not gone", rep)

@@ -2,13 +2,11 @@ package quit
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,25 +15,8 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 )
-
-// syncBuffer is a log sink the logger's goroutines can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSlowGenericEndpointsLeaveTheProxyItsQuit: two generic endpoints that
 // never answer must not use up the budget; Envoy still gets /quitquitquit.
@@ -88,7 +69,7 @@ func TestGenericAndKillURLSecretsNotLogged(t *testing.T) {
 		defer ln.Close()
 		return ln.Addr().String()
 	}()
-	var logs syncBuffer
+	var logs testproc.Buffer
 	host := strings.TrimPrefix(ok.URL, "http://")
 	p := Policy{
 		Generic: []string{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"envoy-lifecycle/inject"
+	"envoy-lifecycle/yamledit/edittest"
 )
 
 // webDeployment is a Deployment of an app without a command beside
@@ -596,8 +597,8 @@ func applyUnified(t testing.TB, a, diff []byte) []byte {
 	if len(diff) == 0 {
 		return a
 	}
-	src := splitLines(a)
-	lines := splitLines(diff)
+	src := edittest.Lines(a)
+	lines := edittest.Lines(diff)
 	if len(lines) < 2 || !bytes.HasPrefix(lines[0], []byte("--- ")) || !bytes.HasPrefix(lines[1], []byte("+++ ")) {
 		t.Fatalf("no diff header in:\n%s", diff)
 	}
@@ -649,19 +650,6 @@ func applyUnified(t testing.TB, a, diff []byte) []byte {
 	}
 	out = append(out, src[pos:]...)
 	return bytes.Join(out, nil)
-}
-
-func splitLines(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n') + 1
-		if i == 0 {
-			i = len(b)
-		}
-		out = append(out, b[:i])
-		b = b[i:]
-	}
-	return out
 }
 
 // TestOverwriteKeepsOwnerRefusesReadOnly: a file of another owner keeps

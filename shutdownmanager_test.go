@@ -484,7 +484,7 @@ func TestManagerRestartUndoesHealthcheckFail(t *testing.T) {
 	}
 
 	m2 := startManager(t, nil, args...)
-	waitRequest(t, e, "/healthcheck/ok")
+	envoytest.WaitRequests(t, e, "/healthcheck/ok", 1)
 	if code, body := adminReady(t, e); code != http.StatusOK || body != "LIVE\n" {
 		t.Errorf("envoy /ready after the restart got %d %q, want 200 LIVE", code, body)
 	}

@@ -109,7 +109,7 @@ func TestSignalsDuringTheWait(t *testing.T) {
 			t.Parallel()
 			e := envoytest.Start(t, envoyfake.Options{NeverLive: true})
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("exit", "0")...)
-			waitRequest(t, e, "/server_info")
+			envoytest.WaitRequests(t, e, "/server_info", 1)
 			for _, s := range harmless {
 				p.Signal(s)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -210,7 +209,7 @@ func TestQuitOnEveryExitPath(t *testing.T) {
 			}, c.env...)
 			p := start(t, env, c.argv...)
 			if c.sig != 0 {
-				waitRequest(t, e, "/server_info")
+				envoytest.WaitRequests(t, e, "/server_info", 1)
 				p.Signal(c.sig)
 			}
 			if got := p.ExitCode(); got != c.want {
@@ -230,15 +229,6 @@ func TestQuitOnEveryExitPath(t *testing.T) {
 				t.Errorf("envoy /quitquitquit called %d times, want 0 (pilot-agent stops envoy)", n)
 			}
 		})
-	}
-}
-
-func waitRequest(t *testing.T, e *envoyfake.Envoy, path string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := e.WaitRequest(ctx, func(r envoyfake.Request) bool { return r.Path == path }); err != nil {
-		t.Fatalf("envoy fake never saw %s: %v", path, err)
 	}
 }
 
@@ -335,7 +325,7 @@ func TestSignalDuringWaitDoesNotStartApp(t *testing.T) {
 			e := envoytest.Start(t, envoyfake.Options{NeverLive: true})
 			marker := filepath.Join(t.TempDir(), "started")
 			p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("touch", marker)...)
-			waitRequest(t, e, "/server_info")
+			envoytest.WaitRequests(t, e, "/server_info", 1)
 			p.Signal(signalNamed(sig))
 			if got, want := p.ExitCode(), 128+int(signalNamed(sig)); got != want {
 				t.Errorf("exit code got %d, want %d", got, want)
@@ -510,7 +500,7 @@ func TestWinchDuringWaitIsIgnored(t *testing.T) {
 	e := envoytest.Start(t, envoyfake.Options{LiveAfter: 300 * time.Millisecond})
 	marker := filepath.Join(t.TempDir(), "started")
 	p := start(t, []string{"ENVOY_ADMIN_API=" + e.AdminURL()}, app("touch", marker)...)
-	waitRequest(t, e, "/server_info")
+	envoytest.WaitRequests(t, e, "/server_info", 1)
 	for _, sig := range []syscall.Signal{syscall.SIGWINCH, syscall.SIGCONT} {
 		p.Signal(sig) // neither would have ended the app
 	}

@@ -29,25 +29,8 @@ import (
 	"time"
 	"unsafe"
 
+	"envoy-lifecycle/internal/pinned"
 	"envoy-lifecycle/internal/testproc"
-)
-
-// The pinned pilot-agent. istio.io/istio has no semver tags; the three other
-// pins replace pseudo-versions the module proxy refuses with 403
-// (../../shared/reference/envoy-admin.md §5.2). README.md says how to bump.
-const (
-	istioVersion    = "v0.0.0-20260827124520-eed52ebb66ad"
-	pilotAgentGoMod = `module example.com/envoy-lifecycle-pilot-agent
-
-go 1.26
-
-require (
-	istio.io/istio ` + istioVersion + `
-	istio.io/api v1.31.1
-	github.com/envoyproxy/go-control-plane/envoy v1.38.0
-	github.com/envoyproxy/go-control-plane/contrib v1.36.1-0.20260729145720-a2d8c7492908
-)
-`
 )
 
 // Environment markers. The test binary re-executes itself inside the
@@ -60,7 +43,6 @@ const (
 
 // Bounds of every wait; the whole namespace run is killed after nsTimeout.
 const (
-	buildTimeout    = 15 * time.Minute
 	nsTimeout       = 3 * time.Minute
 	envoyUpTimeout  = 30 * time.Second
 	wrapperTimeout  = 30 * time.Second
@@ -524,161 +506,26 @@ func loopbackUp() error {
 	return nil
 }
 
-// pilotAgent returns the cached pilot-agent binary and bootstrap template,
-// building them on first use. The cache entry is complete once the binary
-// exists: the template is renamed into place first, the binary last, and a
-// file lock keeps concurrent runs from building twice.
+// pilotAgent returns the pinned pilot-agent and its bootstrap template,
+// which internal/pinned builds into its cache on a miss.
 func pilotAgent(t *testing.T) (bin, tmpl string) {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatalf("cannot find a cache directory: %v", err)
-	}
-	dir := filepath.Join(base, "envoy-lifecycle", "pilot-agent-"+istioVersion)
-	bin, tmpl = filepath.Join(dir, "pilot-agent"), filepath.Join(dir, "envoy_bootstrap_tmpl.json")
-	if cached(bin, tmpl) {
-		t.Logf("pilot-agent %s from cache %s", istioVersion, dir)
-		return bin, tmpl
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("cannot create cache directory: %v", err)
-	}
-	unlock := lock(t, filepath.Join(dir, ".lock"))
-	defer unlock()
-	if cached(bin, tmpl) {
-		t.Logf("pilot-agent %s built by a concurrent run into %s", istioVersion, dir)
-		return bin, tmpl
-	}
-
 	start := time.Now()
-	mod := filepath.Join(dir, "module")
-	if err := os.RemoveAll(mod); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(mod, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(pilotAgentGoMod), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	offline(t, mod)
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	gocmd := func(args ...string) []byte {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = mod
-		// Outside any workspace, static like Istio's own build, and free to
-		// write go.sum in the scratch module.
-		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			if why := networkError(stderr.String()); why != "" {
-				testproc.SkipOrFailInCI(t, offlineSkip+why)
-			}
-			t.Fatalf("cannot build pilot-agent %s: go %s: %v\n%s", istioVersion, strings.Join(args, " "), err, tail(stderr.String(), 4000))
-		}
-		return out
-	}
-	tmpBin := filepath.Join(dir, fmt.Sprintf(".pilot-agent.%d", os.Getpid()))
-	defer os.Remove(tmpBin)
-	gocmd("build", "-trimpath", "-o", tmpBin, "istio.io/istio/pilot/cmd/pilot-agent")
-	istioDir := strings.TrimSpace(string(gocmd("list", "-m", "-f", "{{.Dir}}", "istio.io/istio")))
-	b, err := os.ReadFile(filepath.Join(istioDir, "tools/packaging/common/envoy_bootstrap.json"))
+	bin, tmpl, hit, err := pinned.PilotAgent(context.Background())
+	skipIfOffline(t, err)
 	if err != nil {
-		t.Fatalf("cannot read the bootstrap template from the module: %v", err)
-	}
-	tmpTmpl := tmpBin + ".json"
-	defer os.Remove(tmpTmpl)
-	if err := os.WriteFile(tmpTmpl, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmpTmpl, tmpl); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmpBin, bin); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built pilot-agent %s into %s in %v", istioVersion, dir, time.Since(start).Round(time.Second))
+	t.Logf("pilot-agent %s (cached: %v, %v)", pinned.IstioVersion, hit, time.Since(start).Round(time.Second))
 	return bin, tmpl
 }
 
-// offlineSkip starts the one line an offline run prints instead of failing.
-const offlineSkip = "skipped: pilot-agent is not cached and the Go module proxy is unreachable (offline?): "
-
-// probeTimeout bounds the check that the module proxy answers: its first
-// request is small (istio.io/istio's .info and .mod).
-const probeTimeout = 20 * time.Second
-
-// offline skips t (fails it in CI) when the module proxy can't be reached,
-// before a build that would fail only after many retries.
-func offline(t *testing.T, mod string) {
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-json", "istio.io/istio@"+istioVersion)
-	cmd.Dir = mod
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
-	out, err := cmd.CombinedOutput()
-	switch {
-	case err == nil:
-		return
-	case ctx.Err() != nil:
-		testproc.SkipOrFailInCI(t, offlineSkip+"no answer within "+probeTimeout.String())
-	case networkError(string(out)) != "":
-		testproc.SkipOrFailInCI(t, offlineSkip+networkError(string(out)))
+// skipIfOffline skips t with one line (fails it in CI) when err says the
+// module proxy is unreachable.
+func skipIfOffline(t *testing.T, err error) {
+	var off *pinned.OfflineError
+	if errors.As(err, &off) {
+		testproc.SkipOrFailInCI(t, "skipped: pilot-agent is not cached and "+off.Error())
 	}
-	t.Fatalf("cannot resolve istio.io/istio@%s: %v\n%s", istioVersion, err, tail(string(out), 4000))
-}
-
-// networkError returns the line of go's output that says the network or
-// the proxy is unavailable, or "".
-func networkError(out string) string {
-	for _, line := range strings.Split(out, "\n") {
-		for _, sign := range []string{"dial tcp", "no such host", "connection refused", "i/o timeout",
-			"network is unreachable", "GOPROXY=off", "TLS handshake timeout", "proxyconnect"} {
-			if strings.Contains(line, sign) {
-				return strings.TrimSpace(line)
-			}
-		}
-	}
-	return ""
-}
-
-func cached(bin, tmpl string) bool {
-	_, err1 := os.Stat(bin)
-	_, err2 := os.Stat(tmpl)
-	return err1 == nil && err2 == nil
-}
-
-// lock takes an exclusive flock on path, polling so the wait is bounded.
-func lock(t *testing.T, path string) (unlock func()) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatalf("cannot open lock: %v", err)
-	}
-	deadline := time.Now().Add(buildTimeout)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() } // closing releases the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			t.Fatalf("cannot lock %s: %v", path, err)
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			t.Fatalf("%s still locked after %v: another build is stuck", path, buildTimeout)
-		}
-		time.Sleep(200 * time.Millisecond) // polling the lock against the deadline above
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
 }
 
 // TestOfflineSkips: with the module proxy unreachable (a loopback port that
@@ -688,23 +535,22 @@ func TestOfflineSkips(t *testing.T) {
 	t.Setenv("CI", "") // in CI the same line is a failure
 	t.Setenv("GOPROXY", "http://127.0.0.1:1")
 	t.Setenv("GOMODCACHE", t.TempDir())
-	mod := t.TempDir()
-	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(pilotAgentGoMod), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // an empty pinned cache
 	start := time.Now()
 	skipped := false
+	var err error
 	t.Run("probe", func(t *testing.T) {
 		defer func() { skipped = t.Skipped() }()
-		offline(t, mod)
+		_, _, _, err = pinned.PilotAgent(context.Background())
+		skipIfOffline(t, err)
 	})
 	if !skipped {
-		t.Errorf("an unreachable module proxy did not skip the interop test")
+		t.Errorf("an unreachable module proxy did not skip the interop test: %v", err)
 	}
-	if took := time.Since(start); took >= probeTimeout {
-		t.Errorf("the skip took %v, want well under %v", took, probeTimeout)
+	if took := time.Since(start); took >= pinned.ProbeTimeout {
+		t.Errorf("the skip took %v, want well under %v", took, pinned.ProbeTimeout)
 	}
-	if got := networkError("go: example.com/x@v1: Get \"http://127.0.0.1:1/x/@v/v1.info\": dial tcp 127.0.0.1:1: connect: connection refused\nmore"); !strings.HasPrefix(got, "go: example.com/x@v1") || strings.Contains(got, "\n") {
-		t.Errorf("networkError got %q, want the one line that says why", got)
+	if off := (*pinned.OfflineError)(nil); !errors.As(err, &off) || !strings.Contains(off.Why, "127.0.0.1:1") || strings.Contains(off.Why, "\n") {
+		t.Errorf("got %v, want an *OfflineError whose one line names the proxy", err)
 	}
 }

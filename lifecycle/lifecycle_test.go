@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -85,11 +84,7 @@ func (r *run) waitRecord(lines ...string) {
 // waitRequest waits until Envoy saw a request to path.
 func (r *run) waitRequest(path string) {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testproc.Timeout)
-	defer cancel()
-	if _, err := r.envoy.WaitRequest(ctx, func(q envoyfake.Request) bool { return q.Path == path }); err != nil {
-		r.t.Fatalf("envoy never saw %s: %v", path, err)
-	}
+	envoytest.WaitRequests(r.t, r.envoy, path, 1)
 }
 
 // The state machine, driven through the signal channel with a real app and

@@ -18,7 +18,7 @@ import (
 func startEnvoy(t *testing.T) (*envoyfake.Envoy, *testproc.Held, *envoy.Client) {
 	t.Helper()
 	e, h := envoytest.StartHeld(t, envoyfake.Options{})
-	return e, h, mustClient(t, e.AdminURL())
+	return e, h, envoytest.Client(t, e.AdminURL())
 }
 
 // calls lists the admin calls, polls folded.

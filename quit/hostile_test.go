@@ -2,13 +2,11 @@ package quit
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,25 +15,8 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/internal/envoytest"
+	"envoy-lifecycle/internal/testproc"
 )
-
-// syncBuffer is a log sink the logger's goroutines can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSlowGenericEndpointsLeaveTheProxyItsQuit: two generic endpoints that
 // never answer must not use up the budget; Envoy still gets /quitquitquit.
@@ -54,7 +35,7 @@ func TestSlowGenericEndpointsLeaveTheProxyItsQuit(t *testing.T) {
 	defer slow.CloseClientConnections()
 	p := Policy{
 		Generic: []string{slow.URL + "/a", slow.URL + "/b"},
-		Envoy:   mustClient(t, e.AdminURL()),
+		Envoy:   envoytest.Client(t, e.AdminURL()),
 		Timeout: 3 * time.Second, // each generic call alone could eat the budget
 		Retries: 2,
 	}
@@ -88,7 +69,7 @@ func TestGenericAndKillURLSecretsNotLogged(t *testing.T) {
 		defer ln.Close()
 		return ln.Addr().String()
 	}()
-	var logs syncBuffer
+	var logs testproc.Buffer
 	host := strings.TrimPrefix(ok.URL, "http://")
 	p := Policy{
 		Generic: []string{
@@ -97,7 +78,7 @@ func TestGenericAndKillURLSecretsNotLogged(t *testing.T) {
 			"http://user:s3cr3t@[::1",
 		},
 		KillURL: "http://user:s3cr3t@" + refused + "/kill?api_key=s3cr3t",
-		Envoy:   mustClient(t, e.AdminURL()),
+		Envoy:   envoytest.Client(t, e.AdminURL()),
 		Logger:  hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace, JSONFormat: true}),
 	}
 	rep := p.Stop(context.Background(), 0)
@@ -134,7 +115,7 @@ func TestResetWithoutExitIsNotStopped(t *testing.T) {
 			c.Close()
 		}
 	}()
-	p := Policy{Envoy: mustClient(t, "http://"+ln.Addr().String()), Verify: 300 * time.Millisecond}
+	p := Policy{Envoy: envoytest.Client(t, "http://"+ln.Addr().String()), Verify: 300 * time.Millisecond}
 	rep := p.Stop(context.Background(), 0)
 	if rep.Err == nil || rep.Gone {
 		t.Errorf("report got %+v, want an error and not gone", rep)

@@ -10,22 +10,15 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
 
 // startBareEnvoy starts a fake with no upstream (requests get the no-route
 // 404, and are still counted) and a client for its admin.
 func startBareEnvoy(t *testing.T) (*envoyfake.Envoy, *envoy.Client) {
 	t.Helper()
-	e, err := envoyfake.Start(envoyfake.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	c, err := envoy.New(e.AdminURL(), envoy.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, c
+	e := envoytest.Start(t, envoyfake.Options{})
+	return e, envoytest.Client(t, e.AdminURL())
 }
 
 // get sends one request through the fake's listener on hc.

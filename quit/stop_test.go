@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
 	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
@@ -36,15 +35,6 @@ func init() {
 
 func TestMain(m *testing.M) { testproc.Main(m) }
 
-func mustClient(t *testing.T, base string) *envoy.Client {
-	t.Helper()
-	c, err := envoy.New(base, envoy.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func startFake(t *testing.T) *envoyfake.Envoy {
 	t.Helper()
 	return envoytest.Start(t, envoyfake.Options{})
@@ -62,28 +52,28 @@ func TestStopPolicy(t *testing.T) {
 		wantErr    bool
 	}{
 		{"envoy only", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
-			return Policy{Envoy: mustClient(t, e.AdminURL())}
+			return Policy{Envoy: envoytest.Client(t, e.AdminURL())}
 		}, 0, "envoy", 1, 0, false},
 		{"istio wins over envoy", func(e *envoyfake.Envoy, a *envoyfake.PilotAgent) Policy {
-			return Policy{Envoy: mustClient(t, e.AdminURL()), Istio: mustClient(t, a.URL())}
+			return Policy{Envoy: envoytest.Client(t, e.AdminURL()), Istio: envoytest.Client(t, a.URL())}
 		}, 1, "istio", 0, 1, false},
 		{"never", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
-			return Policy{Envoy: mustClient(t, e.AdminURL()), Never: true}
+			return Policy{Envoy: envoytest.Client(t, e.AdminURL()), Never: true}
 		}, 0, "", 0, 0, false},
 		{"never on failure, failed", func(e *envoyfake.Envoy, a *envoyfake.PilotAgent) Policy {
-			return Policy{Istio: mustClient(t, a.URL()), NeverOnFailure: true}
+			return Policy{Istio: envoytest.Client(t, a.URL()), NeverOnFailure: true}
 		}, 2, "", 0, 0, false},
 		{"never on failure, succeeded", func(e *envoyfake.Envoy, a *envoyfake.PilotAgent) Policy {
-			return Policy{Istio: mustClient(t, a.URL()), NeverOnFailure: true}
+			return Policy{Istio: envoytest.Client(t, a.URL()), NeverOnFailure: true}
 		}, 0, "istio", 0, 1, false},
 		{"kill url replaces the admin quit", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
-			return Policy{Envoy: mustClient(t, e.AdminURL()), KillURL: e.AdminURL() + "/quitquitquit"}
+			return Policy{Envoy: envoytest.Client(t, e.AdminURL()), KillURL: e.AdminURL() + "/quitquitquit"}
 		}, 0, "envoy", 1, 0, false},
 		{"istio unreachable falls back to envoy", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
-			return Policy{Envoy: mustClient(t, e.AdminURL()), Istio: mustClient(t, "http://127.0.0.1:1"), Retries: 2}
+			return Policy{Envoy: envoytest.Client(t, e.AdminURL()), Istio: envoytest.Client(t, "http://127.0.0.1:1"), Retries: 2}
 		}, 0, "envoy", 1, 0, false},
 		{"non-local envoy is not told", func(e *envoyfake.Envoy, _ *envoyfake.PilotAgent) Policy {
-			return Policy{Envoy: mustClient(t, "http://192.0.2.1:15000")}
+			return Policy{Envoy: envoytest.Client(t, "http://192.0.2.1:15000")}
 		}, 0, "", 0, 0, true},
 	}
 	for _, c := range cases {
@@ -126,7 +116,7 @@ func TestGenericEndpointsFirstAndStatusIgnored(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	defer gen.Close()
-	p := Policy{Generic: []string{gen.URL}, Envoy: mustClient(t, e.AdminURL()), Retries: 3}
+	p := Policy{Generic: []string{gen.URL}, Envoy: envoytest.Client(t, e.AdminURL()), Retries: 3}
 	rep := p.Stop(context.Background(), 0)
 	// A 500 from a generic endpoint is retried, then logged; it is not an
 	// error and does not stop Envoy from being told to quit.
@@ -144,7 +134,7 @@ func TestGenericOnlySkipsTheProxy(t *testing.T) {
 	var calls atomic.Int32
 	gen := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
 	defer gen.Close()
-	p := Policy{Generic: []string{gen.URL}, GenericOnly: true, Envoy: mustClient(t, e.AdminURL())}
+	p := Policy{Generic: []string{gen.URL}, GenericOnly: true, Envoy: envoytest.Client(t, e.AdminURL())}
 	if p.WillStop(0) {
 		t.Error("WillStop got true with GenericOnly")
 	}
@@ -177,7 +167,7 @@ func TestRetryOn5xxThenGiveUp(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	p := Policy{Envoy: mustClient(t, srv.URL), Retries: 3}
+	p := Policy{Envoy: envoytest.Client(t, srv.URL), Retries: 3}
 	rep := p.Stop(context.Background(), 0)
 	if calls.Load() != 3 || rep.Err == nil {
 		t.Errorf("calls got %d, err %v; want 3 attempts and an error", calls.Load(), rep.Err)
@@ -187,7 +177,7 @@ func TestRetryOn5xxThenGiveUp(t *testing.T) {
 func TestVerifySeesTheProxyGo(t *testing.T) {
 	t.Parallel()
 	e := startFake(t)
-	p := Policy{Envoy: mustClient(t, e.AdminURL()), Verify: 5 * time.Second}
+	p := Policy{Envoy: envoytest.Client(t, e.AdminURL()), Verify: 5 * time.Second}
 	if rep := p.Stop(context.Background(), 0); !rep.Gone {
 		t.Errorf("report got %+v, want the proxy seen gone", rep)
 	}
@@ -252,7 +242,7 @@ func TestQuitAnsweredByAHangUp(t *testing.T) {
 			ln.Close()
 		}
 	}()
-	p := Policy{Istio: mustClient(t, "http://"+ln.Addr().String()), Retries: 3, Verify: 5 * time.Second}
+	p := Policy{Istio: envoytest.Client(t, "http://"+ln.Addr().String()), Retries: 3, Verify: 5 * time.Second}
 	rep := p.Stop(context.Background(), 0)
 	if rep.Err != nil || rep.Method != "istio" || !rep.Gone {
 		t.Errorf("report got %+v, want istio, no error, gone", rep)

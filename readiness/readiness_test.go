@@ -13,6 +13,7 @@ import (
 
 	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
+	"envoy-lifecycle/internal/envoytest"
 )
 
 // testTimeout bounds every wait in these tests; nothing should come near it.
@@ -22,16 +23,8 @@ const testTimeout = 10 * time.Second
 // client for its admin.
 func startEnvoy(t *testing.T, upstream string) (*envoyfake.Envoy, *envoy.Client) {
 	t.Helper()
-	e, err := envoyfake.Start(envoyfake.Options{Upstream: upstream, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	c, err := envoy.New(e.AdminURL(), envoy.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, c
+	e := envoytest.Start(t, envoyfake.Options{Upstream: upstream})
+	return e, envoytest.Client(t, e.AdminURL())
 }
 
 func mustSet(t *testing.T, e *envoyfake.Envoy, name string, hosts ...envoyfake.UpstreamHost) {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
 	"envoy-lifecycle/internal/envoytest"
 	"envoy-lifecycle/internal/testproc"
@@ -96,10 +95,7 @@ func TestServerRunSecondSignal(t *testing.T) {
 func TestOnceRunUntil(t *testing.T) {
 	t.Parallel()
 	e, h := startEnvoy(t, envoyfake.Options{})
-	admin, err := envoy.New(e.AdminURL(), envoy.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := envoytest.Client(t, e.AdminURL())
 	ready := filepath.Join(t.TempDir(), "ok")
 	o := Once{Drain: quit.Drain{Admin: admin, Period: 10 * time.Millisecond}, ReadyFile: ready, Logger: testproc.Logger(t)}
 	envoytest.Hold(t, e, h)

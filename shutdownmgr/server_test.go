@@ -35,10 +35,7 @@ func startEnvoy(tb testing.TB, o envoyfake.Options) (*envoyfake.Envoy, *testproc
 // settings, changed by configure, and closes it when the test ends.
 func MustOpenServer(tb testing.TB, e *envoyfake.Envoy, configure func(*Server)) *Server {
 	tb.Helper()
-	admin, err := envoy.New(e.AdminURL(), envoy.Options{Timeout: time.Second})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	admin := envoytest.Client(tb, e.AdminURL())
 	log := testproc.Logger(tb)
 	s := &Server{
 		Addr: "127.0.0.1:0",

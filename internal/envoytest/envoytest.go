@@ -8,7 +8,9 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
+	"envoy-lifecycle/envoy"
 	"envoy-lifecycle/envoyfake"
 	"envoy-lifecycle/internal/testproc"
 )
@@ -26,6 +28,17 @@ func Start(tb testing.TB, o envoyfake.Options) *envoyfake.Envoy {
 	}
 	tb.Cleanup(func() { _ = e.Close() })
 	return e
+}
+
+// Client returns an admin client for base (the fake's AdminURL, or any
+// address a test wants refused or held) with a one-second timeout per call.
+func Client(tb testing.TB, base string) *envoy.Client {
+	tb.Helper()
+	c, err := envoy.New(base, envoy.Options{Timeout: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }
 
 // StartHeld starts an Envoy fake whose listener proxies to a held upstream.

@@ -33,6 +33,7 @@ func Kubernetes(ctx context.Context, version string) (dir string, hit bool, err 
 	b := build{
 		name:    "kubernetes-" + version,
 		goMod:   "module example.com/envoy-lifecycle-kubernetes\n\ngo 1.26\n",
+		probe:   "k8s.io/kubernetes@" + version,
 		outputs: KubeCommands,
 		build: func(g goCmd, out string) error {
 			js, err := g("mod", "download", "-json", "k8s.io/kubernetes@"+version)

@@ -28,11 +28,13 @@ require (
 )
 
 // PilotAgent returns the cached pilot-agent binary and Istio's Envoy
-// bootstrap template, building them on a miss (hit is false then).
+// bootstrap template, building them on a miss (hit is false then). On a
+// miss with the module proxy unreachable the error is an *OfflineError.
 func PilotAgent(ctx context.Context) (bin, tmpl string, hit bool, err error) {
 	b := build{
 		name:    "pilot-agent-" + IstioVersion,
 		goMod:   pilotAgentGoMod,
+		probe:   "istio.io/istio@" + IstioVersion,
 		outputs: []string{"envoy_bootstrap_tmpl.json", "pilot-agent"},
 		build: func(g goCmd, out string) error {
 			if _, err := g("build", "-trimpath", "-o", filepath.Join(out, "pilot-agent"), "istio.io/istio/pilot/cmd/pilot-agent"); err != nil {

@@ -21,6 +21,18 @@ import (
 // Kubernetes build takes about 6 minutes on 2 idle cores.
 const BuildTimeout = 20 * time.Minute
 
+// ProbeTimeout bounds the check, before a build, that the module proxy
+// answers: its first request is small (one module's .info and .mod).
+const ProbeTimeout = 20 * time.Second
+
+// OfflineError says a build could not reach the Go module proxy. Why is one
+// line: go's line that says so, or the probe's timeout.
+type OfflineError struct{ Why string }
+
+func (e *OfflineError) Error() string {
+	return "the Go module proxy is unreachable (offline?): " + e.Why
+}
+
 // build is one cached build: a scratch module (GoMod) in which build runs,
 // writing Outputs into out. The entry is complete once every output is in
 // the cache directory; they are renamed into place in order, so the last
@@ -28,6 +40,7 @@ const BuildTimeout = 20 * time.Minute
 type build struct {
 	name    string // the cache directory's name
 	goMod   string
+	probe   string // module@version asked of the proxy first, so an offline run fails at once, not after the build's retries
 	outputs []string
 	build   func(g goCmd, out string) error
 }
@@ -77,18 +90,20 @@ func (b build) run(ctx context.Context) (dir string, hit bool, err error) {
 	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(b.goMod), 0o644); err != nil {
 		return "", false, err
 	}
+	if err := probe(ctx, mod, b.probe); err != nil {
+		return "", false, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
 	defer cancel()
 	g := func(args ...string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = mod
-		// Outside any workspace, static, and free to write go.sum in the
-		// scratch module.
-		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+		cmd := goCommand(ctx, mod, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
+			if why := networkError(stderr.String()); why != "" {
+				return nil, &OfflineError{Why: why}
+			}
 			return nil, fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 4000))
 		}
 		return out, nil
@@ -107,6 +122,49 @@ func (b build) run(ctx context.Context) (dir string, hit bool, err error) {
 		}
 	}
 	return dir, false, nil
+}
+
+// goCommand is go with args in the scratch module mod: outside any
+// workspace, static, and free to write go.sum there.
+func goCommand(ctx context.Context, mod string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+	return cmd
+}
+
+// probe asks the module proxy for module (module@version) within
+// ProbeTimeout and returns an *OfflineError if it can't be reached.
+func probe(ctx context.Context, mod, module string) error {
+	if module == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	out, err := goCommand(ctx, mod, "list", "-m", "-json", module).CombinedOutput()
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return &OfflineError{Why: "no answer within " + ProbeTimeout.String()}
+	case networkError(string(out)) != "":
+		return &OfflineError{Why: networkError(string(out))}
+	}
+	return fmt.Errorf("cannot resolve %s: %v\n%s", module, err, tail(string(out), 4000))
+}
+
+// networkError returns the line of go's output that says the network or
+// the proxy is unavailable, or "".
+func networkError(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		for _, sign := range []string{"dial tcp", "no such host", "connection refused", "i/o timeout",
+			"network is unreachable", "GOPROXY=off", "TLS handshake timeout", "proxyconnect"} {
+			if strings.Contains(line, sign) {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
 }
 
 func (b build) cached(dir string) bool {

@@ -39,7 +39,7 @@ func Missing(in, out []byte) ([]string, error) {
 		p := &paths{off: a.Line - 1, allowed: allowed}
 		p.walk(a.Root, b.Root, bytes.Count(a.Text(), []byte("\n"))+1)
 	}
-	inLines, outLines := lines(in), lines(out)
+	inLines, outLines := Lines(in), Lines(out)
 	var missing []string
 	j := 0
 	for i, l := range inLines {
@@ -63,8 +63,8 @@ func Missing(in, out []byte) ([]string, error) {
 	return missing, nil
 }
 
-// lines splits b into lines, each with its line break.
-func lines(b []byte) [][]byte {
+// Lines splits b into lines, each with its line break.
+func Lines(b []byte) [][]byte {
 	var out [][]byte
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n') + 1

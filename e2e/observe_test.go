@@ -330,6 +330,12 @@ func (l *podLogs) String() string {
 
 // inOrder fails unless each (container, text) step appears in container's
 // log after the step before it (by the kubelet's timestamps).
+// logSkew is how far a later step's line may carry an earlier time: two
+// processes (or a container's stdout and stderr) log the two ends of one
+// exchange at once, the fake after its answer and the client on receiving
+// it, and kubelet timestamps each stream as it reads it.
+const logSkew = 50 * time.Millisecond
+
 func (l *podLogs) inOrder(t *testing.T, steps ...[2]string) {
 	t.Helper()
 	var last time.Time
@@ -337,7 +343,7 @@ func (l *podLogs) inOrder(t *testing.T, steps ...[2]string) {
 	for _, s := range steps {
 		var found *logLine
 		for _, x := range l.all() {
-			if x.container == s[0] && strings.Contains(x.text, s[1]) && !x.at.Before(last) {
+			if x.container == s[0] && strings.Contains(x.text, s[1]) && !x.at.Before(last.Add(-logSkew)) {
 				found = &x
 				break
 			}

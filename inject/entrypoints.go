@@ -1,12 +1,7 @@
 package inject
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-
-	"envoy-lifecycle/yamledit"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -29,27 +24,10 @@ func ParseEntrypoints(file string, src []byte) (eps map[string][]string, err err
 	fail := func(n *yaml.Node, format string, args ...any) error {
 		return &Error{Code: ExitUsage, File: file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	var doc yaml.Node
-	switch err := dec.Decode(&doc); {
-	case errors.Is(err, io.EOF):
-		return nil, &Error{Code: ExitUsage, File: file, Msg: "the entrypoints file is empty (want: container → [COMMAND...])"}
-	case err != nil:
-		return nil, configError(file, yamledit.SyntaxError(1, err))
+	root, err := decodeOne(file, src, "the entrypoints file", "container → [COMMAND...]", "container")
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, fail(&extra, "the entrypoints file has a second document; put every container in one")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, configError(file, yamledit.SyntaxError(1, err))
-	}
-	if e := yamledit.CheckKeys(1, &doc); e != nil {
-		return nil, configError(file, e)
-	}
-	if len(doc.Content) != 1 {
-		return nil, &Error{Code: ExitUsage, File: file, Msg: "the entrypoints file is empty (want: container → [COMMAND...])"}
-	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode || len(root.Content) == 0 {
 		return nil, fail(root, "the entrypoints file must map container names to commands (web: [\"/app\", \"serve\"]), got %s", describe(root))
 	}

@@ -79,27 +79,10 @@ func ParseConfig(file string, src []byte) (cfg *Config, err error) {
 	fail := func(n *yaml.Node, format string, args ...any) error {
 		return &Error{Code: ExitUsage, File: file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	var doc yaml.Node
-	switch err := dec.Decode(&doc); {
-	case errors.Is(err, io.EOF):
-		return nil, &Error{Code: ExitUsage, File: file, Msg: "the config is empty (want: kind → resource name → container → preStop command)"}
-	case err != nil:
-		return nil, configError(file, yamledit.SyntaxError(1, err))
+	root, err := decodeOne(file, src, "the config", "kind → resource name → container → preStop command", "kind")
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, fail(&extra, "the config has a second document; put every kind in one")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, configError(file, yamledit.SyntaxError(1, err))
-	}
-	if e := yamledit.CheckKeys(1, &doc); e != nil {
-		return nil, configError(file, e)
-	}
-	if len(doc.Content) != 1 {
-		return nil, &Error{Code: ExitUsage, File: file, Msg: "the config is empty"}
-	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, fail(root, "the config must map kinds to resources (deployment: {NAME: {CONTAINER: [COMMAND...]}}), got %s", describe(root))
 	}
@@ -176,4 +159,32 @@ func wordList(n *yaml.Node) ([]string, error) {
 		out = append(out, it.Value)
 	}
 	return out, nil
+}
+
+// decodeOne decodes src, which must hold exactly one YAML document with
+// well-formed keys, and returns its root node. what names the file in
+// errors ("the config"), want says what it maps, each what one entry is.
+func decodeOne(file string, src []byte, what, want, each string) (*yaml.Node, error) {
+	empty := &Error{Code: ExitUsage, File: file, Msg: what + " is empty (want: " + want + ")"}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		return nil, empty
+	case err != nil:
+		return nil, configError(file, yamledit.SyntaxError(1, err))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &Error{Code: ExitUsage, File: file, Line: extra.Line, Msg: what + " has a second document; put every " + each + " in one"}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, configError(file, yamledit.SyntaxError(1, err))
+	}
+	if e := yamledit.CheckKeys(1, &doc); e != nil {
+		return nil, configError(file, e)
+	}
+	if len(doc.Content) != 1 {
+		return nil, empty
+	}
+	return doc.Content[0], nil
 }

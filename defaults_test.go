@@ -11,6 +11,7 @@ import (
 	"envoy-lifecycle/lifecycle"
 	"envoy-lifecycle/settings"
 	"envoy-lifecycle/shutdownmgr"
+	"envoy-lifecycle/termlog"
 )
 
 // readmeTable returns the rows of the markdown tables in file whose first
@@ -98,7 +99,7 @@ func TestWrapDefaultsAreLifecycles(t *testing.T) {
 		{"StopTimeout", c.StopTimeout, lifecycle.DefaultStopTimeout},
 		{"QuitRequestTimeout", c.QuitRequestTimeout, lifecycle.DefaultQuitRequestTimeout},
 		{"QuitWithoutEnvoyTimeout", c.QuitWithoutEnvoyTimeout, lifecycle.DefaultQuitWithoutEnvoy},
-		{"TerminationLog", c.TerminationLog, lifecycle.DefaultTerminationLog},
+		{"TerminationLog", c.TerminationLog, termlog.Default},
 		{"ShutdownBudget", c.ShutdownBudget(), lifecycle.DefaultShutdownBudget},
 		{"grace", c.grace, defaultGrace},
 	} {

@@ -19,6 +19,7 @@ import (
 	"envoy-lifecycle/quit"
 	"envoy-lifecycle/readiness"
 	"envoy-lifecycle/settings"
+	"envoy-lifecycle/termlog"
 	"envoy-lifecycle/wrapper"
 )
 
@@ -105,7 +106,7 @@ func wrapDefaults() *Config {
 		DrainDelay:         settings.FormatDuration(lifecycle.DefaultDrainDelay), // or "auto"
 		DrainDeadline:      lifecycle.DefaultDrainDeadline,
 		StopTimeout:        lifecycle.DefaultStopTimeout,
-		TerminationLog:     lifecycle.DefaultTerminationLog,
+		TerminationLog:     termlog.Default,
 	}
 }
 
@@ -238,7 +239,7 @@ func terminationLogPath() string {
 	if v, ok := os.LookupEnv("ENVOY_LIFECYCLE_TERMINATION_LOG"); ok {
 		return v
 	}
-	return lifecycle.DefaultTerminationLog
+	return termlog.Default
 }
 
 // budgetProblem says how the graceful termination can outlast the pod's

@@ -11,10 +11,6 @@ import (
 	"envoy-lifecycle/termlog"
 )
 
-// DefaultTerminationLog is where Kubernetes reads a container's termination
-// message (termlog.Default, named here for the wrap mode's defaults).
-const DefaultTerminationLog = termlog.Default
-
 // Message is the termination message: exit code and cause, the drain and the
 // quit, in one line, with the secrets of any URL in it hidden.
 func (o Outcome) Message() string {

@@ -154,10 +154,11 @@ func pid1() error {
 	if err := testproc.Poll(func() (bool, string) { return testproc.NoZombies(gpid, 1) }); err != nil {
 		return err
 	}
-	if !reapedOrphan(logs.String(), gpid) {
-		return fmt.Errorf("no orphan log for %d in %s", gpid, logs.String())
-	}
-	return nil
+	// The zombie leaves /proc inside wait4, a moment before the reaper
+	// logs it, so wait for the log line rather than read it once.
+	return testproc.Poll(func() (bool, string) {
+		return reapedOrphan(logs.String(), gpid), fmt.Sprintf("no orphan log for %d in %s", gpid, logs.String())
+	})
 }
 
 // reapedOrphan reports whether the reaper's JSON log says it reaped orphan

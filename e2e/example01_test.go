@@ -41,13 +41,22 @@ func realIstioProxy() obj {
 }
 
 // injected is a variant with istio-proxy added, and the app exiting code.
-func injected(code int) variant {
+func injected(code int, proxy func() obj) variant {
 	return variant{
 		env: map[string]map[string]string{"app": {"APP_EXIT": strconv.Itoa(code)}},
 		edit: func(spec obj) {
-			spec["containers"] = append(spec["containers"].([]any), istioProxy())
+			spec["containers"] = append(spec["containers"].([]any), proxy())
 		},
 	}
+}
+
+// sidecar is the istio-proxy the tests of 01 run: the real pilot-agent
+// where its image was built, else the fake's.
+func sidecar() func() obj {
+	if agentImage {
+		return realIstioProxy
+	}
+	return istioProxy
 }
 
 // job is the part of a Job's status the tests read.
@@ -104,63 +113,54 @@ func jobPods(t *testing.T, k kube, jobName string) []Pod {
 // is readable with kubectl's jsonpath. Exit 3 (restartPolicy Never,
 // NEVER_KILL_ISTIO_ON_FAILURE unset): each pod ends Failed with the proxy
 // stopped, and the Job retries until backoffLimit (1 here instead of 3:
-// each retry waits the controller's back-off, 10s then 20s).
+// each retry waits the controller's back-off, 10s then 20s). istio-proxy
+// is the real pilot-agent where it was built; the success runs with the
+// fake's status port too, which checks the fake against it.
 func TestExample01IstioJob(t *testing.T) {
 	t.Parallel()
 	needNode(t)
-	t.Run("success", func(t *testing.T) {
-		t.Parallel()
-		k := namespace(t)
-		injected(0).apply(t, k, "01-istio-job-cronjob/job.yaml")
-		j, cond := waitJob(t, k, "db-migrate", 2*time.Minute)
-		if cond != "Complete/CompletionsReached" || j.Status.Succeeded != 1 {
-			t.Errorf("job got %s %+v, want Complete with one success", cond, j.Status)
-		}
-		pods := jobPods(t, k, "db-migrate")
-		if len(pods) != 1 {
-			t.Fatalf("got %d pods, want 1", len(pods))
-		}
-		p := pods[0]
-		checkExits(t, &p, map[string]int{"app": 0, "istio-proxy": 0})
-		msg, err := k.kubectl(nil, "get", "pod", p.Metadata.Name, "-o", `jsonpath={.status.containerStatuses[?(@.name=="app")]..terminated.message}`)
-		if err != nil || !strings.Contains(msg, "envoy-lifecycle exit 0: app exited") {
-			t.Errorf("termination message via jsonpath got %q (%v)", msg, err)
-		}
-		all, _ := k.kubectl(nil, "get", "pod", p.Metadata.Name, "-o", "jsonpath={..terminated.message}")
-		t.Logf("kubectl get pod -o jsonpath='{..terminated.message}': %s", all)
-		logs, err := k.kubectl(nil, "logs", p.Metadata.Name, "-c", "app")
-		if err != nil || !strings.Contains(logs, "istio proxy told to quit") {
-			t.Errorf("app's log got %v:\n%s", err, logs)
-		}
-	})
-	t.Run("success with the real pilot-agent", func(t *testing.T) {
-		t.Parallel()
-		if !agentImage {
-			t.Skip("no real pilot-agent image (see the e2e line at start-up); the fake's pilot-agent ran in success")
-		}
-		k := namespace(t)
-		v := injected(0)
-		v.edit = func(spec obj) { spec["containers"] = append(spec["containers"].([]any), realIstioProxy()) }
-		v.apply(t, k, "01-istio-job-cronjob/job.yaml")
-		j, cond := waitJob(t, k, "db-migrate", 2*time.Minute)
-		pods := jobPods(t, k, "db-migrate")
-		if cond != "Complete/CompletionsReached" || j.Status.Succeeded != 1 || len(pods) != 1 {
-			for _, p := range pods {
-				out, _ := k.kubectl(nil, "logs", p.Metadata.Name, "-c", "istio-proxy", "--tail=30")
-				t.Logf("istio-proxy of %s:\n%s", p.Metadata.Name, out)
+	for _, tc := range []struct {
+		name  string
+		proxy func() obj
+	}{{"success with the fake's pilot-agent", istioProxy}, {"success with the real pilot-agent", realIstioProxy}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if !agentImage && tc.name == "success with the real pilot-agent" {
+				t.Skip("no real pilot-agent image (see the e2e line at start-up); the fake's ran")
 			}
-			t.Fatalf("job got %s %+v with %d pods, want Complete with one pod", cond, j.Status, len(pods))
-		}
-		checkExits(t, &pods[0], map[string]int{"app": 0, "istio-proxy": 0})
-		logs, _ := k.kubectl(nil, "logs", pods[0].Metadata.Name, "-c", "istio-proxy")
-		if !strings.Contains(logs, "quitquitquit") {
-			t.Errorf("pilot-agent's log does not show the /quitquitquit:\n%s", logs)
-		}
-	})
+			k := namespace(t)
+			injected(0, tc.proxy).apply(t, k, "01-istio-job-cronjob/job.yaml")
+			j, cond := waitJob(t, k, "db-migrate", 2*time.Minute)
+			pods := jobPods(t, k, "db-migrate")
+			if cond != "Complete/CompletionsReached" || j.Status.Succeeded != 1 || len(pods) != 1 {
+				for _, p := range pods {
+					out, _ := k.kubectl(nil, "logs", p.Metadata.Name, "-c", "istio-proxy", "--tail=30")
+					t.Logf("istio-proxy of %s:\n%s", p.Metadata.Name, out)
+				}
+				t.Fatalf("job got %s %+v with %d pods, want Complete with one pod", cond, j.Status, len(pods))
+			}
+			p := pods[0]
+			checkExits(t, &p, map[string]int{"app": 0, "istio-proxy": 0})
+			msg, err := k.kubectl(nil, "get", "pod", p.Metadata.Name, "-o", `jsonpath={.status.containerStatuses[?(@.name=="app")]..terminated.message}`)
+			if err != nil || !strings.Contains(msg, "envoy-lifecycle exit 0: app exited") {
+				t.Errorf("termination message via jsonpath got %q (%v)", msg, err)
+			}
+			all, _ := k.kubectl(nil, "get", "pod", p.Metadata.Name, "-o", "jsonpath={..terminated.message}")
+			t.Logf("kubectl get pod -o jsonpath='{..terminated.message}': %s", all)
+			logs, err := k.kubectl(nil, "logs", p.Metadata.Name, "-c", "app")
+			if err != nil || !strings.Contains(logs, "istio proxy told to quit") {
+				t.Errorf("app's log got %v:\n%s", err, logs)
+			}
+			proxyLogs, _ := k.kubectl(nil, "logs", p.Metadata.Name, "-c", "istio-proxy")
+			if !strings.Contains(proxyLogs, "quitquitquit") {
+				t.Errorf("istio-proxy's log does not show the /quitquitquit:\n%s", proxyLogs)
+			}
+		})
+	}
 	t.Run("failure retried until backoffLimit", func(t *testing.T) {
 		t.Parallel()
 		k := namespace(t)
-		v := injected(3)
+		v := injected(3, sidecar())
 		v.apply(t, k, "01-istio-job-cronjob/job.yaml")
 		if out, err := k.kubectl([]byte(`{"spec":{"backoffLimit":1}}`), "patch", "job", "db-migrate", "--type=merge", "--patch-file=/dev/stdin"); err != nil {
 			t.Fatalf("%v\n%s", err, out)
@@ -179,7 +179,7 @@ func TestExample01IstioJob(t *testing.T) {
 	t.Run("cronjob runs once", func(t *testing.T) {
 		t.Parallel()
 		k := namespace(t)
-		injected(0).apply(t, k, "01-istio-job-cronjob/cronjob.yaml")
+		injected(0, sidecar()).apply(t, k, "01-istio-job-cronjob/cronjob.yaml")
 		// The schedule is nightly: run it now, as `kubectl create job
 		// --from` does, from the CronJob's own template.
 		if out, err := k.kubectl(nil, "create", "job", "report-now", "--from=cronjob/nightly-report"); err != nil {
@@ -196,7 +196,7 @@ func TestExample01IstioJob(t *testing.T) {
 	t.Run("cronjob failure restarts in the pod until backoffLimit", func(t *testing.T) {
 		t.Parallel()
 		k := namespace(t)
-		injected(1).apply(t, k, "01-istio-job-cronjob/cronjob.yaml")
+		injected(1, sidecar()).apply(t, k, "01-istio-job-cronjob/cronjob.yaml")
 		if out, err := k.kubectl(nil, "create", "job", "report-now", "--from=cronjob/nightly-report"); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}

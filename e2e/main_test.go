@@ -86,19 +86,17 @@ func setUp() (*node, error) {
 	}
 	fmt.Fprintf(os.Stderr, "e2e: Kubernetes %s in %s (cached: %v, %v)\n", kubeVersion, bins, hit, time.Since(t0).Round(time.Second))
 
-	// The real pilot-agent is opt-in (E2E_PILOT_AGENT=1): its variant of 01
-	// has not run on a real node yet. Without it, 01 runs with the fake's
-	// pilot-agent status port, and says so.
+	// The real pilot-agent runs example 01's sidecar where it can be built
+	// (interop/ builds the same one, so CI finds it cached); where it
+	// cannot, 01 runs with the fake's pilot-agent status port, and says so.
 	var agentBin, agentTmpl string
-	if os.Getenv("E2E_PILOT_AGENT") == "1" {
-		t0 = time.Now()
-		agentBin, agentTmpl, hit, err = pinned.PilotAgent(ctx)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: no real pilot-agent, example 01 uses the fake's: %v\n", err)
-		} else {
-			agentImage = true
-			fmt.Fprintf(os.Stderr, "e2e: pilot-agent %s (cached: %v, %v)\n", pinned.IstioVersion, hit, time.Since(t0).Round(time.Second))
-		}
+	t0 = time.Now()
+	agentBin, agentTmpl, hit, err = pinned.PilotAgent(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: no real pilot-agent, example 01 uses the fake's: %v\n", err)
+	} else {
+		agentImage = true
+		fmt.Fprintf(os.Stderr, "e2e: pilot-agent %s (cached: %v, %v)\n", pinned.IstioVersion, hit, time.Since(t0).Round(time.Second))
 	}
 
 	dir, err := os.MkdirTemp("", "el-e2e-images-")

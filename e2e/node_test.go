@@ -29,6 +29,7 @@ import (
 const (
 	apiServer   = "https://127.0.0.1:6443"
 	bridgeName  = "elcni0"
+	bridgeMAC   = "02:65:6c:00:00:01" // locally administered
 	podSubnet   = "10.88.0.0/16"
 	serviceCIDR = "10.96.0.0/24"
 	pauseImage  = "e2e.local/pause:test"
@@ -92,8 +93,14 @@ func startNode(bins string, images []imageArchive) (n *node, err error) {
 	// range can be routed to it: a request to a ClusterIP that kube-proxy
 	// has not (or no longer) rewritten then stays on this host instead of
 	// leaving by the default route.
+	//
+	// Its address is set, not left to the kernel: a bridge with a random
+	// address takes the lowest of its ports', so a pod whose veth sorts
+	// first changes it, which flushes the host's ARP entries for every pod
+	// and fails connections being opened to any of them ("no route to
+	// host"). The CNI plugin leaves that to whoever made the bridge.
 	for _, args := range [][]string{
-		{"link", "add", bridgeName, "type", "bridge"},
+		{"link", "add", bridgeName, "address", bridgeMAC, "type", "bridge"},
 		{"link", "set", bridgeName, "up"},
 		{"route", "add", serviceCIDR, "dev", bridgeName},
 	} {
@@ -339,7 +346,8 @@ func (n *node) ctr(args ...string) (string, error) {
 
 // kubectl runs kubectl against the node, with stdin if not nil, bounded.
 func (n *node) kubectl(stdin []byte, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Above every --timeout a test gives kubectl (rollout status: 180s).
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, n.bin("kubectl"), append([]string{"--kubeconfig", n.kubeconfig}, args...)...)
 	if stdin != nil {

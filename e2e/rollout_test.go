@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,20 +27,42 @@ const (
 // TestRolloutThroughService runs example 02's Deployment (3 replicas)
 // behind its ClusterIP Service, routed by kube-proxy in iptables mode, and
 // sends requests at a steady rate through the Service during `kubectl
-// rollout restart`. With the wrapper's drain no request fails; with
+// rollout restart`, in three variants at once: the published fixed 5s
+// drain delay, ENVOY_LIFECYCLE_DRAIN_DELAY=auto, and
 // ENVOY_LIFECYCLE_DRAIN=false (SIGTERM forwarded at once, Envoy quit at
-// once) some do, which shows the test can fail.
+// once). Neither drain may lose a request; without the drain some are
+// lost, which shows the test can fail. For each old pod it reports when
+// the drain began after SIGTERM and after the endpoint left the Service,
+// and how long the pod took to go.
 func TestRolloutThroughService(t *testing.T) {
 	needNode(t)
 	for _, tc := range []struct {
 		name  string
 		drain bool
-	}{{"drain", true}, {"no drain", false}} {
+		// env and setEnv are the app container's variables, as in variant.
+		env, setEnv map[string]string
+	}{
+		{name: "drain fixed 5s", drain: true},
+		{name: "drain auto", drain: true, setEnv: map[string]string{"ENVOY_LIFECYCLE_DRAIN_DELAY": "auto"}},
+		{name: "no drain", env: map[string]string{"ENVOY_LIFECYCLE_DRAIN": "false"}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// At once: a node serves many rollouts, and the run is shorter.
+			t.Parallel()
 			k := namespace(t)
-			v := variant{envoyArgs: map[string][]string{"envoy": fakeEnvoy("127.0.0.1:9901", "127.0.0.1:8081")}}
-			if !tc.drain {
-				v.env = map[string]map[string]string{"app": {"ENVOY_LIFECYCLE_DRAIN": "false"}}
+			v := variant{
+				envoyArgs: map[string][]string{"envoy": fakeEnvoy("127.0.0.1:9901", "127.0.0.1:8081")},
+				env:       map[string]map[string]string{"app": tc.env},
+				setEnv:    map[string]map[string]string{"app": tc.setEnv},
+				// The published requests (350m a pod) fit five pods on the
+				// 2-core node, not three rollouts' surge and terminating
+				// pods; requests only place pods, so dropping them changes
+				// nothing else.
+				edit: func(spec obj) {
+					for _, c := range spec["containers"].([]any) {
+						delete(c.(obj), "resources")
+					}
+				},
 			}
 			v.apply(t, k, "02-envoy-sidecar-deployment/envoy-config.yaml")
 			v.apply(t, k, "02-envoy-sidecar-deployment/deployment.yaml")
@@ -70,6 +93,10 @@ func TestRolloutThroughService(t *testing.T) {
 				}
 				return nil
 			})
+			logs := map[string]*podLogs{}
+			for name := range old {
+				logs[name] = followLogs(t, k, name, "app")
+			}
 			start := time.Now()
 			if out, err := k.kubectl(nil, "rollout", "restart", "deployment/web"); err != nil {
 				t.Fatalf("%v\n%s", err, out)
@@ -84,21 +111,60 @@ func TestRolloutThroughService(t *testing.T) {
 			sent, failed, first := ld.stop()
 			took := time.Since(start)
 			after := programmingLatency(t)
+			for _, l := range logs {
+				l.wait(t)
+			}
 
-			delays := endpointDelays(w, eps, old)
-			t.Logf("rollout (%s): %d requests sent through the Service over %v, %d failed (first: %s); endpoint removal after the pod began terminating: %s; kube-proxy programming latency: %s",
-				tc.name, sent, took.Round(100*time.Millisecond), failed, first, delays, after.since(before))
+			t.Logf("rollout (%s): %d requests sent through the Service over %v, %d failed (first ones: %s); kube-proxy programming latency: %s; per old pod: %s",
+				tc.name, sent, took.Round(100*time.Millisecond), failed, first, after.since(before), timelines(t, w, eps, logs, tc.drain))
 			if sent < int64(rolloutRate*took.Seconds()/2) {
 				t.Errorf("only %d requests sent in %v", sent, took)
 			}
 			if tc.drain && failed != 0 {
-				t.Errorf("%d of %d requests failed with the drain (first: %s), want none", failed, sent, first)
+				t.Errorf("%d of %d requests failed with the drain (first ones: %s), want none", failed, sent, first)
 			}
 			if !tc.drain && failed == 0 {
 				t.Errorf("no request failed with ENVOY_LIFECYCLE_DRAIN=false (of %d): the test cannot tell the drain's effect", sent)
 			}
 		})
 	}
+}
+
+// timelines describes each old pod's termination: when its endpoint left
+// the Service, when the drain began (the wrapper's "listeners draining"),
+// both after SIGTERM (the wrapper's "termination signal" line), and when
+// the pod was gone after the watch saw it terminating. Times from the
+// kubelet's log stamps and from the watches share the host's clock.
+func timelines(t *testing.T, w *podWatch, e *endpointWatch, logs map[string]*podLogs, drain bool) string {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	var s []string
+	for name, l := range logs {
+		term, ok := w.terminating[name]
+		gone, ok2 := w.deleted[name]
+		nr, ok3 := e.notReady[name]
+		if !ok || !ok2 || !ok3 {
+			s = append(s, name+": not seen terminating, gone and out of the Service")
+			continue
+		}
+		line := fmt.Sprintf("endpoint out %s after terminating, gone after %s", ms(nr.Sub(term)), ms(gone.Sub(term)))
+		if drain {
+			sig, ok := l.first("app", "termination signal")
+			d, ok2 := l.first("app", "listeners draining")
+			if !ok || !ok2 {
+				t.Errorf("%s: no termination signal or no drain in the app's log:\n%s", name, l)
+			} else {
+				line += fmt.Sprintf(", drain began %s after SIGTERM (%s after the endpoint left)", ms(d.at.Sub(sig.at)), ms(d.at.Sub(nr)))
+			}
+		}
+		s = append(s, line)
+	}
+	sort.Strings(s)
+	return strings.Join(s, "; ")
 }
 
 // p0 is any pod of pods.
@@ -116,7 +182,7 @@ type steadyLoad struct {
 	wg           sync.WaitGroup
 	sent, failed atomic.Int64
 	mu           sync.Mutex
-	first        string
+	fails        []string // the first few failures, with their times
 }
 
 func startSteadyLoad(t *testing.T, target string) *steadyLoad {
@@ -151,8 +217,8 @@ func startSteadyLoad(t *testing.T, target string) *steadyLoad {
 				if err != nil {
 					l.failed.Add(1)
 					l.mu.Lock()
-					if l.first == "" {
-						l.first = fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err)
+					if len(l.fails) < 5 {
+						l.fails = append(l.fails, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
 					}
 					l.mu.Unlock()
 				}
@@ -163,23 +229,25 @@ func startSteadyLoad(t *testing.T, target string) *steadyLoad {
 	deadline := time.Now().Add(30 * time.Second)
 	for l.sent.Load()-l.failed.Load() < 5 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no request went through %s: %s", target, l.first)
+			l.mu.Lock()
+			t.Fatalf("no request went through %s: %s", target, strings.Join(l.fails, "; "))
 		}
 		time.Sleep(50 * time.Millisecond) // polling the counters the workers update
 	}
 	l.failed.Store(0) // failures before the Service answered do not count
 	l.mu.Lock()
-	l.first = ""
+	l.fails = nil
 	l.mu.Unlock()
 	return l
 }
 
-func (l *steadyLoad) stop() (sent, failed int64, first string) {
+// stop ends the load; fails are the first few failures.
+func (l *steadyLoad) stop() (sent, failed int64, fails string) {
 	l.cancel()
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.sent.Load(), l.failed.Load(), l.first
+	return l.sent.Load(), l.failed.Load(), strings.Join(l.fails, "; ")
 }
 
 // endpointWatch records when each pod's endpoint stopped being ready in
@@ -234,26 +302,6 @@ func watchEndpoints(t *testing.T, k kube, service string) *endpointWatch {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return e
-}
-
-// endpointDelays describes, for each old pod, how long after the pod watch
-// saw it terminating its endpoint stopped being ready.
-func endpointDelays(w *podWatch, e *endpointWatch, old map[string]bool) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var s []string
-	for name := range old {
-		term, ok := w.terminating[name]
-		nr, ok2 := e.notReady[name]
-		if !ok || !ok2 {
-			s = append(s, name+": not seen")
-			continue
-		}
-		s = append(s, (nr.Sub(term)).Round(time.Millisecond).String())
-	}
-	return strings.Join(s, ", ")
 }
 
 // latency is kube-proxy's network programming latency histogram: how long

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,22 +16,25 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"envoy-lifecycle/internal/testproc"
 )
 
 // Rollout load: a steady rate of requests, each on a new connection, so
 // every request is routed by kube-proxy's rules afresh.
 const (
 	rolloutRate    = 50 // requests per second
+	sparseRate     = 2  // requests per second: gaps longer than the quiet window
 	rolloutTimeout = 5 * time.Second
 )
 
 // TestRolloutThroughService runs example 02's Deployment (3 replicas)
 // behind its ClusterIP Service, routed by kube-proxy in iptables mode, and
 // sends requests at a steady rate through the Service during `kubectl
-// rollout restart`, in three variants at once: the published fixed 5s
-// drain delay, ENVOY_LIFECYCLE_DRAIN_DELAY=auto, and
-// ENVOY_LIFECYCLE_DRAIN=false (SIGTERM forwarded at once, Envoy quit at
-// once). Neither drain may lose a request; without the drain some are
+// rollout restart`, in four variants at once: the published fixed 5s
+// drain delay, ENVOY_LIFECYCLE_DRAIN_DELAY=auto under steady and under
+// sparse traffic, and ENVOY_LIFECYCLE_DRAIN=false (SIGTERM forwarded at
+// once, Envoy quit at once). No drain may lose a request; without it some are
 // lost, which shows the test can fail. For each old pod it reports when
 // the drain began after SIGTERM and after the endpoint left the Service,
 // and how long the pod took to go.
@@ -39,12 +43,16 @@ func TestRolloutThroughService(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		drain bool
+		rate  int // requests per second
 		// env and setEnv are the app container's variables, as in variant.
 		env, setEnv map[string]string
 	}{
-		{name: "drain fixed 5s", drain: true},
-		{name: "drain auto", drain: true, setEnv: map[string]string{"ENVOY_LIFECYCLE_DRAIN_DELAY": "auto"}},
-		{name: "no drain", env: map[string]string{"ENVOY_LIFECYCLE_DRAIN": "false"}},
+		{name: "drain fixed 5s", drain: true, rate: rolloutRate},
+		{name: "drain auto", drain: true, rate: rolloutRate, setEnv: map[string]string{"ENVOY_LIFECYCLE_DRAIN_DELAY": "auto"}},
+		// Traffic so sparse that a quiet window passes between two
+		// requests while kube-proxy still routes to the pod.
+		{name: "drain auto sparse", drain: true, rate: sparseRate, setEnv: map[string]string{"ENVOY_LIFECYCLE_DRAIN_DELAY": "auto"}},
+		{name: "no drain", rate: rolloutRate, env: map[string]string{"ENVOY_LIFECYCLE_DRAIN": "false"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// At once: a node serves many rollouts, and the run is shorter.
@@ -74,11 +82,12 @@ func TestRolloutThroughService(t *testing.T) {
 				t.Fatal(err)
 			}
 			target := "http://" + strings.TrimSpace(ip) + ":80/work"
+			waitProgrammed(t, strings.TrimSpace(ip))
 			w := watchPods(t, k, "app.kubernetes.io/name=web")
 			eps := watchEndpoints(t, k, "web")
 			before := programmingLatency(t)
 
-			ld := startSteadyLoad(t, target)
+			ld := startSteadyLoad(t, target, tc.rate)
 			// Let requests flow through every pod before the rollout.
 			time.Sleep(2 * time.Second) // a steady state to compare with, not a synchronisation
 			old := map[string]bool{}
@@ -115,9 +124,9 @@ func TestRolloutThroughService(t *testing.T) {
 				l.wait(t)
 			}
 
-			t.Logf("rollout (%s): %d requests sent through the Service over %v, %d failed (first ones: %s); kube-proxy programming latency: %s; per old pod: %s",
-				tc.name, sent, took.Round(100*time.Millisecond), failed, first, after.since(before), timelines(t, w, eps, logs, tc.drain))
-			if sent < int64(rolloutRate*took.Seconds()/2) {
+			t.Logf("rollout (%s, %d/s): %d requests sent through the Service over %v, %d failed (first ones: %s); kube-proxy programming latency: %s; per old pod: %s",
+				tc.name, tc.rate, sent, took.Round(100*time.Millisecond), failed, first, after.since(before), timelines(t, w, eps, logs, tc.drain))
+			if sent < int64(float64(tc.rate)*took.Seconds()/2) {
 				t.Errorf("only %d requests sent in %v", sent, took)
 			}
 			if tc.drain && failed != 0 {
@@ -132,8 +141,9 @@ func TestRolloutThroughService(t *testing.T) {
 
 // timelines describes each old pod's termination: when its endpoint left
 // the Service, when the drain began (the wrapper's "listeners draining"),
-// both after SIGTERM (the wrapper's "termination signal" line), and when
-// the pod was gone after the watch saw it terminating. Times from the
+// both after SIGTERM (the wrapper's "termination signal" line), when the
+// wrapper told Envoy to quit, and when the pod was gone after the watch
+// saw it terminating. Times from the
 // kubelet's log stamps and from the watches share the host's clock.
 func timelines(t *testing.T, w *podWatch, e *endpointWatch, logs map[string]*podLogs, drain bool) string {
 	t.Helper()
@@ -159,12 +169,41 @@ func timelines(t *testing.T, w *podWatch, e *endpointWatch, logs map[string]*pod
 				t.Errorf("%s: no termination signal or no drain in the app's log:\n%s", name, l)
 			} else {
 				line += fmt.Sprintf(", drain began %s after SIGTERM (%s after the endpoint left)", ms(d.at.Sub(sig.at)), ms(d.at.Sub(nr)))
+				if q, ok := l.first("app", "envoy told to quit"); ok {
+					line += fmt.Sprintf(", envoy quit %s after SIGTERM", ms(q.at.Sub(sig.at)))
+				}
 			}
 		}
 		s = append(s, line)
 	}
 	sort.Strings(s)
 	return strings.Join(s, "; ")
+}
+
+// waitProgrammed waits, bounded, until kube-proxy has rules that send the
+// Service's ClusterIP to its endpoints. Why not send requests until one
+// goes through: a SYN sent before the rules exist leaves the host
+// un-NATed, and its conntrack entry (120s in SYN_SENT) keeps any later
+// connection that reuses its source port un-NATed too, which then fails
+// with "no route to host" in the middle of the rollout.
+func waitProgrammed(t *testing.T, clusterIP string) {
+	t.Helper()
+	want := "-d " + clusterIP + "/32 "
+	err := testproc.Poll(func() (bool, string) {
+		out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES").CombinedOutput()
+		if err != nil {
+			return false, fmt.Sprintf("iptables: %v: %s", err, out)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, want) && strings.Contains(l, "-j KUBE-SVC-") {
+				return true, ""
+			}
+		}
+		return false, "no KUBE-SERVICES rule for " + clusterIP
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // p0 is any pod of pods.
@@ -175,7 +214,7 @@ func p0(pods map[string]*Pod) *Pod {
 	return nil
 }
 
-// steadyLoad sends rolloutRate requests per second, each on its own
+// steadyLoad sends requests at a steady rate, each on its own
 // connection, and counts failures (errors and non-200 answers).
 type steadyLoad struct {
 	cancel       context.CancelFunc
@@ -185,13 +224,13 @@ type steadyLoad struct {
 	fails        []string // the first few failures, with their times
 }
 
-func startSteadyLoad(t *testing.T, target string) *steadyLoad {
+func startSteadyLoad(t *testing.T, target string, rate int) *steadyLoad {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	l := &steadyLoad{cancel: cancel}
 	t.Cleanup(cancel)
 	client := &http.Client{Timeout: rolloutTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
-	tick := time.NewTicker(time.Second / rolloutRate)
+	tick := time.NewTicker(time.Second / time.Duration(rate))
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()

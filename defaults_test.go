@@ -94,7 +94,8 @@ func TestWrapDefaultsAreLifecycles(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"DrainDelay", c.drainDelay, lifecycle.DefaultDrainDelay},
+		{"DrainDelay", c.DrainDelay, lifecycle.DefaultDrainDelaySetting},
+		{"drainAuto", c.drainAuto, true},
 		{"DrainDeadline", c.DrainDeadline, lifecycle.DefaultDrainDeadline},
 		{"StopTimeout", c.StopTimeout, lifecycle.DefaultStopTimeout},
 		{"QuitRequestTimeout", c.QuitRequestTimeout, lifecycle.DefaultQuitRequestTimeout},

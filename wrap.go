@@ -53,11 +53,11 @@ type Config struct {
 	QuitRetries         int           `envconfig:"ENVOY_LIFECYCLE_QUIT_RETRIES" default:"3" min:"1" desc:"Attempts of each quit request on a network error or 5xx."`
 	QuitVerify          time.Duration `envconfig:"ENVOY_LIFECYCLE_QUIT_VERIFY" default:"1s" desc:"After quitting, wait up to this long to confirm the proxy went away (only logged). 0: do not check."`
 	Drain               bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN" default:"true" desc:"On a termination signal: fail Envoy's health checks, wait DRAIN_DELAY, drain inbound listeners and wait for connections, then forward the signal. false: forward at once, as envoy-preflight does."`
-	DrainDelay          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests (Contour --check-delay, marin3r --check-drain-delay). auto: wait until no new inbound connection or request arrived for DRAIN_QUIET, between DRAIN_DELAY_MIN and DRAIN_DELAY_MAX."`
+	DrainDelay          string        `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY" desc:"Wait after failing health checks, for endpoints and load balancers to stop sending new requests. auto: until no new inbound connection or request arrived for DRAIN_QUIET, between DRAIN_DELAY_MIN and DRAIN_DELAY_MAX. A duration: that fixed time (Contour --check-delay, marin3r --check-drain-delay; 5s before December 2026)."`
 	DrainQuiet          time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_QUIET" default:"1s" min:"1ms" desc:"With DRAIN_DELAY=auto: how long no new inbound connection or request (downstream_cx_total, downstream_rq_total) must arrive before listeners drain."`
 	DrainDelayMin       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MIN" default:"0s" desc:"With DRAIN_DELAY=auto: the shortest delay once any traffic was ever seen. A pod that never had any does not wait."`
-	DrainDelayMax       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MAX" default:"0s" desc:"With DRAIN_DELAY=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half of DRAIN_DEADLINE."`
-	DrainSkipIdle       bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE" default:"true" desc:"Skip DRAIN_DELAY when the inbound listeners never accepted a connection (a Job: nothing routes to it), so a cancelled Job stops at once."`
+	DrainDelayMax       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DELAY_MAX" default:"0s" desc:"With DRAIN_DELAY=auto: the longest delay, however the traffic goes (keep-alive clients that never stop). 0: half of DRAIN_DEADLINE (of its default when DRAIN_DEADLINE is 0)."`
+	DrainSkipIdle       bool          `envconfig:"ENVOY_LIFECYCLE_DRAIN_SKIP_IDLE" default:"true" desc:"Skip a fixed DRAIN_DELAY when the inbound listeners never accepted a connection (a Job: nothing routes to it), so a cancelled Job stops at once. auto never waits then."`
 	DrainPeriod         time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_PERIOD" default:"500ms" min:"1ms" desc:"Interval between connection polls (Contour --check-interval, marin3r --check-drain-interval)."`
 	DrainDeadline       time.Duration `envconfig:"ENVOY_LIFECYCLE_DRAIN_DEADLINE" desc:"Longest the drain may take, DRAIN_DELAY included; then the signal is forwarded anyway. 0: no limit (then no shutdown budget can be given)."`
 	DrainMinConnections uint64        `envconfig:"ENVOY_LIFECYCLE_DRAIN_MIN_CONNECTIONS" default:"0" desc:"The drain ends once open connections are at or below this (Contour and marin3r --min-open-connections)."`
@@ -103,7 +103,7 @@ func (c *Config) ShutdownBudget() time.Duration {
 func wrapDefaults() *Config {
 	return &Config{
 		QuitRequestTimeout: lifecycle.DefaultQuitRequestTimeout,
-		DrainDelay:         settings.FormatDuration(lifecycle.DefaultDrainDelay), // or "auto"
+		DrainDelay:         lifecycle.DefaultDrainDelaySetting,
 		DrainDeadline:      lifecycle.DefaultDrainDeadline,
 		StopTimeout:        lifecycle.DefaultStopTimeout,
 		TerminationLog:     termlog.Default,
@@ -411,9 +411,6 @@ func (c *Config) resolveWaits() error {
 	if c.drainAuto {
 		max := c.drainDelayMax()
 		switch {
-		case max == 0:
-			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY_MAX"),
-				Valid: "a duration greater than 0 when DRAIN_DELAY=auto and DRAIN_DEADLINE=0: nothing else would bound the wait", Err: errors.New("unbounded")}
 		case c.DrainDeadline > 0 && max >= c.DrainDeadline:
 			return &ConfigError{Name: "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX", Value: os.Getenv("ENVOY_LIFECYCLE_DRAIN_DELAY_MAX"),
 				Valid: "less than ENVOY_LIFECYCLE_DRAIN_DEADLINE (" + settings.FormatDuration(c.DrainDeadline) + "), which includes it", Err: settings.ErrOutOfRange}
@@ -439,12 +436,17 @@ func (c *Config) resolveWaits() error {
 }
 
 // drainDelayMax is DRAIN_DELAY_MAX, or half of DRAIN_DEADLINE when it is 0:
-// the listener drain keeps the other half.
+// the listener drain keeps the other half. An unbounded drain
+// (DRAIN_DEADLINE=0) still bounds the delay, at half the default deadline:
+// the user chose to wait for connections, not for traffic to stop.
 func (c *Config) drainDelayMax() time.Duration {
-	if c.DrainDelayMax > 0 {
+	switch {
+	case c.DrainDelayMax > 0:
 		return c.DrainDelayMax
+	case c.DrainDeadline > 0:
+		return c.DrainDeadline / 2
 	}
-	return c.DrainDeadline / 2
+	return lifecycle.DefaultDrainDeadline / 2
 }
 
 // drainQuiet is the adaptive delay, nil unless DRAIN_DELAY=auto. When the

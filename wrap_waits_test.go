@@ -13,14 +13,37 @@ import (
 )
 
 func TestWaitsConfig(t *testing.T) {
-	t.Run("defaults: fixed 5s, no conditions", func(t *testing.T) {
+	t.Run("defaults: auto within 1s..7.5s, fixed 5s as its fallback, no conditions", func(t *testing.T) {
 		clearEnv(t)
 		c, err := LoadConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.drainAuto || c.drainDelay != 5*time.Second || c.drainQuiet(nil) != nil || len(c.readinessConditions(nil)) != 0 {
-			t.Errorf("got auto=%v delay=%v conditions=%d, want fixed 5s and none", c.drainAuto, c.drainDelay, len(c.readinessConditions(nil)))
+		q := c.drainQuiet(nil)
+		if !c.drainAuto || q == nil || q.Window != time.Second || q.Min != 0 || q.Max != 7500*time.Millisecond || q.Fallback != 5*time.Second || len(c.readinessConditions(nil)) != 0 {
+			t.Errorf("got auto=%v quiet=%+v conditions=%d, want auto, 1s window, max 7.5s, fallback 5s, and none", c.drainAuto, q, len(c.readinessConditions(nil)))
+		}
+	})
+	t.Run("fixed 5s", func(t *testing.T) {
+		clearEnv(t)
+		t.Setenv("ENVOY_LIFECYCLE_DRAIN_DELAY", "5s")
+		c, err := LoadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.drainAuto || c.drainDelay != 5*time.Second || c.drainQuiet(nil) != nil {
+			t.Errorf("got auto=%v delay=%v, want fixed 5s", c.drainAuto, c.drainDelay)
+		}
+	})
+	t.Run("auto with an unbounded drain: the delay still bounded", func(t *testing.T) {
+		clearEnv(t)
+		t.Setenv("ENVOY_LIFECYCLE_DRAIN_DEADLINE", "0")
+		c, err := LoadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := c.drainQuiet(nil); q == nil || q.Max != 7500*time.Millisecond {
+			t.Errorf("got %+v, want auto bounded at 7.5s", q)
 		}
 	})
 	t.Run("auto", func(t *testing.T) {
@@ -65,7 +88,6 @@ func TestWaitsConfig(t *testing.T) {
 		{map[string]string{"ENVOY_LIFECYCLE_DRAIN_DELAY": "20s"}, "ENVOY_LIFECYCLE_DRAIN_DELAY"}, // past the deadline
 		{map[string]string{"ENVOY_LIFECYCLE_DRAIN_QUIET": "0s"}, "ENVOY_LIFECYCLE_DRAIN_QUIET"},
 		{map[string]string{"ENVOY_LIFECYCLE_DRAIN_DELAY": "auto", "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX": "15s"}, "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX"},
-		{map[string]string{"ENVOY_LIFECYCLE_DRAIN_DELAY": "auto", "ENVOY_LIFECYCLE_DRAIN_DEADLINE": "0s"}, "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX"},
 		{map[string]string{"ENVOY_LIFECYCLE_DRAIN_DELAY": "auto", "ENVOY_LIFECYCLE_DRAIN_DELAY_MIN": "10s"}, "ENVOY_LIFECYCLE_DRAIN_DELAY_MIN"},
 		{map[string]string{"ENVOY_LIFECYCLE_READY_CLUSTERS": "web,db,web"}, "ENVOY_LIFECYCLE_READY_CLUSTERS"},
 		{map[string]string{"ENVOY_LIFECYCLE_READY_URL": "127.0.0.1:15001/healthz"}, "ENVOY_LIFECYCLE_READY_URL"},

@@ -77,6 +77,16 @@ func duration(c *container, name string, def time.Duration) (time.Duration, erro
 	return d, nil
 }
 
+// drainDelay is the longest the wrapper's drain delay can take: a fixed
+// DRAIN_DELAY, or with auto (the default) DRAIN_DELAY_MAX, which defaults
+// to half of the deadline.
+func drainDelay(c *container, deadline time.Duration) (time.Duration, error) {
+	if v, ok := c.env("ENVOY_LIFECYCLE_DRAIN_DELAY"); ok && v != "auto" {
+		return duration(c, "ENVOY_LIFECYCLE_DRAIN_DELAY", 0)
+	}
+	return duration(c, "ENVOY_LIFECYCLE_DRAIN_DELAY_MAX", deadline/2)
+}
+
 // budget is the wrapped container's shutdown budget.
 func budget(c *container) (time.Duration, error) {
 	deadline, err := duration(c, "ENVOY_LIFECYCLE_DRAIN_DEADLINE", defaultDrainDeadline)
@@ -90,7 +100,7 @@ func budget(c *container) (time.Duration, error) {
 	if deadline == 0 || stop == 0 {
 		return 0, fmt.Errorf("container %s: an unbounded drain or stop timeout has no budget", c.Name)
 	}
-	delay, err := duration(c, "ENVOY_LIFECYCLE_DRAIN_DELAY", 5*time.Second)
+	delay, err := drainDelay(c, deadline)
 	if err != nil {
 		return 0, err
 	}
@@ -153,7 +163,7 @@ func checkPod(d *document, ps *podSpec) []error {
 		if e := envoyIn(ps); e != nil && len(e.Ports) > 0 && !isTrue(w, "NEVER_KILL_ENVOY") {
 			if v, _ := w.env("ENVOY_LIFECYCLE_DRAIN"); v != "false" {
 				deadline, err1 := duration(w, "ENVOY_LIFECYCLE_DRAIN_DEADLINE", defaultDrainDeadline)
-				delay, err2 := duration(w, "ENVOY_LIFECYCLE_DRAIN_DELAY", 5*time.Second)
+				delay, err2 := drainDelay(w, deadline)
 				if err1 == nil && err2 == nil {
 					errs = append(errs, checkDrainTime(e, deadline-delay)...)
 				}

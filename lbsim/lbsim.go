@@ -41,6 +41,9 @@ type LB struct {
 	Deprogram time.Duration
 	// Timeout bounds each request; zero means 5s.
 	Timeout time.Duration
+	// StopOnFailure ends Run at the first failed request, as a caller that
+	// only needs to know whether one fails would.
+	StopOnFailure bool
 }
 
 // Stats counts what the workers saw.
@@ -136,6 +139,9 @@ func (lb *LB) Run(ctx context.Context, ok chan<- struct{}) Stats {
 				default:
 					bad.Add(1)
 					failOnce.Do(func() { failedMsg.Store(fmt.Sprintf("status %d, error %v", code, err)) })
+					if lb.StopOnFailure {
+						cancel()
+					}
 				}
 			}
 		}()

@@ -85,6 +85,7 @@ func (s Scenario) Run() (Result, error) {
 
 	lb := s.LB
 	lb.Target, lb.Path, lb.HealthPath = e.ListenerAddr(), "/work", healthPath
+	lb.StopOnFailure = true
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	flowing := make(chan struct{})
@@ -112,10 +113,17 @@ func (s Scenario) Run() (Result, error) {
 	case <-time.After(30 * time.Second):
 		return res, fmt.Errorf("wrapper did not exit")
 	}
-	// The load stops by itself once the pod is out of rotation; in
-	// forward-at-once mode it never is, so stop it here.
-	cancel()
-	res.Stats = <-done
+	// The load stops by itself once the pod is out of rotation, or at its
+	// first failure. Forwarding at once the pod never leaves rotation:
+	// the load goes on against the stopped app until a request fails,
+	// bounded, rather than being cut off at once, when a loaded machine
+	// may not have sent a request into the gap at all.
+	select {
+	case res.Stats = <-done:
+	case <-time.After(5 * time.Second):
+		cancel()
+		res.Stats = <-done
+	}
 	return res, nil
 }
 

@@ -140,6 +140,9 @@ func Inject(file string, src []byte, o Options) (out []byte, notes []string, err
 	// holds few trees at once; the read-back of each changed document,
 	// half the cost, runs beside the next one.
 	v := newVerifier()
+	// Room for what the hooks add, so a large file is not copied as out
+	// doubles.
+	out = make([]byte, 0, len(src)+len(src)/2)
 	fail := func(i int, err error) ([]byte, []string, error) {
 		if verr := v.wait(i); verr != nil {
 			return nil, r.remarks, r.unfaithful(verr)

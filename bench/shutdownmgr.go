@@ -80,7 +80,8 @@ func (b *bench) startMgr(admin string, args ...string) (*mgrProc, error) {
 	argv := append([]string{"shutdown-manager", "--address", "127.0.0.1", "--port", "0", "--envoy-admin", admin,
 		"--ready-file", filepath.Join(dir, "ok"), "--state-file", filepath.Join(dir, "state")}, args...)
 	cmd := exec.Command(b.bin, argv...)
-	cmd.Env = env("SHUTDOWN_MANAGER_LOG_TO_PID1=false", "ENVOY_LIFECYCLE_LOG_LEVEL=info")
+	// JSON, to read the listening address from one field; text is the default.
+	cmd.Env = env("SHUTDOWN_MANAGER_LOG_TO_PID1=false", "ENVOY_LIFECYCLE_LOG_LEVEL=info", "ENVOY_LIFECYCLE_LOG_FORMAT=json")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

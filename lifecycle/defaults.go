@@ -9,7 +9,7 @@ const (
 	// DefaultDrainDelaySetting is ENVOY_LIFECYCLE_DRAIN_DELAY's default:
 	// the adaptive delay. On a real node's rollout through kube-proxy it
 	// lost no more requests than DefaultDrainDelay (none) and started the
-	// drain 1-2.8 s after SIGTERM instead of 5 s (e2e/README.md).
+	// drain 1.2-2.9 s after SIGTERM instead of 5 s (e2e/README.md).
 	DefaultDrainDelaySetting = "auto"
 	// DefaultDrainDelay is the fixed delay: the default before auto, and
 	// what auto waits instead when the traffic counters cannot be read.

@@ -96,9 +96,9 @@ func startNode(bins string, images []imageArchive) (n *node, err error) {
 	//
 	// Its address is set, not left to the kernel: a bridge with a random
 	// address takes the lowest of its ports', so a pod whose veth sorts
-	// first changes it, which flushes the host's ARP entries for every pod
-	// and fails connections being opened to any of them ("no route to
-	// host"). The CNI plugin leaves that to whoever made the bridge.
+	// first changes it, and each change flushes the host's ARP entries for
+	// every pod. A fixed one keeps the node's network still while pods
+	// come and go; the CNI plugin leaves that to whoever made the bridge.
 	for _, args := range [][]string{
 		{"link", "add", bridgeName, "address", bridgeMAC, "type", "bridge"},
 		{"link", "set", bridgeName, "up"},

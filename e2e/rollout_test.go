@@ -63,7 +63,7 @@ func TestRolloutThroughService(t *testing.T) {
 				env:       map[string]map[string]string{"app": tc.env},
 				setEnv:    map[string]map[string]string{"app": tc.setEnv},
 				// The published requests (350m a pod) fit five pods on the
-				// 2-core node, not three rollouts' surge and terminating
+				// 2-core node, not four rollouts' surge and terminating
 				// pods; requests only place pods, so dropping them changes
 				// nothing else.
 				edit: func(spec obj) {
@@ -117,7 +117,7 @@ func TestRolloutThroughService(t *testing.T) {
 			for name := range old {
 				w.gone(t, name, 90*time.Second)
 			}
-			sent, failed, first := ld.stop()
+			sent, failed, fails := ld.stop()
 			took := time.Since(start)
 			after := programmingLatency(t)
 			for _, l := range logs {
@@ -125,12 +125,12 @@ func TestRolloutThroughService(t *testing.T) {
 			}
 
 			t.Logf("rollout (%s, %d/s): %d requests sent through the Service over %v, %d failed (first ones: %s); kube-proxy programming latency: %s; per old pod: %s",
-				tc.name, tc.rate, sent, took.Round(100*time.Millisecond), failed, first, after.since(before), timelines(t, w, eps, logs, tc.drain))
+				tc.name, tc.rate, sent, took.Round(100*time.Millisecond), failed, fails, after.since(before), timelines(t, w, eps, logs, tc.drain))
 			if sent < int64(float64(tc.rate)*took.Seconds()/2) {
 				t.Errorf("only %d requests sent in %v", sent, took)
 			}
 			if tc.drain && failed != 0 {
-				t.Errorf("%d of %d requests failed with the drain (first ones: %s), want none", failed, sent, first)
+				t.Errorf("%d of %d requests failed with the drain (first ones: %s), want none", failed, sent, fails)
 			}
 			if !tc.drain && failed == 0 {
 				t.Errorf("no request failed with ENVOY_LIFECYCLE_DRAIN=false (of %d): the test cannot tell the drain's effect", sent)
@@ -143,8 +143,8 @@ func TestRolloutThroughService(t *testing.T) {
 // the Service, when the drain began (the wrapper's "listeners draining"),
 // both after SIGTERM (the wrapper's "termination signal" line), when the
 // wrapper told Envoy to quit, and when the pod was gone after the watch
-// saw it terminating. Times from the
-// kubelet's log stamps and from the watches share the host's clock.
+// saw it terminating. Times from the kubelet's log stamps and from the
+// watches share the host's clock.
 func timelines(t *testing.T, w *podWatch, e *endpointWatch, logs map[string]*podLogs, drain bool) string {
 	t.Helper()
 	w.mu.Lock()

@@ -205,9 +205,10 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// inject is one short batch whose garbage is parse trees: collecting
 	// less often cut its CPU by a third on a 5 MB file (issue 13), and the
 	// soft limit, which grows with the input so that a large file is not
-	// collected over and over, keeps a 5 MB file under 100 MB.
-	debug.SetGCPercent(400)
-	debug.SetMemoryLimit(max(80<<20, 16*int64(len(src))))
+	// collected over and over, keeps a 5 MB file under 100 MB. Restored
+	// on return, for callers in the same process (tests).
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(max(80<<20, 16*int64(len(src)))))
 	out, notes, err := inject.Inject(name, src, o)
 	if err != nil {
 		printNotes(stderr, notes)
